@@ -1,0 +1,61 @@
+// Download a repo revision into the HuggingFace cache (or a local folder).
+//
+//   llmpt::Settings s = llmpt::Settings::from_env();
+//   llmpt::DownloadRequest req{.repo = "gpt2"};
+//   auto r = llmpt::download(s, req, [](const llmpt::Event& e) { ... });
+//   if (!r) { std::cerr << r.error().what(); return r.error().exit_code(); }
+//   std::cout << r->path;
+#pragma once
+
+#include <llmpt/error.hpp>
+#include <llmpt/events.hpp>
+#include <llmpt/repo.hpp>
+#include <llmpt/settings.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace llmpt {
+
+struct DownloadRequest {
+    std::string repo;                        // "org/name"
+    RepoType repo_type = RepoType::model;
+    std::string revision = "main";           // branch, tag, refs/pr/N or commit
+    std::vector<std::string> files;          // explicit files; empty = whole repo
+    std::vector<std::string> include;        // allow_patterns (fnmatch)
+    std::vector<std::string> exclude;        // ignore_patterns (fnmatch)
+    std::filesystem::path local_dir;         // non-empty: plain files here
+    // Set to true from any thread (a signal handler, another thread) to stop
+    // the download; it then fails with errc::interrupted, keeping partial
+    // files for a later resume.
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+struct DownloadResult {
+    std::string repo;
+    std::string commit;
+    std::filesystem::path path;              // snapshot folder, or local_dir
+    std::size_t files = 0;                   // files in the selection
+    std::uint64_t bytes_total = 0;
+    std::uint64_t bytes_p2p = 0;
+    std::uint64_t bytes_webseed = 0;
+    std::uint64_t bytes_http = 0;            // fetched over HTTP this run
+    std::uint64_t bytes_cached = 0;          // already present (incl. resumed bytes)
+    double seconds = 0;
+    bool offline = false;                    // served from the cache without the Hub
+};
+
+Result<DownloadResult> download(const Settings& settings, const DownloadRequest& request,
+                                const EventHandler& on_event = {});
+
+// huggingface_hub's filter_repo_objects: a path is selected when it matches
+// any include pattern (or there are none) and no exclude pattern. Patterns are
+// fnmatch-style, '*' crosses '/', and a pattern ending in '/' matches
+// everything below that folder.
+bool path_selected(const std::string& path, const std::vector<std::string>& include,
+                   const std::vector<std::string>& exclude);
+
+} // namespace llmpt

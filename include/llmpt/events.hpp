@@ -1,0 +1,45 @@
+// Typed events a download emits. They are delivered on the thread that called
+// llmpt::download(), never from inside a transfer thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace llmpt {
+
+// Emitted once the plan is known.
+struct PlanEvent {
+    std::string commit;
+    std::size_t files_total = 0;     // files in the selection
+    std::size_t files_cached = 0;    // already in the cache
+    std::uint64_t bytes_total = 0;   // bytes in the selection
+    std::uint64_t bytes_cached = 0;  // of which already in the cache
+};
+
+// Periodic (about 5 per second) while bytes move.
+struct ProgressEvent {
+    std::uint64_t bytes_done = 0;    // includes cached and resumed bytes
+    std::uint64_t bytes_total = 0;
+    double rate = 0;                 // bytes per second over the last seconds
+    std::vector<std::string> active; // files being transferred now
+};
+
+// A file was verified and placed; it is usable from now on.
+struct FileReadyEvent {
+    std::string path;                // repo-relative path
+    std::string local_path;          // where it is now (snapshot or local dir)
+    std::uint64_t size = 0;
+};
+
+// Something went wrong but the download goes on (a retry, a refetch).
+struct WarningEvent {
+    std::string message;
+};
+
+using Event = std::variant<PlanEvent, ProgressEvent, FileReadyEvent, WarningEvent>;
+using EventHandler = std::function<void(const Event&)>;
+
+} // namespace llmpt

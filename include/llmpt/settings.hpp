@@ -1,0 +1,46 @@
+// All knobs of the library in one typed struct, with defaults and from_env().
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace llmpt {
+
+struct Settings {
+    // Hub endpoint (HF_ENDPOINT), without a trailing slash.
+    std::string endpoint = "https://huggingface.co";
+    // Bearer token (HF_TOKEN, HUGGING_FACE_HUB_TOKEN, $HF_HOME/token). Empty: none.
+    std::string token;
+    // Cache root (HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, $HF_HOME/hub,
+    // $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub).
+    std::filesystem::path cache_dir;
+    // HF_HUB_OFFLINE=1: never touch the network, serve from the cache only.
+    bool offline = false;
+    // Tracker base URL (LLMPT_TRACKER, alias HF_P2P_TRACKER). Empty: none.
+    std::string tracker;
+
+    // HTTP transfer tuning.
+    int http_connections = 8;                       // parallel transfers in one download
+    std::uint64_t http_chunk_size = 32ull << 20;    // ranged chunk size for large files
+    std::chrono::milliseconds connect_timeout{5000};
+    // A transfer slower than 1 KiB/s for this long is aborted and retried.
+    std::chrono::seconds stall_timeout{30};
+    // API calls (revision, tree): total time per attempt.
+    std::chrono::seconds api_timeout{30};
+    int max_retries = 5;                            // per request, for 408/429/5xx/network
+    std::chrono::milliseconds retry_base_delay{250};
+    std::chrono::milliseconds retry_max_delay{10000};
+    // How long to wait for another process holding a blob's lock.
+    std::chrono::seconds lock_timeout{600};
+
+    // Reads every variable documented above. Never fails: unset or unreadable
+    // values keep their defaults.
+    static Settings from_env();
+};
+
+// The cache root per DESIGN §3, from the environment.
+std::filesystem::path default_cache_dir();
+
+} // namespace llmpt

@@ -1,0 +1,208 @@
+#include "cache/layout.hpp"
+
+#include "util/fd.hpp"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <ctime>
+#include <thread>
+
+namespace llmpt::cache {
+
+namespace {
+
+constexpr std::string_view kCachedirTag =
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by huggingface_hub.\n"
+    "# For information about cache directory tags, see:\n"
+    "#\thttps://bford.info/cachedir/\n";
+
+Status make_dirs(const fs::path& p) {
+    std::error_code ec;
+    fs::create_directories(p, ec);
+    if (ec) return util::errno_error(ec.value(), "cannot create folder", p.string());
+    return ok();
+}
+
+} // namespace
+
+std::string blob_link_target(const std::string& path, const Etag& etag) {
+    std::string target = "../../";
+    for (char c : path)
+        if (c == '/') target += "../";
+    return target + "blobs/" + etag.str();
+}
+
+bool safe_revision(std::string_view rev) {
+    if (rev.empty() || rev.size() > 255 || rev.front() == '/' || rev.back() == '/') return false;
+    std::size_t start = 0;
+    while (start <= rev.size()) {
+        auto end = rev.find('/', start);
+        if (end == std::string_view::npos) end = rev.size();
+        const auto seg = rev.substr(start, end - start);
+        if (seg.empty() || seg == "." || seg == "..") return false;
+        start = end + 1;
+    }
+    for (unsigned char c : rev)
+        if (c < 0x20 || c == 0x7f || c == '\\') return false;
+    return true;
+}
+
+RepoCache::RepoCache(fs::path root, RepoRef repo) : root_(std::move(root)), repo_(std::move(repo)) {}
+
+Status RepoCache::ensure_layout() const {
+    for (const auto& d : {repo_dir() / "blobs", repo_dir() / "snapshots", repo_dir() / "refs", lock_dir()})
+        if (auto st = make_dirs(d); !st) return st;
+    const auto tag = root_ / "CACHEDIR.TAG";
+    if (!fs::exists(tag)) (void)util::write_file_atomic(tag, kCachedirTag);
+    return ok();
+}
+
+bool RepoCache::has_blob(const Etag& e, std::uint64_t size) const {
+    struct stat st {};
+    return ::stat(blob_path(e).c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+           static_cast<std::uint64_t>(st.st_size) == size;
+}
+
+Status RepoCache::link_snapshot(const CommitId& c, const std::string& path, const Etag& e) const {
+    const auto link = snapshot_dir(c) / path;
+    if (auto st = make_dirs(link.parent_path()); !st) return st;
+    const auto target = blob_link_target(path, e);
+    std::error_code ec;
+    if (fs::is_symlink(link, ec) && fs::read_symlink(link, ec).string() == target) return ok();
+    const auto tmp = link.string() + "." + util::random_hex8() + ".tmp";
+    if (::symlink(target.c_str(), tmp.c_str()) != 0)
+        return util::errno_error(errno, "cannot create symlink", tmp);
+    if (::rename(tmp.c_str(), link.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        return util::errno_error(err, "cannot place symlink", link.string());
+    }
+    return ok();
+}
+
+bool RepoCache::snapshot_has(const CommitId& c, const std::string& path) const {
+    std::error_code ec;
+    const auto link = snapshot_dir(c) / path;
+    return fs::is_symlink(link, ec) && fs::is_regular_file(link, ec); // follows to the blob
+}
+
+Status RepoCache::write_ref(const std::string& revision, const CommitId& c) const {
+    if (!safe_revision(revision)) return Error(errc::usage, "invalid revision name", revision);
+    const auto path = ref_path(revision);
+    if (auto st = make_dirs(path.parent_path()); !st) return st;
+    return util::write_file_atomic(path, c.str());
+}
+
+std::optional<CommitId> RepoCache::read_ref(const std::string& revision) const {
+    if (!safe_revision(revision)) return std::nullopt;
+    auto s = util::read_small_file(ref_path(revision), 256);
+    if (!s) return std::nullopt;
+    auto v = *s;
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) v.pop_back();
+    return CommitId::parse(v);
+}
+
+std::optional<CommitId> RepoCache::resolve_offline(const std::string& revision) const {
+    std::error_code ec;
+    if (auto c = CommitId::parse(revision); c && fs::is_directory(snapshot_dir(*c), ec)) return c;
+    auto c = read_ref(revision);
+    if (c && fs::is_directory(snapshot_dir(*c), ec)) return c;
+    return std::nullopt;
+}
+
+Status RepoCache::mark_no_exist(const CommitId& c, const std::string& path) const {
+    const auto p = no_exist_path(c, path);
+    if (auto st = make_dirs(p.parent_path()); !st) return st;
+    auto fd = util::open_fd(p, O_WRONLY | O_CREAT);
+    if (!fd) return fd.error();
+    return ok();
+}
+
+Result<std::map<std::string, Etag>> RepoCache::snapshot_files(const CommitId& c) const {
+    std::map<std::string, Etag> out;
+    std::error_code ec;
+    const auto dir = snapshot_dir(c);
+    fs::recursive_directory_iterator it(dir, ec), end;
+    if (ec) return Error(errc::not_found, "no snapshot " + c.str(), dir.string());
+    for (; it != end; it.increment(ec)) {
+        if (ec) return Error(errc::failure, "cannot list snapshot: " + ec.message(), dir.string());
+        if (!it->is_symlink(ec)) continue;
+        const auto target = fs::read_symlink(it->path(), ec);
+        auto etag = Etag::parse(target.filename().string());
+        if (ec || !etag) continue;
+        out.emplace(it->path().lexically_relative(dir).generic_string(), *etag);
+    }
+    return out;
+}
+
+FileLock& FileLock::operator=(FileLock&& o) noexcept {
+    if (this != &o) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = o.fd_;
+        o.fd_ = -1;
+    }
+    return *this;
+}
+
+FileLock::~FileLock() {
+    if (fd_ >= 0) ::close(fd_); // closing releases the flock
+}
+
+Result<FileLock> FileLock::try_lock(const fs::path& path) {
+    if (auto st = make_dirs(path.parent_path()); !st) return st.error();
+    // No O_TRUNC: other lock holders may keep data in their lock files.
+    auto fd = util::open_fd(path, O_RDWR | O_CREAT);
+    if (!fd) return fd.error();
+    if (::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) return FileLock();
+        return util::errno_error(errno, "flock", path.string());
+    }
+    return FileLock(fd->release());
+}
+
+Result<FileLock> FileLock::lock(const fs::path& path, std::chrono::seconds timeout,
+                                const std::string& what) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto l = try_lock(path);
+        if (!l || l->held()) return l;
+        if (std::chrono::steady_clock::now() >= deadline)
+            return Error(errc::failure,
+                         "timed out after " + std::to_string(timeout.count()) +
+                             " s waiting for another process writing " + what,
+                         path.string());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
+fs::path local_dir_meta_dir(const fs::path& local_dir) {
+    return local_dir / ".cache" / "huggingface" / "download";
+}
+
+Status write_local_dir_metadata(const fs::path& local_dir, const std::string& path,
+                                const CommitId& commit, const Etag& etag) {
+    const auto meta = local_dir_meta_dir(local_dir) / (path + ".metadata");
+    if (auto st = make_dirs(meta.parent_path()); !st) return st;
+    const auto now = std::chrono::duration<double>(
+        std::chrono::system_clock::now().time_since_epoch()).count();
+    char ts[64];
+    std::snprintf(ts, sizeof ts, "%.6f", now);
+    return util::write_file_atomic(meta, commit.str() + "\n" + etag.str() + "\n" + ts + "\n");
+}
+
+bool local_dir_file_current(const fs::path& local_dir, const std::string& path, const Etag& etag,
+                            std::uint64_t size) {
+    auto meta = util::read_small_file(local_dir_meta_dir(local_dir) / (path + ".metadata"), 4096);
+    if (!meta) return false;
+    const auto first = meta->find('\n');
+    if (first == std::string::npos) return false;
+    const auto second = meta->find('\n', first + 1);
+    if (meta->substr(first + 1, second - first - 1) != etag.str()) return false;
+    std::error_code ec;
+    return fs::is_regular_file(local_dir / path, ec) && fs::file_size(local_dir / path, ec) == size;
+}
+
+} // namespace llmpt::cache

@@ -1,0 +1,62 @@
+// Settings::from_env(): the HF_* and LLMPT_* environment (DESIGN §3, §6).
+#include <llmpt/settings.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace llmpt {
+namespace {
+
+std::string env(const char* name) {
+    const char* v = std::getenv(name);
+    return v ? std::string(v) : std::string();
+}
+
+std::string trim(std::string s) {
+    const auto ws = " \t\r\n";
+    s.erase(0, s.find_first_not_of(ws));
+    s.erase(s.find_last_not_of(ws) + 1);
+    return s;
+}
+
+std::filesystem::path hf_home() {
+    if (auto h = env("HF_HOME"); !h.empty()) return h;
+    if (auto x = env("XDG_CACHE_HOME"); !x.empty()) return std::filesystem::path(x) / "huggingface";
+    return std::filesystem::path(env("HOME")) / ".cache" / "huggingface";
+}
+
+bool truthy(const std::string& v) {
+    return v == "1" || v == "ON" || v == "on" || v == "YES" || v == "yes" || v == "TRUE" ||
+           v == "true";
+}
+
+} // namespace
+
+std::filesystem::path default_cache_dir() {
+    if (auto v = env("HF_HUB_CACHE"); !v.empty()) return v;
+    if (auto v = env("HUGGINGFACE_HUB_CACHE"); !v.empty()) return v;
+    return hf_home() / "hub";
+}
+
+Settings Settings::from_env() {
+    Settings s;
+    if (auto v = env("HF_ENDPOINT"); !v.empty()) s.endpoint = v;
+    while (!s.endpoint.empty() && s.endpoint.back() == '/') s.endpoint.pop_back();
+
+    s.token = env("HF_TOKEN");
+    if (s.token.empty()) s.token = env("HUGGING_FACE_HUB_TOKEN");
+    if (s.token.empty()) {
+        std::ifstream in(hf_home() / "token");
+        if (in) s.token = trim(std::string(std::istreambuf_iterator<char>(in), {}));
+    }
+    s.token = trim(s.token);
+
+    s.cache_dir = default_cache_dir();
+    s.offline = truthy(env("HF_HUB_OFFLINE"));
+    s.tracker = env("LLMPT_TRACKER");
+    if (s.tracker.empty()) s.tracker = env("HF_P2P_TRACKER");
+    return s;
+}
+
+} // namespace llmpt

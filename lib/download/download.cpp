@@ -1,0 +1,431 @@
+// llmpt::download(): resolve against the Hub, plan, fetch what is missing,
+// verify, place into the cache, then write refs/ last (DESIGN §2, §3).
+#include <llmpt/download.hpp>
+
+#include "cache/layout.hpp"
+#include "download/fetcher.hpp"
+#include "hub/hub.hpp"
+#include "util/fd.hpp"
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+
+namespace llmpt {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string human_bytes(std::uint64_t b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(b);
+    int u = 0;
+    while (v >= 1024 && u < 4) { v /= 1024; ++u; }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+    return buf;
+}
+
+// One blob to fetch and every path of the snapshot that points at it.
+struct Wanted {
+    hub::RemoteFile file;                 // the first path with this etag
+    std::vector<std::string> paths;
+};
+
+// Events raised on worker threads wait here until the caller's thread
+// delivers them.
+class EventQueue {
+public:
+    void push(Event e) {
+        std::lock_guard lk(mu_);
+        q_.push_back(std::move(e));
+    }
+    void drain(const EventHandler& h) {
+        std::deque<Event> q;
+        {
+            std::lock_guard lk(mu_);
+            q.swap(q_);
+        }
+        if (h)
+            for (auto& e : q) h(e);
+    }
+
+private:
+    std::mutex mu_;
+    std::deque<Event> q_;
+};
+
+// Folders a failed download created, so that a disk or integrity failure
+// can leave the cache as it found it.
+class CreatedDirs {
+public:
+    void note(const fs::path& p) {
+        std::error_code ec;
+        if (!fs::exists(p, ec)) created_.push_back(p);
+    }
+    void remove_if_empty() {
+        std::error_code ec;
+        for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
+            if (it->filename() == "CACHEDIR.TAG") fs::remove(*it, ec);
+            else if (fs::is_directory(*it, ec) && fs::is_empty(*it, ec)) fs::remove(*it, ec);
+        }
+    }
+
+private:
+    std::vector<fs::path> created_;
+};
+
+class Download {
+public:
+    Download(const Settings& s, const DownloadRequest& r, const EventHandler& h)
+        : settings_(s), req_(r), on_event_(h), start_(Clock::now()) {}
+
+    Result<DownloadResult> run();
+
+private:
+    Status validate();
+    Result<DownloadResult> offline(const std::string& why);
+    Result<std::vector<hub::RemoteFile>> select(hub::HubApi& hub, const CommitId& commit);
+    Status check_space(const std::vector<Wanted>& todo, const fs::path& dir);
+    Status fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo);
+    Status fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit,
+                                const std::vector<hub::RemoteFile>& todo);
+    Status run_fetcher(fetch::Fetcher& fetcher);
+    void tick(const fetch::Fetcher& fetcher);
+    void ready(const std::string& path, const fs::path& local, std::uint64_t size);
+    DownloadResult finish(const CommitId& commit, fs::path path);
+
+    Settings settings_;
+    const DownloadRequest& req_;
+    const EventHandler& on_event_;
+    Clock::time_point start_;
+    std::optional<RepoRef> repo_;
+    std::optional<cache::RepoCache> cache_;
+    EventQueue events_;
+    CreatedDirs created_;
+
+    std::size_t files_ = 0;
+    std::uint64_t bytes_total_ = 0, bytes_cached_ = 0, bytes_http_ = 0;
+    std::deque<std::pair<Clock::time_point, std::uint64_t>> rate_window_;
+};
+
+Status Download::validate() {
+    auto id = RepoId::parse(req_.repo);
+    if (!id) return id.error();
+    repo_ = RepoRef{req_.repo_type, *id};
+    if (!cache::safe_revision(req_.revision))
+        return Error(errc::usage, "invalid revision", req_.revision);
+    for (const auto& f : req_.files)
+        if (!hub::safe_repo_path(f)) return Error(errc::usage, "invalid file path", f);
+    if (settings_.cache_dir.empty()) settings_.cache_dir = default_cache_dir();
+    cache_.emplace(settings_.cache_dir, *repo_);
+    return ok();
+}
+
+// The snapshot from the cache alone: HF_HUB_OFFLINE, or the Hub unreachable.
+Result<DownloadResult> Download::offline(const std::string& why) {
+    const auto what = req_.repo + "@" + req_.revision;
+    if (!req_.local_dir.empty()) {
+        std::error_code ec;
+        if (fs::is_directory(cache::local_dir_meta_dir(req_.local_dir), ec)) {
+            DownloadResult r;
+            r.repo = req_.repo;
+            r.path = req_.local_dir;
+            r.offline = true;
+            return r;
+        }
+        return Error(errc::network, why + "; " + req_.local_dir.string() + " holds no download of " + what);
+    }
+    const auto commit = cache_->resolve_offline(req_.revision);
+    if (!commit)
+        return Error(errc::network,
+                     why + "; " + what + " is not in the cache at " + settings_.cache_dir.string());
+    auto files = cache_->snapshot_files(*commit);
+    if (!files) return Error(errc::network, why + "; " + files.error().message);
+    std::size_t n = 0;
+    std::uint64_t bytes = 0;
+    for (const auto& want : req_.files)
+        if (!cache_->snapshot_has(*commit, want))
+            return Error(errc::network, why + "; " + want + " of " + what + " is not in the cache");
+    for (const auto& [path, etag] : *files) {
+        const bool selected = req_.files.empty()
+                                  ? path_selected(path, req_.include, req_.exclude)
+                                  : std::find(req_.files.begin(), req_.files.end(), path) != req_.files.end();
+        if (!selected) continue;
+        std::error_code ec;
+        const auto size = fs::file_size(cache_->snapshot_dir(*commit) / path, ec);
+        if (ec)
+            return Error(errc::network, why + "; " + path + " of " + what + " is incomplete in the cache");
+        ++n;
+        bytes += size;
+    }
+    files_ = n;
+    bytes_total_ = bytes_cached_ = bytes;
+    auto r = finish(*commit, cache_->snapshot_dir(*commit));
+    r.offline = true;
+    return r;
+}
+
+Result<std::vector<hub::RemoteFile>> Download::select(hub::HubApi& hub, const CommitId& commit) {
+    if (req_.files.empty()) {
+        auto all = hub.list_files(*repo_, commit);
+        if (!all) return all.error();
+        std::vector<hub::RemoteFile> out;
+        for (auto& f : *all)
+            if (path_selected(f.path, req_.include, req_.exclude)) out.push_back(std::move(f));
+        return out;
+    }
+    auto found = hub.paths_info(*repo_, commit, req_.files);
+    if (!found) return found.error();
+    std::map<std::string, hub::RemoteFile> by_path;
+    for (auto& f : *found) by_path.emplace(f.path, std::move(f));
+    std::vector<hub::RemoteFile> out;
+    for (const auto& want : req_.files) {
+        auto it = by_path.find(want);
+        if (it == by_path.end()) {
+            if (req_.local_dir.empty()) {
+                (void)cache_->ensure_layout();
+                (void)cache_->mark_no_exist(commit, want);
+            }
+            return Error(errc::not_found,
+                         "file " + want + " not found in " + req_.repo + " at " + commit.str());
+        }
+        out.push_back(it->second);
+    }
+    return out;
+}
+
+Status Download::check_space(const std::vector<Wanted>& todo, const fs::path& dir) {
+    std::uint64_t need = 0;
+    for (const auto& w : todo) need += w.file.size;
+    struct statvfs st {};
+    if (need == 0 || ::statvfs(dir.c_str(), &st) != 0) return ok();
+    const auto avail = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+    if (avail < need)
+        return Error(errc::disk,
+                     "not enough disk space: need " + human_bytes(need) + ", " + human_bytes(avail) + " free",
+                     dir.string());
+    return ok();
+}
+
+void Download::ready(const std::string& path, const fs::path& local, std::uint64_t size) {
+    events_.push(FileReadyEvent{path, local.string(), size});
+}
+
+void Download::tick(const fetch::Fetcher& fetcher) {
+    events_.drain(on_event_);
+    if (!on_event_) return;
+    const auto now = Clock::now();
+    const auto fetched = fetcher.stats().fetched.load();
+    rate_window_.emplace_back(now, fetched);
+    while (rate_window_.size() > 2 && now - rate_window_.front().first > std::chrono::seconds(3))
+        rate_window_.pop_front();
+    ProgressEvent p;
+    p.bytes_total = bytes_total_;
+    p.bytes_done = std::min(bytes_total_, bytes_cached_ + bytes_http_ + fetcher.stats().resumed + fetched);
+    const auto span = std::chrono::duration<double>(now - rate_window_.front().first).count();
+    if (span > 0) p.rate = static_cast<double>(fetched - rate_window_.front().second) / span;
+    p.active = fetcher.active();
+    on_event_(p);
+}
+
+Status Download::run_fetcher(fetch::Fetcher& fetcher) {
+    rate_window_.clear();
+    auto st = fetcher.run([&] { tick(fetcher); });
+    bytes_http_ += fetcher.stats().fetched.load();
+    bytes_cached_ += fetcher.stats().resumed.load();
+    events_.drain(on_event_);
+    return st;
+}
+
+Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo) {
+    const auto warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
+    std::map<std::string, cache::FileLock> locks; // etag -> lock held while we write it
+    std::vector<Wanted> deferred;
+    // Two passes: blobs nobody else is writing, then the ones another process
+    // was writing (by then usually done, so they are only linked).
+    for (int pass = 0; pass < 2 && !todo.empty(); ++pass) {
+        fetch::Fetcher fetcher(settings_, hub.auth_headers(), req_.cancel, warn);
+        for (auto& w : todo) {
+            const auto& etag = w.file.etag;
+            auto lock = pass == 0 ? cache::FileLock::try_lock(cache_->lock_path(etag))
+                                  : cache::FileLock::lock(cache_->lock_path(etag), settings_.lock_timeout,
+                                                          "blob " + etag.str() + " (" + w.file.path + ")");
+            if (!lock) return lock.error();
+            if (!lock->held()) {
+                deferred.push_back(std::move(w));
+                continue;
+            }
+            if (cache_->has_blob(etag, w.file.size)) { // another process finished it
+                bytes_cached_ += w.file.size;
+                for (const auto& p : w.paths) {
+                    if (auto st = cache_->link_snapshot(commit, p, etag); !st) return st;
+                    ready(p, cache_->snapshot_dir(commit) / p, w.file.size);
+                }
+                continue;
+            }
+            locks.emplace(etag.str(), std::move(*lock));
+            fetch::FetchTarget t{w.file.path, hub.file_url(*repo_, commit, w.file.path), w.file.size,
+                                    etag, cache_->repo_dir() / "blobs", etag.str(),
+                                    cache_->lock_dir() / (etag.str() + ".parts")};
+            fetcher.add(std::move(t), [this, &commit, &locks, paths = w.paths](
+                                          const fetch::FetchTarget& t, const fs::path& tmp) -> Status {
+                const auto blob = cache_->blob_path(t.etag);
+                ::chmod(tmp.c_str(), 0644);
+                if (::rename(tmp.c_str(), blob.c_str()) != 0)
+                    return util::errno_error(errno, "cannot place blob", blob.string());
+                for (const auto& p : paths) {
+                    if (auto st = cache_->link_snapshot(commit, p, t.etag); !st) return st;
+                    ready(p, cache_->snapshot_dir(commit) / p, t.size);
+                }
+                return ok();
+            });
+        }
+        auto st = run_fetcher(fetcher);
+        locks.clear();
+        if (!st) return st;
+        todo = std::move(deferred);
+        deferred.clear();
+    }
+    return ok();
+}
+
+Status Download::fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit,
+                                      const std::vector<hub::RemoteFile>& todo) {
+    const auto warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
+    const auto meta = cache::local_dir_meta_dir(req_.local_dir);
+    fetch::Fetcher fetcher(settings_, hub.auth_headers(), req_.cancel, warn);
+    std::vector<cache::FileLock> locks;
+    for (const auto& f : todo) {
+        const auto tmp_dir = (meta / f.path).parent_path();
+        std::error_code ec;
+        fs::create_directories(tmp_dir, ec);
+        if (ec) return util::errno_error(ec.value(), "cannot create folder", tmp_dir.string());
+        auto lock = cache::FileLock::lock(meta / (f.path + ".lock"), settings_.lock_timeout, f.path);
+        if (!lock) return lock.error();
+        locks.push_back(std::move(*lock));
+        fetch::FetchTarget t{f.path, hub.file_url(*repo_, commit, f.path), f.size, f.etag, tmp_dir,
+                                fs::path(f.path).filename().string(), meta / (f.path + ".parts")};
+        fetcher.add(std::move(t), [this, &commit](const fetch::FetchTarget& t,
+                                                  const fs::path& tmp) -> Status {
+            const auto dest = req_.local_dir / t.path;
+            std::error_code ec;
+            fs::create_directories(dest.parent_path(), ec);
+            ::chmod(tmp.c_str(), 0644);
+            if (::rename(tmp.c_str(), dest.c_str()) != 0)
+                return util::errno_error(errno, "cannot place file", dest.string());
+            if (auto st = cache::write_local_dir_metadata(req_.local_dir, t.path, commit, t.etag); !st)
+                return st;
+            ready(t.path, dest, t.size);
+            return ok();
+        });
+    }
+    return run_fetcher(fetcher);
+}
+
+DownloadResult Download::finish(const CommitId& commit, fs::path path) {
+    DownloadResult r;
+    r.repo = req_.repo;
+    r.commit = commit.str();
+    r.path = std::move(path);
+    r.files = files_;
+    r.bytes_total = bytes_total_;
+    r.bytes_http = bytes_http_;
+    r.bytes_cached = std::min(bytes_cached_, bytes_total_);
+    r.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    return r;
+}
+
+Result<DownloadResult> Download::run() {
+    if (auto st = validate(); !st) return st.error();
+    if (settings_.offline) return offline("offline mode (HF_HUB_OFFLINE=1)");
+
+    hub::HubClient hub(settings_, req_.cancel);
+    auto commit = hub.resolve_revision(*repo_, req_.revision);
+    if (!commit) {
+        if (commit.error().code == errc::network) return offline(commit.error().what());
+        return commit.error();
+    }
+    auto files = select(hub, *commit);
+    if (!files) {
+        if (files.error().code == errc::network) return offline(files.error().what());
+        return files.error();
+    }
+
+    const bool local = !req_.local_dir.empty();
+    std::map<std::string, Wanted> by_etag;
+    std::vector<hub::RemoteFile> local_todo;
+    files_ = files->size();
+    std::size_t files_cached = 0;
+    for (const auto& f : *files) {
+        bytes_total_ += f.size;
+        const bool cached = local ? cache::local_dir_file_current(req_.local_dir, f.path, f.etag, f.size)
+                                  : cache_->has_blob(f.etag, f.size);
+        if (cached) {
+            bytes_cached_ += f.size;
+            ++files_cached;
+            if (!local) {
+                if (auto st = cache_->ensure_layout(); !st) return st.error();
+                if (auto st = cache_->link_snapshot(*commit, f.path, f.etag); !st) return st.error();
+            }
+            continue;
+        }
+        if (local) {
+            local_todo.push_back(f);
+            continue;
+        }
+        auto [it, inserted] = by_etag.try_emplace(f.etag.str(), Wanted{f, {}});
+        it->second.paths.push_back(f.path);
+    }
+    if (on_event_) on_event_(PlanEvent{commit->str(), files_, files_cached, bytes_total_, bytes_cached_});
+
+    std::vector<Wanted> todo;
+    for (auto& [_, w] : by_etag) todo.push_back(std::move(w));
+    for (const auto& f : local_todo) todo.push_back(Wanted{f, {f.path}});
+
+    const fs::path target_dir = local ? req_.local_dir : settings_.cache_dir;
+    for (const auto& p : {target_dir, target_dir / "CACHEDIR.TAG", cache_->repo_dir(),
+                          cache_->repo_dir() / "blobs", cache_->repo_dir() / "snapshots",
+                          cache_->repo_dir() / "refs", settings_.cache_dir / ".locks", cache_->lock_dir()})
+        created_.note(p);
+    std::error_code ec;
+    fs::create_directories(target_dir, ec);
+    if (ec) return util::errno_error(ec.value(), "cannot create folder", target_dir.string());
+    if (auto st = check_space(todo, target_dir); !st) {
+        created_.remove_if_empty();
+        return st.error();
+    }
+
+    Status st = ok();
+    if (local) st = fetch_into_local_dir(hub, *commit, local_todo);
+    else if (auto lay = cache_->ensure_layout(); !lay) st = lay;
+    else st = fetch_into_cache(hub, *commit, std::move(todo));
+    if (!st) {
+        if (st.error().code == errc::disk || st.error().code == errc::integrity) created_.remove_if_empty();
+        return st.error();
+    }
+
+    if (local) return finish(*commit, req_.local_dir);
+    // refs/ last: only once the snapshot is there.
+    if (req_.revision != commit->str())
+        if (auto ref = cache_->write_ref(req_.revision, *commit); !ref) return ref.error();
+    std::error_code ec2;
+    fs::create_directories(cache_->snapshot_dir(*commit), ec2);
+    return finish(*commit, cache_->snapshot_dir(*commit));
+}
+
+} // namespace
+
+Result<DownloadResult> download(const Settings& settings, const DownloadRequest& request,
+                                const EventHandler& on_event) {
+    http::global_init();
+    return Download(settings, request, on_event).run();
+}
+
+} // namespace llmpt

@@ -1,0 +1,582 @@
+#include "download/fetcher.hpp"
+
+#include "util/fd.hpp"
+#include "util/hash.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <shared_mutex>
+#include <thread>
+
+namespace llmpt::fetch {
+
+// --- the resume journal ----------------------------------------------------
+//
+// A small text file: a header line naming the temp file, then one fixed-width
+// line per chunk with the bytes of that chunk already on disk. Each data write
+// is followed by an in-place update of its chunk's line, so after a kill -9
+// the journal never claims bytes that are not in the temp file.
+
+namespace {
+
+constexpr int kDigits = 20;
+
+std::string journal_header(std::uint64_t size, std::uint64_t chunk, const std::string& tmp_name) {
+    return "llmpt-parts 1 " + std::to_string(size) + " " + std::to_string(chunk) + " " + tmp_name + "\n";
+}
+
+std::string journal_line(std::uint64_t done) {
+    char buf[kDigits + 2];
+    std::snprintf(buf, sizeof buf, "%0*llu\n", kDigits, static_cast<unsigned long long>(done));
+    return std::string(buf, kDigits + 1);
+}
+
+struct JournalState {
+    std::uint64_t chunk_size = 0;
+    std::string tmp_name;
+    std::vector<std::uint64_t> done;
+};
+
+std::optional<JournalState> read_journal(const fs::path& path, std::uint64_t size) {
+    auto text = util::read_small_file(path, 1 << 20);
+    if (!text) return std::nullopt;
+    const auto nl = text->find('\n');
+    if (nl == std::string::npos) return std::nullopt;
+    char tmp[256] = {};
+    unsigned long long jsize = 0, chunk = 0;
+    int version = 0;
+    if (std::sscanf(text->substr(0, nl).c_str(), "llmpt-parts %d %llu %llu %255s", &version, &jsize,
+                    &chunk, tmp) != 4 ||
+        version != 1 || jsize != size || chunk == 0)
+        return std::nullopt;
+    JournalState j{chunk, tmp, {}};
+    const std::uint64_t n = size == 0 ? 0 : (size + chunk - 1) / chunk;
+    std::size_t pos = nl + 1;
+    for (std::uint64_t i = 0; i < n; ++i, pos += kDigits + 1) {
+        if (pos + kDigits > text->size()) return std::nullopt;
+        std::uint64_t v = 0;
+        auto [p, ec] = std::from_chars(text->data() + pos, text->data() + pos + kDigits, v);
+        if (ec != std::errc() || v > std::min(chunk, size - i * chunk)) return std::nullopt;
+        j.done.push_back(v);
+    }
+    return j;
+}
+
+} // namespace
+
+// --- per-file state ----------------------------------------------------------
+
+struct Chunk {
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+    std::atomic<std::uint64_t> done{0};
+};
+
+struct Fetcher::File {
+    File(FetchTarget t, PlaceFn p) : target(std::move(t)), place(std::move(p)) {}
+    FetchTarget target;
+    PlaceFn place;
+
+    util::UniqueFd fd;       // the temp file
+    util::UniqueFd journal;  // the journal
+    fs::path tmp;
+    std::size_t journal_header_len = 0;
+
+    // Writers hold `io` shared; a restart holds it exclusive.
+    std::shared_mutex io;
+    std::uint64_t generation = 0;
+    std::uint64_t chunk_size = 0;
+    std::unique_ptr<Chunk[]> chunks;
+    std::size_t chunk_count = 0;
+    bool ranges = true;
+
+    // The hash follows the contiguous prefix of the file.
+    std::mutex hash_mu;
+    std::optional<util::Hasher> hasher;
+    std::uint64_t hashed = 0;
+    bool finished = false;
+    int verify_failures = 0;
+
+    std::uint64_t watermark() const {
+        std::uint64_t w = 0;
+        for (std::size_t i = 0; i < chunk_count; ++i) {
+            const auto d = chunks[i].done.load();
+            w += d;
+            if (d < chunks[i].length) break;
+        }
+        return w;
+    }
+};
+
+Fetcher::Fetcher(const Settings& settings, std::vector<std::string> headers,
+                 const std::atomic<bool>* cancel, WarnFn warn)
+    : settings_(settings), headers_(std::move(headers)), cancel_(cancel), warn_(std::move(warn)) {}
+
+Fetcher::~Fetcher() = default;
+
+void Fetcher::add(FetchTarget target, PlaceFn place) {
+    auto f = std::make_unique<File>(std::move(target), std::move(place));
+    std::lock_guard lk(mu_);
+    files_.push_back(std::move(f));
+}
+
+std::vector<std::string> Fetcher::active() const {
+    std::lock_guard lk(mu_);
+    std::vector<std::string> out;
+    for (const auto& a : active_)
+        if (!a.empty() && std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+    return out;
+}
+
+void Fetcher::fail(Error e) {
+    {
+        std::lock_guard lk(mu_);
+        if (!error_) error_ = std::move(e);
+    }
+    stop_ = true;
+    cv_.notify_all();
+}
+
+void Fetcher::file_finished() {
+    std::lock_guard lk(mu_);
+    --files_left_;
+    cv_.notify_all();
+}
+
+// Sets up chunks for a fresh (or restarted) download of the whole file.
+void Fetcher::start_generation(File& f, bool ranges) {
+    const auto size = f.target.size;
+    f.ranges = ranges;
+    f.chunk_size = ranges ? std::max<std::uint64_t>(settings_.http_chunk_size, 1 << 20)
+                          : std::max<std::uint64_t>(size, 1);
+    f.chunk_count = size == 0 ? 0 : (size + f.chunk_size - 1) / f.chunk_size;
+    f.chunks = std::make_unique<Chunk[]>(f.chunk_count);
+    for (std::size_t i = 0; i < f.chunk_count; ++i) {
+        f.chunks[i].offset = i * f.chunk_size;
+        f.chunks[i].length = std::min(f.chunk_size, size - i * f.chunk_size);
+    }
+    ++f.generation;
+    f.hasher = util::hasher_for(f.target.etag.kind(), size);
+    f.hashed = 0;
+}
+
+Status Fetcher::open_file(File& f) {
+    const auto& t = f.target;
+    const auto journaled = read_journal(t.journal, t.size);
+    if (journaled) {
+        const auto tmp = t.tmp_dir / journaled->tmp_name;
+        struct stat st {};
+        if (tmp.parent_path() == t.tmp_dir && ::stat(tmp.c_str(), &st) == 0 &&
+            static_cast<std::uint64_t>(st.st_size) == t.size) {
+            auto fd = util::open_fd(tmp, O_RDWR);
+            auto jfd = util::open_fd(t.journal, O_RDWR);
+            if (fd && jfd) {
+                f.tmp = tmp;
+                f.fd = std::move(*fd);
+                f.journal = std::move(*jfd);
+                f.ranges = true;
+                f.chunk_size = journaled->chunk_size;
+                f.chunk_count = journaled->done.size();
+                f.chunks = std::make_unique<Chunk[]>(f.chunk_count);
+                std::uint64_t resumed = 0;
+                for (std::size_t i = 0; i < f.chunk_count; ++i) {
+                    f.chunks[i].offset = i * f.chunk_size;
+                    f.chunks[i].length = std::min(f.chunk_size, t.size - i * f.chunk_size);
+                    f.chunks[i].done = journaled->done[i];
+                    resumed += journaled->done[i];
+                }
+                f.journal_header_len = journal_header(t.size, f.chunk_size, journaled->tmp_name).size();
+                ++f.generation;
+                f.hasher = util::hasher_for(t.etag.kind(), t.size);
+                stats_.resumed += resumed;
+                return ok();
+            }
+        }
+    }
+    // Fresh start: a new temp file of the final size and a new journal.
+    std::error_code ec;
+    if (journaled) fs::remove(t.tmp_dir / journaled->tmp_name, ec);
+    const std::string name = t.tmp_stem + "." + util::random_hex8() + ".incomplete";
+    f.tmp = t.tmp_dir / name;
+    auto fd = util::open_fd(f.tmp, O_RDWR | O_CREAT | O_EXCL);
+    if (!fd) return fd.error();
+    f.fd = std::move(*fd);
+    if (t.size > 0) {
+        const int rc = ::posix_fallocate(f.fd.get(), 0, static_cast<off_t>(t.size));
+        if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG) {
+            ::unlink(f.tmp.c_str());
+            return util::errno_error(rc, "not enough disk space for " + t.path, f.tmp.string());
+        }
+        if (rc != 0 && ::ftruncate(f.fd.get(), static_cast<off_t>(t.size)) != 0) {
+            const int err = errno;
+            ::unlink(f.tmp.c_str());
+            return util::errno_error(err, "cannot size temp file", f.tmp.string());
+        }
+    }
+    start_generation(f, true);
+    std::string journal = journal_header(t.size, f.chunk_size, name);
+    f.journal_header_len = journal.size();
+    for (std::size_t i = 0; i < f.chunk_count; ++i) journal += journal_line(0);
+    auto jfd = util::open_fd(t.journal, O_RDWR | O_CREAT | O_TRUNC);
+    if (!jfd) {
+        ::unlink(f.tmp.c_str());
+        return jfd.error();
+    }
+    f.journal = std::move(*jfd);
+    if (auto st = util::pwrite_all(f.journal.get(), journal.data(), journal.size(), 0,
+                                   t.journal.string());
+        !st) {
+        ::unlink(f.tmp.c_str());
+        ::unlink(t.journal.c_str());
+        return st;
+    }
+    return ok();
+}
+
+void Fetcher::remove_temp(File& f) {
+    if (!f.tmp.empty()) ::unlink(f.tmp.c_str());
+    ::unlink(f.target.journal.c_str());
+}
+
+// --- hashing and finalization --------------------------------------------------
+
+void Fetcher::advance_hash(File& f) {
+    thread_local std::vector<char> buf(1 << 20);
+    for (;;) {
+        std::unique_lock hl(f.hash_mu, std::try_to_lock);
+        if (!hl.owns_lock()) return; // the holder re-checks after it unlocks
+        if (f.finished) return;
+        {
+            std::shared_lock io(f.io);
+            const auto target = f.watermark();
+            while (f.hashed < target && !stop_) {
+                const auto want = std::min<std::uint64_t>(buf.size(), target - f.hashed);
+                const ssize_t n = ::pread(f.fd.get(), buf.data(), want, static_cast<off_t>(f.hashed));
+                if (n <= 0) {
+                    if (n < 0 && errno == EINTR) continue;
+                    fail(util::errno_error(n < 0 ? errno : EIO, "read back", f.tmp.string()));
+                    return;
+                }
+                f.hasher->update(buf.data(), static_cast<std::size_t>(n));
+                f.hashed += static_cast<std::uint64_t>(n);
+            }
+        }
+        if (f.hashed == f.target.size && !stop_) {
+            finalize(f);
+            return;
+        }
+        hl.unlock();
+        if (f.watermark() == f.hashed || stop_) return;
+    }
+}
+
+void Fetcher::finalize(File& f) {
+    const auto digest = f.hasher->hex_digest();
+    if (digest != f.target.etag.str()) {
+        if (++f.verify_failures == 1) {
+            if (warn_)
+                warn_(f.target.path + ": content does not match its hash " + f.target.etag.str() +
+                      "; fetching it once more");
+            restart(f, f.ranges, "hash mismatch");
+            return;
+        }
+        f.finished = true;
+        remove_temp(f);
+        fail(Error(errc::integrity,
+                   "content of " + f.target.path + " does not match its hash (got " + digest +
+                       ", expected " + f.target.etag.str() + ") twice",
+                   f.target.url));
+        return;
+    }
+    f.finished = true;
+    f.fd.reset();
+    f.journal.reset();
+    if (auto st = f.place(f.target, f.tmp); !st) {
+        remove_temp(f);
+        fail(st.error());
+        return;
+    }
+    ::unlink(f.target.journal.c_str());
+    file_finished();
+}
+
+void Fetcher::restart(File& f, bool ranges, const std::string& why) {
+    {
+        std::unique_lock io(f.io);
+        start_generation(f, ranges);
+        // Drop the old bytes; keep the file's size so offsets stay valid.
+        if (::ftruncate(f.fd.get(), 0) != 0 ||
+            ::ftruncate(f.fd.get(), static_cast<off_t>(f.target.size)) != 0) {
+            fail(util::errno_error(errno, "cannot reset temp file", f.tmp.string()));
+            return;
+        }
+        std::string journal = journal_header(f.target.size, f.chunk_size, f.tmp.filename().string());
+        f.journal_header_len = journal.size();
+        for (std::size_t i = 0; i < f.chunk_count; ++i) journal += journal_line(0);
+        if (::ftruncate(f.journal.get(), 0) != 0 ||
+            !util::pwrite_all(f.journal.get(), journal.data(), journal.size(), 0, "journal")) {
+            fail(util::errno_error(errno, "cannot reset journal", f.target.journal.string()));
+            return;
+        }
+    }
+    (void)why;
+    std::lock_guard lk(mu_);
+    for (std::size_t i = 0; i < f.chunk_count; ++i) queue_.push_back(Task{&f, i, f.generation});
+    cv_.notify_all();
+}
+
+// --- transfers -------------------------------------------------------------------
+
+namespace {
+
+// "bytes a-b/total" -> a, total (total 0 if '*').
+bool parse_content_range(const std::string& v, std::uint64_t& first, std::uint64_t& total) {
+    unsigned long long a = 0, b = 0, t = 0;
+    if (std::sscanf(v.c_str(), "bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
+        first = a;
+        total = t;
+        return true;
+    }
+    if (std::sscanf(v.c_str(), "bytes %llu-%llu/*", &a, &b) == 2) {
+        first = a;
+        total = 0;
+        return true;
+    }
+    return false;
+}
+
+} // namespace
+
+Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
+    File& f = *task.file;
+    int failures = 0;
+    for (;;) {
+        if (stop_ || (cancel_ && cancel_->load())) return ChunkEnd::failed;
+        Chunk* chunk;
+        std::uint64_t start, end;
+        bool ranged;
+        {
+            std::shared_lock io(f.io);
+            if (task.generation != f.generation) return ChunkEnd::stale;
+            chunk = &f.chunks[task.chunk];
+            start = chunk->offset + chunk->done.load();
+            end = chunk->offset + chunk->length; // exclusive
+            if (start == end) return ChunkEnd::done;
+            ranged = !(start == 0 && end == f.target.size);
+        }
+
+        bool range_ignored = false;
+        std::optional<Error> fatal;
+        const std::uint64_t before = chunk->done.load();
+
+        http::Request req;
+        req.url = f.target.url;
+        req.headers = headers_;
+        req.connect_timeout = settings_.connect_timeout;
+        req.stall_timeout = settings_.stall_timeout;
+        req.cancel = cancel_;
+        if (ranged) req.range = http::ByteRange{start, end - 1};
+        req.on_headers = [&](int status, const http::Headers& h) {
+            if (status >= 300) return false; // judged after perform
+            if (status == 206) {
+                std::uint64_t first = 0, total = 0;
+                const auto it = h.find("content-range");
+                if (it == h.end() || !parse_content_range(it->second, first, total) || first != start) {
+                    fatal = Error(errc::failure, "bad Content-Range for " + f.target.path, f.target.url);
+                    return false;
+                }
+                if (total != 0 && total != f.target.size) {
+                    fatal = Error(errc::integrity,
+                                  "server says " + f.target.path + " has " + std::to_string(total) +
+                                      " bytes, the Hub says " + std::to_string(f.target.size),
+                                  f.target.url);
+                    return false;
+                }
+                return true;
+            }
+            if (status == 200 && ranged) {
+                range_ignored = true;
+                return false;
+            }
+            if (auto it = h.find("content-length"); it != h.end() && status == 200 &&
+                                                    it->second != std::to_string(f.target.size)) {
+                fatal = Error(errc::integrity,
+                              "server says " + f.target.path + " has " + it->second +
+                                  " bytes, the Hub says " + std::to_string(f.target.size),
+                              f.target.url);
+                return false;
+            }
+            return true;
+        };
+        req.on_body = [&](const char* data, std::size_t n) {
+            {
+                std::shared_lock io(f.io);
+                if (task.generation != f.generation || stop_) return false;
+                const auto done = chunk->done.load();
+                if (done + n > chunk->length) {
+                    fatal = Error(errc::integrity,
+                                  "server sent more bytes than the " + std::to_string(f.target.size) +
+                                      " of " + f.target.path,
+                                  f.target.url);
+                    return false;
+                }
+                if (auto st = util::pwrite_all(f.fd.get(), data, n, chunk->offset + done, f.tmp.string());
+                    !st) {
+                    fatal = st.error();
+                    return false;
+                }
+                chunk->done = done + n;
+                const auto line = journal_line(done + n);
+                (void)util::pwrite_all(f.journal.get(), line.data(), line.size(),
+                                       f.journal_header_len + task.chunk * (kDigits + 1), "journal");
+            }
+            stats_.fetched += n;
+            advance_hash(f);
+            return true;
+        };
+        {
+            std::lock_guard lk(mu_);
+            active_[slot] = f.target.path;
+        }
+        auto r = http::perform(req);
+        {
+            std::lock_guard lk(mu_);
+            active_[slot].clear();
+        }
+
+        if (fatal) {
+            if (fatal->code == errc::integrity) {
+                // Treated like a hash mismatch: one more try from scratch.
+                std::lock_guard hl(f.hash_mu);
+                if (task.generation != f.generation) return ChunkEnd::stale;
+                if (++f.verify_failures == 1) {
+                    if (warn_) warn_(fatal->message + "; fetching it once more");
+                    restart(f, f.ranges, fatal->message);
+                    return ChunkEnd::restart;
+                }
+                f.finished = true;
+                remove_temp(f);
+            }
+            fail(std::move(*fatal));
+            return ChunkEnd::failed;
+        }
+        if (range_ignored) {
+            std::lock_guard hl(f.hash_mu);
+            if (task.generation == f.generation) {
+                if (warn_) warn_("server ignores Range for " + f.target.path + "; fetching it whole");
+                restart(f, false, "range ignored");
+            }
+            return ChunkEnd::restart;
+        }
+        if (!r) {
+            if (r.error().code == errc::interrupted) {
+                fail(r.error());
+                return ChunkEnd::failed;
+            }
+        } else if (r->status >= 400 || (r->status >= 300 && r->status < 400)) {
+            if (!http::retryable_status(r->status)) {
+                const auto code = r->status == 404 ? errc::not_found
+                                  : (r->status == 401 || r->status == 403) ? errc::auth
+                                                                           : errc::failure;
+                fail(Error(code, "HTTP " + std::to_string(r->status) + " for " + f.target.path,
+                           f.target.url));
+                return ChunkEnd::failed;
+            }
+        } else if (chunk->done.load() == chunk->length) {
+            advance_hash(f);
+            return ChunkEnd::done;
+        }
+        // A transport error, a retryable status, or a short body: retry from
+        // where this chunk stopped; progress resets the failure count.
+        if (chunk->done.load() > before) failures = 0;
+        if (++failures > settings_.max_retries) {
+            fail(r ? Error(errc::network,
+                           "giving up on " + f.target.path + " after " +
+                               std::to_string(settings_.max_retries) + " retries (HTTP " +
+                               std::to_string(r->status) + ", short or failed transfer)",
+                           f.target.url)
+                   : Error(errc::network,
+                           "giving up on " + f.target.path + ": " + r.error().message, f.target.url));
+            return ChunkEnd::failed;
+        }
+        const http::RetryPolicy policy{settings_.max_retries, settings_.retry_base_delay,
+                                       settings_.retry_max_delay};
+        if (!http::sleep_for(http::retry_delay(policy, failures, r ? r->headers : http::Headers{}),
+                             cancel_)) {
+            fail(Error(errc::interrupted, "interrupted"));
+            return ChunkEnd::failed;
+        }
+    }
+}
+
+bool Fetcher::next_task(Task& out) {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return stop_ || !queue_.empty() || files_left_ == 0; });
+    if (stop_ || queue_.empty()) return false;
+    out = queue_.front();
+    queue_.pop_front();
+    return true;
+}
+
+void Fetcher::work(std::size_t slot) {
+    Task t;
+    while (next_task(t)) (void)fetch_chunk(t, slot);
+    cv_.notify_all();
+}
+
+Status Fetcher::run(const std::function<void()>& tick) {
+    // Open every file first: resume state, preallocation (disk full shows
+    // up here, before any byte moves).
+    for (auto& f : files_) {
+        if (auto st = open_file(*f); !st) {
+            // Out of space: leave the cache as it was. Otherwise keep what
+            // is on disk for the next attempt.
+            if (st.error().code == errc::disk)
+                for (auto& g : files_)
+                    if (g->fd) remove_temp(*g);
+            return st;
+        }
+    }
+    {
+        std::lock_guard lk(mu_);
+        files_left_ = files_.size();
+        for (auto& f : files_)
+            for (std::size_t i = 0; i < f->chunk_count; ++i)
+                if (f->chunks[i].done.load() < f->chunks[i].length)
+                    queue_.push_back(Task{f.get(), i, f->generation});
+    }
+    // Files complete on disk (killed before the rename, or empty) finish now.
+    for (auto& f : files_) advance_hash(*f);
+
+    const std::size_t n = std::max(1, settings_.http_connections);
+    active_.assign(n, {});
+    std::vector<std::thread> workers;
+    for (std::size_t i = 0; i < n; ++i) workers.emplace_back([this, i] { work(i); });
+    {
+        std::unique_lock lk(mu_);
+        while (!stop_ && files_left_ > 0) {
+            if (cancel_ && cancel_->load()) break;
+            cv_.wait_for(lk, std::chrono::milliseconds(200));
+            lk.unlock();
+            if (tick) tick();
+            lk.lock();
+        }
+        if (cancel_ && cancel_->load() && !error_) error_ = Error(errc::interrupted, "interrupted");
+        stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers) w.join();
+    if (tick) tick();
+
+    std::lock_guard lk(mu_);
+    if (!error_) return ok();
+    if (error_->code == errc::disk || error_->code == errc::integrity)
+        for (auto& f : files_)
+            if (!f->finished) remove_temp(*f);
+    return *error_;
+}
+
+} // namespace llmpt::fetch

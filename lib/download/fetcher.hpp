@@ -1,0 +1,106 @@
+// download/: getting the bytes of a snapshot and placing them in the cache.
+//
+// Fetcher: HTTP transfers of whole files into temp files, verified while the
+// bytes arrive. Large files are split into ranged chunks fetched in parallel
+// by a fixed set of worker threads; a hash "watermark" follows the contiguous
+// prefix, so the final digest is ready when the last byte lands. Progress is
+// journaled so that a killed process resumes where it stopped.
+#pragma once
+
+#include "http/retry.hpp"
+
+#include <llmpt/error.hpp>
+#include <llmpt/repo.hpp>
+#include <llmpt/settings.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <optional>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace llmpt::fetch {
+
+namespace fs = std::filesystem;
+
+struct FetchTarget {
+    std::string path;      // repo-relative: for messages and progress
+    std::string url;
+    std::uint64_t size = 0;
+    Etag etag;
+    fs::path tmp_dir;      // the .incomplete file is created here
+    std::string tmp_stem;  // tmp = tmp_dir/{tmp_stem}.{8hex}.incomplete
+    fs::path journal;      // resume journal (removed when the file is done)
+};
+
+// Called on a worker thread once the temp file holds exactly the expected
+// bytes. The callback moves the file into place; an error it returns fails
+// the whole fetch.
+using PlaceFn = std::function<Status(const FetchTarget&, const fs::path& verified_tmp)>;
+using WarnFn = std::function<void(const std::string&)>;
+
+struct FetchStats {
+    std::atomic<std::uint64_t> fetched{0}; // bytes received over HTTP in this run
+    std::atomic<std::uint64_t> resumed{0}; // bytes found in temp files from earlier runs
+};
+
+class Fetcher {
+public:
+    Fetcher(const Settings& settings, std::vector<std::string> headers,
+            const std::atomic<bool>* cancel, WarnFn warn);
+    ~Fetcher();
+
+    void add(FetchTarget target, PlaceFn place);
+    // Runs every added file to completion, calling `tick` on this thread
+    // about 5 times a second. On the first fatal error the other transfers
+    // stop and that error is returned. Temp files are kept for a resume
+    // unless the error was a disk or integrity failure.
+    Status run(const std::function<void()>& tick);
+
+    const FetchStats& stats() const { return stats_; }
+    std::vector<std::string> active() const;
+
+    struct File; // per-file state, fetcher.cpp
+
+private:
+    struct Task {
+        File* file = nullptr;
+        std::size_t chunk = 0;
+        std::uint64_t generation = 0;
+    };
+    enum class ChunkEnd { done, stale, restart, failed };
+
+    Status open_file(File& f);
+    void start_generation(File& f, bool ranges);
+    bool next_task(Task& out);
+    void work(std::size_t slot);
+    ChunkEnd fetch_chunk(const Task& t, std::size_t slot);
+    void advance_hash(File& f);
+    void finalize(File& f); // with f.hash_mu held
+    void restart(File& f, bool ranges, const std::string& why); // with f.hash_mu held
+    void file_finished();
+    void fail(Error e);
+    void remove_temp(File& f);
+
+    Settings settings_;
+    std::vector<std::string> headers_;
+    const std::atomic<bool>* cancel_;
+    std::atomic<bool> stop_{false};
+    WarnFn warn_;
+    FetchStats stats_;
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::unique_ptr<File>> files_;
+    std::deque<Task> queue_;
+    std::size_t files_left_ = 0;
+    std::optional<Error> error_;
+    std::vector<std::string> active_;
+};
+
+} // namespace llmpt::fetch

@@ -1,0 +1,326 @@
+#include "server/http_server.hpp"
+
+#include "util/url.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace llmpt::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+Response Response::json_error(int status, const std::string& message) {
+    Response r;
+    r.status = status;
+    r.body = nlohmann::json{{"error", message}}.dump();
+    r.header("Content-Type", "application/json");
+    return r;
+}
+
+std::map<std::string, std::vector<std::string>> parse_query(const std::string& query) {
+    std::map<std::string, std::vector<std::string>> out;
+    std::size_t start = 0;
+    while (start < query.size()) {
+        auto end = query.find('&', start);
+        if (end == std::string::npos) end = query.size();
+        const auto part = query.substr(start, end - start);
+        const auto eq = part.find('=');
+        std::string k = part.substr(0, eq), v = eq == std::string::npos ? "" : part.substr(eq + 1);
+        for (auto* s : {&k, &v})
+            for (auto& c : *s)
+                if (c == '+') c = ' ';
+        auto dk = util::url_decode(k), dv = util::url_decode(v);
+        if (dk && dv) out[*dk].push_back(*dv);
+        start = end + 1;
+    }
+    return out;
+}
+
+namespace {
+
+class Server;
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket socket, Server& server);
+    ~Session();
+    void start() { read(); }
+
+private:
+    void read();
+    void on_read(beast::error_code ec);
+    void reply(Response res, bool keep_alive);
+    void send_file();
+    void done_writing(bool keep_alive, beast::error_code ec);
+    void fail_request(int status, const std::string& message);
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    Server& server_;
+    std::string remote_;
+    std::string log_line_;
+
+    // The response being written.
+    std::shared_ptr<http::response<http::string_body>> res_;
+    std::optional<FileRegion> file_;
+    bool keep_alive_ = false;
+    asio::steady_timer file_timer_;
+    std::chrono::steady_clock::time_point last_progress_;
+};
+
+class Server final : public HttpServer {
+public:
+    Server(Options o, Handler h) : options_(std::move(o)), handler_(std::move(h)), acceptor_(ctx_) {}
+
+    Status listen() {
+        beast::error_code ec;
+        const auto addr = asio::ip::make_address(options_.host, ec);
+        if (ec) return Error(errc::usage, "invalid listen address", options_.host);
+        const tcp::endpoint ep(addr, options_.port);
+        acceptor_.open(ep.protocol(), ec);
+        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor_.bind(ep, ec);
+        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec)
+            return Error(errc::failure, "cannot listen: " + ec.message(),
+                         options_.host + ":" + std::to_string(options_.port));
+        port_ = acceptor_.local_endpoint().port();
+        accept();
+        for (int i = 0; i < std::max(1, options_.threads); ++i)
+            threads_.emplace_back([this] { ctx_.run(); });
+        return ok();
+    }
+
+    std::uint16_t port() const override { return port_; }
+
+    void stop() override {
+        std::call_once(stopped_, [this] {
+            asio::post(ctx_, [this] {
+                beast::error_code ec;
+                acceptor_.close(ec);
+            });
+            ctx_.stop();
+            for (auto& t : threads_)
+                if (t.joinable()) t.join();
+            std::lock_guard lk(mu_);
+            done_ = true;
+            cv_.notify_all();
+        });
+    }
+
+    void wait() override {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return done_; });
+    }
+
+    ~Server() override { stop(); }
+
+    const Options& options() const { return options_; }
+    const Handler& handler() const { return handler_; }
+    asio::io_context& ctx() { return ctx_; }
+    std::atomic<std::size_t> connections{0};
+
+private:
+    void accept() {
+        acceptor_.async_accept(asio::make_strand(ctx_), [this](beast::error_code ec, tcp::socket s) {
+            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+            if (!ec) {
+                if (connections.load() >= options_.max_connections) {
+                    beast::error_code ignore;
+                    s.close(ignore);
+                } else {
+                    std::make_shared<Session>(std::move(s), *this)->start();
+                }
+            }
+            accept();
+        });
+    }
+
+    Options options_;
+    Handler handler_;
+    asio::io_context ctx_;
+    tcp::acceptor acceptor_;
+    std::vector<std::thread> threads_;
+    std::uint16_t port_ = 0;
+    std::once_flag stopped_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+};
+
+Session::Session(tcp::socket socket, Server& server)
+    : stream_(std::move(socket)), server_(server), file_timer_(stream_.get_executor()) {
+    beast::error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string();
+    ++server_.connections;
+}
+
+Session::~Session() {
+    if (file_ && file_->fd >= 0) ::close(file_->fd);
+    --server_.connections;
+}
+
+void Session::read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_.options().header_limit));
+    parser_->body_limit(server_.options().body_limit);
+    stream_.expires_after(server_.options().idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+}
+
+void Session::fail_request(int status, const std::string& message) {
+    reply(Response::json_error(status, message), false);
+}
+
+void Session::on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::connection_reset || ec == asio::error::eof)
+        return;
+    if (ec == http::error::header_limit) return fail_request(431, "request header fields too large");
+    if (ec == http::error::body_limit) return fail_request(413, "request body too large");
+    if (ec) return fail_request(400, "malformed request: " + ec.message());
+
+    auto& msg = parser_->get();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    const auto q = req.target.find('?');
+    req.path = req.target.substr(0, q);
+    if (q != std::string::npos) req.query = req.target.substr(q + 1);
+    for (const auto& f : msg) {
+        std::string name(f.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        req.headers[name] = std::string(f.value());
+    }
+    req.body = std::move(msg.body());
+    req.remote = remote_;
+
+    Response res;
+    try {
+        res = server_.handler()(req);
+    } catch (const std::exception& e) {
+        res = Response::json_error(500, std::string("internal error: ") + e.what());
+    }
+    if (server_.options().log)
+        log_line_ = remote_ + " " + req.method + " " + req.target + " ";
+    const bool head = req.method == "HEAD";
+    if (head && res.file) {
+        ::close(res.file->fd);
+        res.file->fd = -1;
+    }
+    reply(std::move(res), msg.keep_alive());
+}
+
+void Session::reply(Response res, bool keep_alive) {
+    res_ = std::make_shared<http::response<http::string_body>>();
+    res_->result(static_cast<unsigned>(res.status));
+    res_->version(11);
+    res_->set(http::field::server, "llmpt");
+    for (auto& [k, v] : res.headers) res_->set(k, v);
+    res_->keep_alive(keep_alive);
+    keep_alive_ = keep_alive;
+    std::uint64_t length = res.body.size();
+    if (res.file) length = res.file->length;
+    if (!res.file) res_->body() = std::move(res.body);
+    // HEAD keeps the Content-Length of the GET it describes.
+    bool has_length = false;
+    for (auto& [k, v] : res.headers)
+        if (beast::iequals(k, "content-length")) has_length = true;
+    if (!has_length) res_->content_length(length);
+    if (res.file && res.file->fd >= 0) file_ = res.file;
+    if (server_.options().log) {
+        server_.options().log(log_line_ + std::to_string(res.status) + " " + std::to_string(length));
+        log_line_.clear();
+    }
+
+    stream_.expires_after(server_.options().idle_timeout);
+    if (file_) {
+        // Header only now; the body follows with sendfile.
+        auto sr = std::make_shared<http::response_serializer<http::string_body>>(*res_);
+        http::async_write_header(stream_, *sr, [self = shared_from_this(), sr](beast::error_code ec, std::size_t) {
+            if (ec) return;
+            self->last_progress_ = std::chrono::steady_clock::now();
+            self->send_file();
+        });
+        return;
+    }
+    http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        self->done_writing(self->keep_alive_, ec);
+    });
+}
+
+void Session::send_file() {
+    auto& sock = stream_.socket();
+    beast::error_code ec;
+    sock.non_blocking(true, ec);
+    while (file_->length > 0) {
+        off_t off = static_cast<off_t>(file_->offset);
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(file_->length, 8u << 20));
+        const ssize_t n = ::sendfile(sock.native_handle(), file_->fd, &off, want);
+        if (n > 0) {
+            file_->offset += static_cast<std::uint64_t>(n);
+            file_->length -= static_cast<std::uint64_t>(n);
+            last_progress_ = std::chrono::steady_clock::now();
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (std::chrono::steady_clock::now() - last_progress_ > server_.options().idle_timeout) {
+                sock.close(ec);
+                return;
+            }
+            // Wake on writability, or after a second to check for a stall.
+            file_timer_.expires_after(std::chrono::seconds(1));
+            file_timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+                if (!e) self->stream_.socket().cancel();
+            });
+            sock.async_wait(tcp::socket::wait_write, [self = shared_from_this()](beast::error_code e) {
+                self->file_timer_.cancel();
+                if (e && e != asio::error::operation_aborted) return;
+                self->send_file();
+            });
+            return;
+        }
+        sock.close(ec); // error, or the file shrank under us
+        return;
+    }
+    ::close(file_->fd);
+    file_.reset();
+    sock.non_blocking(false, ec);
+    done_writing(keep_alive_, {});
+}
+
+void Session::done_writing(bool keep_alive, beast::error_code ec) {
+    if (ec || !keep_alive) {
+        beast::error_code ignore;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignore);
+        return;
+    }
+    read();
+}
+
+} // namespace
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(Options options, Handler handler) {
+    auto s = std::make_unique<Server>(std::move(options), std::move(handler));
+    if (auto st = s->listen(); !st) return st.error();
+    return std::unique_ptr<HttpServer>(std::move(s));
+}
+
+} // namespace llmpt::server

@@ -1,0 +1,85 @@
+#include "util/hash.hpp"
+
+#include "util/fd.hpp"
+
+#include <openssl/evp.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace llmpt::util {
+
+struct Hasher::Impl {
+    EVP_MD_CTX* ctx = nullptr;
+    ~Impl() { EVP_MD_CTX_free(ctx); }
+};
+
+Hasher::Hasher(Algo algo) : impl_(std::make_unique<Impl>()) {
+    impl_->ctx = EVP_MD_CTX_new();
+    const EVP_MD* md = algo == Algo::sha256 ? EVP_sha256() : EVP_sha1();
+    if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, md, nullptr) != 1)
+        throw std::runtime_error("OpenSSL digest init failed");
+}
+
+Hasher::~Hasher() = default;
+Hasher::Hasher(Hasher&&) noexcept = default;
+Hasher& Hasher::operator=(Hasher&&) noexcept = default;
+
+void Hasher::update(const void* data, std::size_t n) {
+    EVP_DigestUpdate(impl_->ctx, data, n);
+}
+
+std::string Hasher::hex_digest() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(impl_->ctx, md, &len);
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    out.reserve(len * 2);
+    for (unsigned i = 0; i < len; ++i) {
+        out += digits[md[i] >> 4];
+        out += digits[md[i] & 15];
+    }
+    return out;
+}
+
+Hasher hasher_for(Etag::Kind kind, std::uint64_t size) {
+    if (kind == Etag::Kind::sha256) return Hasher(Hasher::Algo::sha256);
+    Hasher h(Hasher::Algo::sha1);
+    const std::string header = "blob " + std::to_string(size);
+    h.update(header.c_str(), header.size() + 1); // includes the '\0'
+    return h;
+}
+
+std::string sha256_hex(std::string_view data) {
+    Hasher h(Hasher::Algo::sha256);
+    h.update(data);
+    return h.hex_digest();
+}
+
+std::string git_blob_sha1_hex(std::string_view data) {
+    Hasher h = hasher_for(Etag::Kind::git_sha1, data.size());
+    h.update(data);
+    return h.hex_digest();
+}
+
+Result<std::string> hash_file(const std::filesystem::path& path, Etag::Kind kind) {
+    auto fd = open_fd(path, O_RDONLY);
+    if (!fd) return fd.error();
+    auto size = file_size(fd->get());
+    if (!size) return size.error();
+    Hasher h = hasher_for(kind, *size);
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+        const ssize_t n = ::read(fd->get(), buf.data(), buf.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno_error(errno, "read", path.string());
+        }
+        if (n == 0) break;
+        h.update(buf.data(), static_cast<std::size_t>(n));
+    }
+    return h.hex_digest();
+}
+
+} // namespace llmpt::util

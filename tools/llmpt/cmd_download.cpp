@@ -1,0 +1,103 @@
+// llmpt download: a drop-in for `huggingface-cli download`.
+#include "common.hpp"
+#include "progress.hpp"
+
+#include <llmpt/download.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+namespace llmpt::cli {
+
+namespace {
+
+struct DownloadArgs {
+    std::string repo;
+    std::vector<std::string> files;
+    std::string revision = "main";
+    std::string repo_type = "model";
+    std::vector<std::string> include, exclude;
+    std::string cache_dir, local_dir, endpoint, token;
+    bool no_p2p = false, json = false, quiet = false;
+    int connections = 0;
+};
+
+int run_download(const DownloadArgs& a) {
+    auto settings = Settings::from_env();
+    if (!a.cache_dir.empty()) settings.cache_dir = a.cache_dir;
+    if (!a.endpoint.empty()) settings.endpoint = a.endpoint;
+    while (!settings.endpoint.empty() && settings.endpoint.back() == '/') settings.endpoint.pop_back();
+    if (!a.token.empty()) settings.token = a.token;
+    if (a.connections > 0) settings.http_connections = a.connections;
+
+    DownloadRequest req;
+    req.repo = a.repo;
+    const auto type = repo_type_option(a.repo_type);
+    if (!type) return usage_error("--repo-type must be model, dataset or space");
+    req.repo_type = *type;
+    req.revision = a.revision;
+    req.files = a.files;
+    req.include = a.include;
+    req.exclude = a.exclude;
+    req.local_dir = a.local_dir;
+    req.cancel = &g_interrupted;
+    install_interrupt_handler();
+
+    ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO));
+    auto result = download(settings, req, [&](const Event& e) { bar.on_event(e); });
+    bar.finish();
+    if (!result) {
+        if (result.error().code == errc::interrupted)
+            std::fprintf(stderr, "llmpt: interrupted; run the same command again to resume\n");
+        return report(result.error());
+    }
+    if (result->offline && !a.quiet)
+        std::fprintf(stderr, "llmpt: using the cached snapshot (the Hub was not asked)\n");
+    if (a.json) {
+        const nlohmann::json j = {{"repo", result->repo},
+                                  {"commit", result->commit},
+                                  {"path", result->path.string()},
+                                  {"files", result->files},
+                                  {"bytes_total", result->bytes_total},
+                                  {"bytes_p2p", result->bytes_p2p},
+                                  {"bytes_webseed", result->bytes_webseed},
+                                  {"bytes_http", result->bytes_http},
+                                  {"bytes_cached", result->bytes_cached},
+                                  {"seconds", result->seconds}};
+        std::printf("%s\n", j.dump().c_str());
+    } else {
+        std::printf("%s\n", result->path.c_str());
+    }
+    return 0;
+}
+
+} // namespace
+
+Runner add_download(CLI::App& app) {
+    auto a = std::make_shared<DownloadArgs>();
+    auto* cmd = app.add_subcommand("download", "Download a repo revision into the HuggingFace cache");
+    cmd->footer("Prints the snapshot folder (or --local-dir). Environment: HF_ENDPOINT, HF_TOKEN, "
+                "HF_HUB_CACHE, HF_HOME, HF_HUB_OFFLINE.");
+    cmd->add_option("repo", a->repo, "Repo id, e.g. org/name")->required();
+    cmd->add_option("files", a->files, "Only these files (repo-relative paths)");
+    cmd->add_option("--revision", a->revision, "Branch, tag, refs/pr/N or commit")->capture_default_str();
+    cmd->add_option("--repo-type", a->repo_type, "model, dataset or space")->capture_default_str();
+    cmd->add_option("--include", a->include, "Only paths matching this glob (repeatable)");
+    cmd->add_option("--exclude", a->exclude, "Skip paths matching this glob (repeatable)");
+    cmd->add_option("--cache-dir", a->cache_dir, "Cache root (default: HF_HUB_CACHE or ~/.cache/huggingface/hub)");
+    cmd->add_option("--local-dir", a->local_dir, "Write plain files into this folder instead of the cache");
+    cmd->add_option("--endpoint", a->endpoint, "Hub endpoint (default: HF_ENDPOINT or https://huggingface.co)");
+    cmd->add_option("--token", a->token, "Hub token (default: HF_TOKEN)");
+    cmd->add_option("--connections", a->connections, "Parallel HTTP transfers (default 8)")
+        ->check(CLI::Range(1, 64));
+    cmd->add_flag("--no-p2p", a->no_p2p, "Never use BitTorrent (this build always uses HTTP)");
+    cmd->add_flag("--json", a->json, "Print a JSON summary instead of the path");
+    cmd->add_flag("-q,--quiet", a->quiet, "No progress output");
+    return [a] { return run_download(*a); };
+}
+
+} // namespace llmpt::cli
