@@ -134,6 +134,11 @@ struct HandleGuard {
 
 } // namespace
 
+bool is_connect_error(const Error& e) {
+    return e.code == errc::network && (e.message == curl_easy_strerror(CURLE_COULDNT_CONNECT) ||
+                                       e.message == curl_easy_strerror(CURLE_COULDNT_RESOLVE_HOST));
+}
+
 void global_init() {
     static const bool once = [] {
         curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -57,6 +57,9 @@ struct Response {
 // cancellation is errc::interrupted. HTTP statuses are never errors here.
 Result<Response> perform(const Request& request);
 
+// True for "connection refused" and "host not found" errors of perform().
+bool is_connect_error(const Error& e);
+
 // Must run once before any thread starts; safe to call again.
 void global_init();
 

@@ -47,6 +47,8 @@ Result<Response> perform_with_retry(const Request& request, const RetryPolicy& p
             continue;
         }
         if (r.error().code != errc::network || last) return r;
+        // Nobody listening is not a passing fault: one quick retry only.
+        if (is_connect_error(r.error()) && attempt > 1) return r;
         if (!sleep_for(retry_delay(policy, attempt, {}), request.cancel))
             return Error(errc::interrupted, "interrupted", request.url);
     }

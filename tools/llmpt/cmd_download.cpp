@@ -24,6 +24,7 @@ struct DownloadArgs {
     std::string cache_dir, local_dir, endpoint, token;
     bool no_p2p = false, json = false, quiet = false;
     int connections = 0;
+    std::uint64_t chunk_mib = 0;
 };
 
 int run_download(const DownloadArgs& a) {
@@ -33,6 +34,7 @@ int run_download(const DownloadArgs& a) {
     while (!settings.endpoint.empty() && settings.endpoint.back() == '/') settings.endpoint.pop_back();
     if (!a.token.empty()) settings.token = a.token;
     if (a.connections > 0) settings.http_connections = a.connections;
+    if (a.chunk_mib > 0) settings.http_chunk_size = a.chunk_mib << 20;
 
     DownloadRequest req;
     req.repo = a.repo;
@@ -94,6 +96,8 @@ Runner add_download(CLI::App& app) {
     cmd->add_option("--token", a->token, "Hub token (default: HF_TOKEN)");
     cmd->add_option("--connections", a->connections, "Parallel HTTP transfers (default 8)")
         ->check(CLI::Range(1, 64));
+    cmd->add_option("--chunk-size", a->chunk_mib, "MiB per ranged HTTP request for large files (default 32)")
+        ->check(CLI::Range(1, 4096));
     cmd->add_flag("--no-p2p", a->no_p2p, "Never use BitTorrent (this build always uses HTTP)");
     cmd->add_flag("--json", a->json, "Print a JSON summary instead of the path");
     cmd->add_flag("-q,--quiet", a->quiet, "No progress output");

@@ -1,0 +1,278 @@
+"""Shared helpers for the integration tests: fixture repos, a real `llmpt serve`,
+fake (hostile) Hub servers, and bounded subprocess runs. Every wait here is
+bounded; servers listen on port 0 so tests can run side by side."""
+
+import contextlib
+import hashlib
+import http.server
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+LLMPT = os.environ.get("LLMPT_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bin", "llmpt")
+EXAMPLES = os.path.join(os.path.dirname(LLMPT))
+TIMEOUT = 120  # seconds, for any single command
+
+
+def git_blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_tree(root, files):
+    """files: {relative path: bytes}"""
+    for path, data in files.items():
+        full = os.path.join(root, path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(data)
+
+
+def run(args, env=None, timeout=TIMEOUT, check=False, input=None):
+    full_env = dict(os.environ)
+    full_env.pop("HF_TOKEN", None)
+    full_env.pop("HF_HUB_OFFLINE", None)
+    full_env["HF_HOME"] = full_env.get("LLMPT_TEST_HF_HOME", "/nonexistent-hf-home")
+    if env:
+        full_env.update(env)
+    p = subprocess.run([LLMPT] + list(args), capture_output=True, text=True, env=full_env,
+                       timeout=timeout, input=input)
+    if check and p.returncode != 0:
+        raise AssertionError("llmpt %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
+    return p
+
+
+def import_repo(cache_dir, repo, files, revision="main", repo_type="model"):
+    src = tempfile.mkdtemp(prefix="llmpt-src-")
+    try:
+        write_tree(src, files)
+        p = run(["cache", "import", src, "--repo", repo, "--cache-dir", cache_dir,
+                 "--revision", revision, "--repo-type", repo_type], check=True)
+        return p.stdout.strip()
+    finally:
+        shutil.rmtree(src)
+
+
+def read_line(stream, timeout):
+    ready, _, _ = select.select([stream], [], [], timeout)
+    if not ready:
+        raise AssertionError("no output within %ss" % timeout)
+    return stream.readline()
+
+
+class Serve:
+    """A real `llmpt serve` on 127.0.0.1 with an OS-chosen port."""
+
+    def __init__(self, cache_dir, *extra):
+        self.log_path = tempfile.mktemp(prefix="llmpt-serve-log-")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [LLMPT, "serve", "--cache-dir", cache_dir, "--listen", "127.0.0.1:0"] + list(extra),
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = read_line(self.proc.stdout, 20)
+        if "listening on" not in line:
+            raise AssertionError("serve did not start: %r" % line)
+        self.port = int(line.split("http://127.0.0.1:")[1].split(" ")[0])
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def requests(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read().splitlines()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc.stdout.close()
+        self.log.close()
+        os.unlink(self.log_path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raw_request(port, data: bytes, timeout=10):
+    """Sends raw bytes, returns the raw answer (until close or timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        with contextlib.suppress(socket.timeout, ConnectionResetError):
+            while True:
+                c = s.recv(65536)
+                if not c:
+                    break
+                chunks.append(c)
+                if b"\r\n\r\n" in b"".join(chunks) and b"Connection: close" not in data:
+                    # one answer is enough for keep-alive requests
+                    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+                    length = 0
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    if len(body) >= length:
+                        break
+        return b"".join(chunks)
+
+
+class FakeHub:
+    """A Hub stand-in that misbehaves on purpose (a real HTTP server, Python's
+    http.server). `files` is {path: bytes}; `mode` says how resolve lies:
+    'ok', 'bad-content', 'bad-size', 'ignore-range', 'truncate-once', 'slow'."""
+
+    COMMIT = "c" * 40
+
+    def __init__(self, files, mode="ok", rate=None):
+        self.files = files
+        self.mode = mode
+        self.rate = rate  # bytes/s for 'slow'
+        self.hits = []
+        self.truncated = set()
+        hub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def send_json(self, obj, status=200):
+                body = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                hub.hits.append((self.command, self.path, self.headers.get("Range")))
+                if self.path.startswith("/api/models/org/fake/revision/"):
+                    return self.send_json({"id": "org/fake", "sha": hub.COMMIT, "siblings": []})
+                if self.path.startswith("/api/models/org/fake/tree/"):
+                    return self.send_json([hub.entry(p) for p in sorted(hub.files)])
+                prefix = "/org/fake/resolve/%s/" % hub.COMMIT
+                if self.path.startswith(prefix):
+                    return self.resolve(self.path[len(prefix):])
+                self.send_json({"error": "nope"}, 404)
+
+            def resolve(self, path):
+                data = hub.files[path]
+                if hub.mode == "bad-content":
+                    data = bytes(len(data))  # right size, wrong bytes
+                elif hub.mode == "bad-size":
+                    data = data + b"extra"
+                rng = self.headers.get("Range")
+                start, end = 0, len(data) - 1
+                status = 200
+                if rng and hub.mode != "ignore-range":
+                    a, b = rng.split("=")[1].split("-")
+                    start, end = int(a), (int(b) if b else len(data) - 1)
+                    status = 206
+                body = data[start:end + 1]
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                if status == 206:
+                    self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, len(data)))
+                self.send_header("ETag", '"%s"' % hub.etag(path))
+                self.end_headers()
+                if hub.mode == "truncate-once" and path not in hub.truncated:
+                    hub.truncated.add(path)
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if hub.mode == "slow":
+                    step = max(1, hub.rate // 10)
+                    for i in range(0, len(body), step):
+                        try:
+                            self.wfile.write(body[i:i + step])
+                            self.wfile.flush()
+                        except (BrokenPipeError, ConnectionResetError):
+                            return
+                        time.sleep(0.1)
+                    return
+                self.wfile.write(body)
+
+        class QuietServer(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # clients hanging up on a lying server is the point
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def etag(self, path):
+        data = self.files[path]
+        return sha256(data) if self.lfs(path) else git_blob_sha1(data)
+
+    def lfs(self, path):
+        return path.endswith(".bin")
+
+    def entry(self, path):
+        data = self.files[path]
+        e = {"type": "file", "path": path, "size": len(data), "oid": git_blob_sha1(data)}
+        if self.lfs(path):
+            e["lfs"] = {"oid": sha256(data), "size": len(data), "pointerSize": 130}
+        return e
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+
+class TestCase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="llmpt-it-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def files_under(self, root):
+        out = []
+        for d, dirs, files in os.walk(root):
+            for f in files + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+                out.append(os.path.relpath(os.path.join(d, f), root))
+        return sorted(out)
+
+    def assertExit(self, proc, code):
+        self.assertEqual(proc.returncode, code,
+                         "exit %d, wanted %d\nstdout: %s\nstderr: %s" %
+                         (proc.returncode, code, proc.stdout, proc.stderr))

@@ -1,0 +1,65 @@
+"""A Hub that lies: about content, about size, ignores Range, cuts
+transfers short. Nothing wrong ever reaches blobs/."""
+
+import json
+import os
+import unittest
+
+from harness import FakeHub, TestCase, run
+
+FILES = {
+    "config.json": b'{"a": 1}\n',
+    "model.bin": os.urandom(5 * 1024 * 1024 + 3),
+}
+
+
+class HostileServerTest(TestCase):
+    def download(self, hub, *args):
+        return run(["download", "org/fake", "--endpoint", hub.url, "--cache-dir", self.path("cache"),
+                    "--json"] + list(args))
+
+    def blobs(self):
+        d = self.path("cache", "models--org--fake", "blobs")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def test_wrong_content_is_refetched_once_then_exit_6(self):
+        with FakeHub(FILES, "bad-content") as hub:
+            p = self.download(hub, "--include", "config.json")
+            self.assertExit(p, 6)
+            self.assertIn("does not match its hash", p.stderr)
+            gets = [h for h in hub.hits if "/resolve/" in h[1] and "config.json" in h[1]]
+            self.assertEqual(len(gets), 2)  # fetched once more, then reported
+        self.assertEqual(self.blobs(), [])
+        self.assertFalse(os.path.exists(self.path("cache", "models--org--fake", "refs", "main")))
+        with FakeHub(FILES, "bad-content") as hub:
+            self.assertExit(self.download(hub), 6)  # several files at once
+        self.assertEqual(self.blobs(), [])
+
+    def test_wrong_size_is_exit_6(self):
+        with FakeHub(FILES, "bad-size") as hub:
+            p = self.download(hub)
+            self.assertExit(p, 6)
+        self.assertEqual(self.blobs(), [])
+
+    def test_server_ignoring_range_restarts_the_file_cleanly(self):
+        with FakeHub(FILES, "ignore-range") as hub:
+            p = self.download(hub, "--connections", "4", "--chunk-size", "1")
+            self.assertExit(p, 0)
+            gets = [h for h in hub.hits if "model.bin" in h[1]]
+            self.assertGreater(len(gets), 1)  # a ranged try, then the whole file
+        self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
+
+    def test_truncated_responses_are_resumed(self):
+        with FakeHub(FILES, "truncate-once") as hub:
+            p = self.download(hub)
+            self.assertExit(p, 0)
+            out = json.loads(p.stdout)
+            # the bytes before the cut were kept: only the rest came again
+            self.assertEqual(out["bytes_http"], out["bytes_total"])
+            ranged = [h for h in hub.hits if h[2] and h[2] != "bytes=0-"]
+            self.assertTrue(ranged, hub.hits)
+        self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
