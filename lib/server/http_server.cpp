@@ -10,6 +10,7 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -65,6 +66,7 @@ private:
     void reply(Response res, bool keep_alive);
     void send_file();
     void done_writing(bool keep_alive, beast::error_code ec);
+    void linger(std::size_t drained);
     void fail_request(int status, const std::string& message);
 
     beast::tcp_stream stream_;
@@ -307,12 +309,26 @@ void Session::send_file() {
 }
 
 void Session::done_writing(bool keep_alive, beast::error_code ec) {
-    if (ec || !keep_alive) {
+    if (ec) return;
+    if (!keep_alive) {
+        // Lingering close: stop sending, then drain what the client is still
+        // sending (bounded), so our answer is not lost to a reset.
         beast::error_code ignore;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ignore);
+        stream_.expires_after(std::chrono::seconds(2));
+        linger(0);
         return;
     }
     read();
+}
+
+void Session::linger(std::size_t drained) {
+    if (drained > (8u << 20)) return;
+    auto buf = std::make_shared<std::array<char, 16384>>();
+    stream_.async_read_some(asio::buffer(*buf), [self = shared_from_this(), buf, drained](
+                                                    beast::error_code ec, std::size_t n) {
+        if (!ec) self->linger(drained + n);
+    });
 }
 
 } // namespace

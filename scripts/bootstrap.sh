@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set-up for a fresh Debian 12 machine (as root, or with sudo):
+#
+#   scripts/bootstrap.sh demo   install dependencies, build, run the demo
+#   scripts/bootstrap.sh test   install dependencies, build, run every test
+#
+# Idempotent: packages already installed are not touched, the build is
+# incremental (build/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode="${1:-}"
+case "$mode" in
+demo | test) ;;
+*)
+    echo "usage: $0 demo|test" >&2
+    exit 2
+    ;;
+esac
+
+packages=(
+    build-essential cmake ninja-build pkg-config
+    libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libfmt-dev libboost-dev libcli11-dev
+    libsqlite3-dev catch2 python3 curl ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "== installing: ${missing[*]}"
+    sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+echo "== building"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+cmake --build build
+
+if [[ $mode == demo ]]; then
+    exec scripts/demo.sh build/bin/llmpt
+fi
+
+echo "== testing"
+ctest --test-dir build --output-on-failure --timeout 600 -j "$(($(nproc) * 2))"

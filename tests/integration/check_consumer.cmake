@@ -1,0 +1,21 @@
+# Installs llmpt into a scratch prefix and builds examples/consumer against it
+# with find_package(llmpt): proves install(EXPORT) works for other projects.
+#   cmake -DSRC=<source dir> -DBIN=<build dir> -P check_consumer.cmake
+set(scratch "${BIN}/consumer-check")
+file(REMOVE_RECURSE "${scratch}")
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed: ${ARGN}\n${out}\n${err}")
+  endif()
+endfunction()
+run(${CMAKE_COMMAND} --install "${BIN}" --prefix "${scratch}/prefix")
+run(${CMAKE_COMMAND} -S "${SRC}/examples/consumer" -B "${scratch}/build" -G Ninja
+    "-DCMAKE_PREFIX_PATH=${scratch}/prefix")
+run(${CMAKE_COMMAND} --build "${scratch}/build")
+# Without arguments the example prints its usage and exits 2.
+execute_process(COMMAND "${scratch}/build/consumer" RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "usage")
+  message(FATAL_ERROR "consumer did not run as expected: ${rc} ${err}")
+endif()
+message(STATUS "find_package(llmpt) consumer built and ran")
