@@ -146,7 +146,9 @@ def raw_request(port, data: bytes, timeout=10):
 class FakeHub:
     """A Hub stand-in that misbehaves on purpose (a real HTTP server, Python's
     http.server). `files` is {path: bytes}; `mode` says how resolve lies:
-    'ok', 'bad-content', 'bad-size', 'ignore-range', 'truncate-once', 'slow'."""
+    'ok', 'bad-content', 'bad-size', 'ignore-range', 'truncate-once', 'slow',
+    'flaky' (every first request of a URL gets 503 + Retry-After: 1),
+    'redirect-other-host' (resolve answers 302 to http://localhost:port/cdn/...)."""
 
     COMMIT = "c" * 40
 
@@ -156,6 +158,8 @@ class FakeHub:
         self.rate = rate  # bytes/s for 'slow'
         self.hits = []
         self.truncated = set()
+        self.seen = set()
+        self.cdn_auth = []  # Authorization headers the CDN stand-in saw
         hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -174,6 +178,18 @@ class FakeHub:
 
             def do_GET(self):
                 hub.hits.append((self.command, self.path, self.headers.get("Range")))
+                if hub.mode == "flaky" and self.path not in hub.seen:
+                    hub.seen.add(self.path)
+                    body = b'{"error": "busy"}'
+                    self.send_response(503)
+                    self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if self.path.startswith("/cdn/"):
+                    hub.cdn_auth.append(self.headers.get("Authorization"))
+                    return self.resolve(self.path[len("/cdn/"):])
                 if self.path.startswith("/api/models/org/fake/revision/"):
                     return self.send_json({"id": "org/fake", "sha": hub.COMMIT, "siblings": []})
                 if self.path.startswith("/api/models/org/fake/tree/"):
@@ -184,6 +200,12 @@ class FakeHub:
                 self.send_json({"error": "nope"}, 404)
 
             def resolve(self, path):
+                if hub.mode == "redirect-other-host" and not self.path.startswith("/cdn/"):
+                    self.send_response(302)
+                    self.send_header("Location", "http://localhost:%d/cdn/%s" % (hub.port, path))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 data = hub.files[path]
                 if hub.mode == "bad-content":
                     data = bytes(len(data))  # right size, wrong bytes

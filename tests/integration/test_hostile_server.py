@@ -3,6 +3,7 @@ transfers short. Nothing wrong ever reaches blobs/."""
 
 import json
 import os
+import time
 import unittest
 
 from harness import FakeHub, TestCase, run
@@ -58,6 +59,24 @@ class HostileServerTest(TestCase):
             self.assertEqual(out["bytes_http"], out["bytes_total"])
             ranged = [h for h in hub.hits if h[2] and h[2] != "bytes=0-"]
             self.assertTrue(ranged, hub.hits)
+        self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
+
+    def test_busy_hub_is_retried_honouring_retry_after(self):
+        with FakeHub(FILES, "flaky") as hub:
+            t0 = time.monotonic()
+            p = self.download(hub)
+            self.assertExit(p, 0)
+            self.assertGreaterEqual(time.monotonic() - t0, 1.0)  # Retry-After: 1 was honoured
+            paths = [h[1] for h in hub.hits]
+            self.assertEqual(paths.count(paths[0]), 2)  # the revision call was retried
+        self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
+
+    def test_redirect_to_another_host_drops_the_token(self):
+        with FakeHub(FILES, "redirect-other-host") as hub:
+            p = self.download(hub, "--token", "sekrit")
+            self.assertExit(p, 0)
+            self.assertEqual(len(hub.cdn_auth), len(FILES))
+            self.assertEqual(hub.cdn_auth, [None] * len(FILES))
         self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
 
 
