@@ -124,8 +124,12 @@ Result<ImportResult> import_folder(const ImportRequest& req) {
         result.bytes += e.size;
     }
     const auto commit = *CommitId::parse(commit_hash.hex_digest());
-    for (const auto& e : *entries)
+    std::vector<cache::ManifestEntry> manifest;
+    for (const auto& e : *entries) {
         if (auto st = cache.link_snapshot(commit, e.path, *e.etag); !st) return st.error();
+        manifest.push_back({e.path, *e.etag, e.size});
+    }
+    if (auto st = cache::write_manifest(cache, commit, manifest); !st) return st.error();
     if (req.revision != commit.str())
         if (auto st = cache.write_ref(req.revision, commit); !st) return st.error();
     result.commit = commit.str();

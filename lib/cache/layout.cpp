@@ -2,6 +2,8 @@
 
 #include "util/fd.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -176,6 +178,37 @@ Result<FileLock> FileLock::lock(const fs::path& path, std::chrono::seconds timeo
                          path.string());
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+}
+
+namespace {
+fs::path manifest_path(const RepoCache& cache, const CommitId& c) {
+    return cache.repo_dir() / ".llmpt" / "manifests" / (c.str() + ".json");
+}
+} // namespace
+
+Status write_manifest(const RepoCache& cache, const CommitId& c, const std::vector<ManifestEntry>& files) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& f : files) list.push_back({{"path", f.path}, {"etag", f.etag.str()}, {"size", f.size}});
+    const auto path = manifest_path(cache, c);
+    if (auto st = make_dirs(path.parent_path()); !st) return st;
+    return util::write_file_atomic(path, nlohmann::json{{"commit", c.str()}, {"files", list}}.dump());
+}
+
+std::optional<std::vector<ManifestEntry>> read_manifest(const RepoCache& cache, const CommitId& c) {
+    auto text = util::read_small_file(manifest_path(cache, c), 64u << 20);
+    if (!text) return std::nullopt;
+    const auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("files") || !j["files"].is_array()) return std::nullopt;
+    std::vector<ManifestEntry> out;
+    for (const auto& e : j["files"]) {
+        if (!e.is_object() || !e.contains("path") || !e["path"].is_string() || !e.contains("etag") ||
+            !e["etag"].is_string() || !e.contains("size") || !e["size"].is_number_unsigned())
+            return std::nullopt;
+        auto etag = Etag::parse(e["etag"].get<std::string>());
+        if (!etag) return std::nullopt;
+        out.push_back({e["path"].get<std::string>(), *etag, e["size"].get<std::uint64_t>()});
+    }
+    return out;
 }
 
 fs::path local_dir_meta_dir(const fs::path& local_dir) {

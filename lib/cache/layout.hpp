@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace llmpt::cache {
 
@@ -56,6 +57,17 @@ private:
     fs::path root_;
     RepoRef repo_;
 };
+
+// The complete file list of a commit, as the Hub gave it. Kept in the repo
+// folder's .llmpt/ (which huggingface_hub's scan_cache_dir ignores) so that
+// an offline lookup can tell a complete snapshot from a partial one.
+struct ManifestEntry {
+    std::string path;
+    Etag etag;
+    std::uint64_t size = 0;
+};
+Status write_manifest(const RepoCache& cache, const CommitId& c, const std::vector<ManifestEntry>& files);
+std::optional<std::vector<ManifestEntry>> read_manifest(const RepoCache& cache, const CommitId& c);
 
 // A revision name is safe as a refs/ path: "main", "v1.0", "refs/pr/1".
 bool safe_revision(std::string_view revision);

@@ -110,6 +110,7 @@ private:
     EventQueue events_;
     CreatedDirs created_;
 
+    std::optional<std::vector<cache::ManifestEntry>> manifest_; // the commit's full list, if fetched
     std::size_t files_ = 0;
     std::uint64_t bytes_total_ = 0, bytes_cached_ = 0, bytes_http_ = 0;
     std::deque<std::pair<Clock::time_point, std::uint64_t>> rate_window_;
@@ -146,22 +147,28 @@ Result<DownloadResult> Download::offline(const std::string& why) {
     if (!commit)
         return Error(errc::network,
                      why + "; " + what + " is not in the cache at " + settings_.cache_dir.string());
-    auto files = cache_->snapshot_files(*commit);
-    if (!files) return Error(errc::network, why + "; " + files.error().message);
+    // What the selection should hold: from the commit's manifest when we have
+    // it (so a partial snapshot is not mistaken for a complete one), else
+    // whatever the snapshot holds, as huggingface_hub does.
+    std::vector<std::string> wanted;
+    if (!req_.files.empty()) {
+        wanted = req_.files;
+    } else if (auto manifest = cache::read_manifest(*cache_, *commit)) {
+        for (const auto& e : *manifest)
+            if (path_selected(e.path, req_.include, req_.exclude)) wanted.push_back(e.path);
+    } else {
+        auto files = cache_->snapshot_files(*commit);
+        if (!files) return Error(errc::network, why + "; " + files.error().message);
+        for (const auto& [path, _] : *files)
+            if (path_selected(path, req_.include, req_.exclude)) wanted.push_back(path);
+    }
     std::size_t n = 0;
     std::uint64_t bytes = 0;
-    for (const auto& want : req_.files)
-        if (!cache_->snapshot_has(*commit, want))
-            return Error(errc::network, why + "; " + want + " of " + what + " is not in the cache");
-    for (const auto& [path, etag] : *files) {
-        const bool selected = req_.files.empty()
-                                  ? path_selected(path, req_.include, req_.exclude)
-                                  : std::find(req_.files.begin(), req_.files.end(), path) != req_.files.end();
-        if (!selected) continue;
+    for (const auto& path : wanted) {
         std::error_code ec;
         const auto size = fs::file_size(cache_->snapshot_dir(*commit) / path, ec);
-        if (ec)
-            return Error(errc::network, why + "; " + path + " of " + what + " is incomplete in the cache");
+        if (ec || !cache_->snapshot_has(*commit, path))
+            return Error(errc::network, why + "; " + what + " is incomplete in the cache (no " + path + ")");
         ++n;
         bytes += size;
     }
@@ -176,6 +183,8 @@ Result<std::vector<hub::RemoteFile>> Download::select(hub::HubApi& hub, const Co
     if (req_.files.empty()) {
         auto all = hub.list_files(*repo_, commit);
         if (!all) return all.error();
+        manifest_.emplace();
+        for (const auto& f : *all) manifest_->push_back({f.path, f.etag, f.size});
         std::vector<hub::RemoteFile> out;
         for (auto& f : *all)
             if (path_selected(f.path, req_.include, req_.exclude)) out.push_back(std::move(f));
@@ -412,6 +421,8 @@ Result<DownloadResult> Download::run() {
     }
 
     if (local) return finish(*commit, req_.local_dir);
+    if (manifest_)
+        if (auto m = cache::write_manifest(*cache_, *commit, *manifest_); !m) return m.error();
     // refs/ last: only once the snapshot is there.
     if (req_.revision != commit->str())
         if (auto ref = cache_->write_ref(req_.revision, *commit); !ref) return ref.error();

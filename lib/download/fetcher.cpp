@@ -165,11 +165,16 @@ void Fetcher::start_generation(File& f, bool ranges) {
 
 Status Fetcher::open_file(File& f) {
     const auto& t = f.target;
-    const auto journaled = read_journal(t.journal, t.size);
+    auto journaled = read_journal(t.journal, t.size);
+    // The journal names our own temp file, nothing else.
+    if (journaled && (journaled->tmp_name.rfind(t.tmp_stem + ".", 0) != 0 ||
+                      journaled->tmp_name.find('/') != std::string::npos ||
+                      !journaled->tmp_name.ends_with(".incomplete")))
+        journaled.reset();
     if (journaled) {
         const auto tmp = t.tmp_dir / journaled->tmp_name;
         struct stat st {};
-        if (tmp.parent_path() == t.tmp_dir && ::stat(tmp.c_str(), &st) == 0 &&
+        if (::lstat(tmp.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
             static_cast<std::uint64_t>(st.st_size) == t.size) {
             auto fd = util::open_fd(tmp, O_RDWR);
             auto jfd = util::open_fd(t.journal, O_RDWR);

@@ -80,6 +80,8 @@ public:
                                                                    : std::nullopt;
         if (!commit)
             return hub_error(404, "RevisionNotFound", "Invalid rev id: " + route->revision);
+        // A resolve needs one file, not the listing of the whole snapshot.
+        if (route->route == serve::Route::resolve) return resolve(req, *route, cache, *commit);
         auto files = list(cache, *commit);
         if (!files) return Response::json_error(500, files.error().what());
 
@@ -87,7 +89,7 @@ public:
         case serve::Route::revision: return revision(req, repo, *commit, *files);
         case serve::Route::tree: return tree(req, *route, *commit, *files);
         case serve::Route::paths_info: return paths_info(req, *files);
-        case serve::Route::resolve: return resolve(req, *route, cache, *commit, *files);
+        case serve::Route::resolve:
         case serve::Route::cdn: break;
         }
         return Response::json_error(404, "not found");
@@ -104,6 +106,19 @@ private:
         if (auth != "Bearer " + o_.token)
             return hub_error(403, "GatedRepo", "Access to " + what + " is restricted and your token was refused.");
         return std::nullopt;
+    }
+
+    // One file of a snapshot: its symlink must point at ../blobs/{etag}.
+    std::optional<FileInfo> lookup(const cache::RepoCache& cache, const CommitId& commit,
+                                   const std::string& path) {
+        std::error_code ec;
+        const auto target = fs::read_symlink(cache.snapshot_dir(commit) / path, ec);
+        if (ec) return std::nullopt;
+        const auto etag = Etag::parse(target.filename().string());
+        if (!etag || target.string() != cache::blob_link_target(path, *etag)) return std::nullopt;
+        struct stat st {};
+        if (::stat(cache.blob_path(*etag).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+        return FileInfo{path, *etag, static_cast<std::uint64_t>(st.st_size)};
     }
 
     Result<std::map<std::string, FileInfo>> list(const cache::RepoCache& cache, const CommitId& commit) {
@@ -233,14 +248,14 @@ private:
     }
 
     Response resolve(const server::Request& req, const serve::Parsed& route, const cache::RepoCache& cache,
-                     const CommitId& commit, const std::map<std::string, FileInfo>& files) {
-        const auto it = files.find(route.path);
-        if (it == files.end()) {
+                     const CommitId& commit) {
+        const auto found = lookup(cache, commit, route.path);
+        if (!found) {
             auto r = hub_error(404, "EntryNotFound", route.path + " does not exist at " + commit.str());
             r.header("X-Repo-Commit", commit.str());
             return r;
         }
-        const FileInfo& f = it->second;
+        const FileInfo& f = *found;
         if (o_.redirect && f.lfs()) {
             Response r;
             r.status = 302;

@@ -68,6 +68,16 @@ class ErrorsTest(TestCase):
         self.assertExit(p, 0)
         self.assertEqual(json.loads(p.stdout)["commit"], self.commit)
 
+    def test_partial_snapshot_is_not_taken_for_a_complete_one(self):
+        with Serve(self.src) as s:
+            self.assertExit(self.download(s.url, "org/tiny", "--include", "*.json"), 0)
+        url = "http://127.0.0.1:%d" % free_port()
+        p = self.download(url, "org/tiny")
+        self.assertExit(p, 5)
+        self.assertIn("incomplete in the cache (no model.bin)", p.stderr)
+        self.assertExit(self.download(url, "org/tiny", "--include", "*.json"), 0)
+        self.assertExit(self.download(url, "org/tiny", "config.json"), 0)
+
     def test_offline_mode(self):
         url = "http://127.0.0.1:%d" % free_port()
         p = self.download(url, "org/tiny", env={"HF_HUB_OFFLINE": "1"})

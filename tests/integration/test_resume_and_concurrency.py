@@ -29,6 +29,14 @@ def journal_bytes(cache):
     return total
 
 
+def wait_for_journal(cache, at_least, timeout=30):
+    """Waits (bounded) until the journals say `at_least` bytes are on disk."""
+    deadline = time.monotonic() + timeout
+    while journal_bytes(cache) < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return journal_bytes(cache)
+
+
 class ResumeTest(TestCase):
     def start_download(self, hub, cache, *extra):
         env = dict(os.environ, HF_HOME=self.path("home"))
@@ -40,10 +48,7 @@ class ResumeTest(TestCase):
         cache = self.path("cache")
         with FakeHub(FILES, "slow", rate=1024 * 1024) as hub:
             proc = self.start_download(hub, cache)
-            deadline = time.monotonic() + 30
-            while journal_bytes(cache) < 1024 * 1024 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            kept = journal_bytes(cache)
+            kept = wait_for_journal(cache, 1024 * 1024)
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=10)
             self.assertGreaterEqual(kept, 1024 * 1024, "the download made no progress")
@@ -65,9 +70,7 @@ class ResumeTest(TestCase):
         cache = self.path("cache")
         with FakeHub(FILES, "slow", rate=1024 * 1024) as hub:
             proc = self.start_download(hub, cache)
-            deadline = time.monotonic() + 30
-            while journal_bytes(cache) < 512 * 1024 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for_journal(cache, 512 * 1024)
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=20)
             self.assertEqual(proc.returncode, 130, err)
