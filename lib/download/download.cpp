@@ -191,6 +191,15 @@ Result<std::vector<hub::RemoteFile>> Download::select(hub::HubApi& hub, const Co
         return out;
     }
     auto found = hub.paths_info(*repo_, commit, req_.files);
+    if (!found && found.error().code == errc::failure) {
+        // An endpoint without paths-info (some mirrors): one HEAD per file.
+        found = std::vector<hub::RemoteFile>{};
+        for (const auto& want : req_.files) {
+            auto meta = hub.file_metadata(*repo_, commit, want);
+            if (meta) found->push_back(std::move(*meta));
+            else if (meta.error().code != errc::not_found) return meta.error();
+        }
+    }
     if (!found) return found.error();
     std::map<std::string, hub::RemoteFile> by_path;
     for (auto& f : *found) by_path.emplace(f.path, std::move(f));
@@ -263,9 +272,14 @@ Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std:
         fetch::Fetcher fetcher(settings_, hub.auth_headers(), req_.cancel, warn);
         for (auto& w : todo) {
             const auto& etag = w.file.etag;
-            auto lock = pass == 0 ? cache::FileLock::try_lock(cache_->lock_path(etag))
-                                  : cache::FileLock::lock(cache_->lock_path(etag), settings_.lock_timeout,
-                                                          "blob " + etag.str() + " (" + w.file.path + ")");
+            auto lock = cache::FileLock::try_lock(cache_->lock_path(etag));
+            if (lock && !lock->held() && pass == 1) {
+                events_.push(WarningEvent{"waiting for another process writing " + w.file.path +
+                                          " (lock " + cache_->lock_path(etag).string() + ")"});
+                events_.drain(on_event_);
+                lock = cache::FileLock::lock(cache_->lock_path(etag), settings_.lock_timeout,
+                                             "blob " + etag.str() + " (" + w.file.path + ")");
+            }
             if (!lock) return lock.error();
             if (!lock->held()) {
                 deferred.push_back(std::move(w));

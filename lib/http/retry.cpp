@@ -7,7 +7,8 @@
 namespace llmpt::http {
 
 bool retryable_status(int status) noexcept {
-    return status == 408 || status == 429 || (status >= 500 && status <= 599);
+    // 501 and 505 say "never", not "not now".
+    return status == 408 || status == 429 || (status >= 500 && status <= 599 && status != 501 && status != 505);
 }
 
 std::chrono::milliseconds retry_delay(const RetryPolicy& p, int attempt, const Headers& headers) {

@@ -77,6 +77,24 @@ Result<std::vector<RemoteFile>> HubClient::paths_info(const RepoRef& repo, const
     return parse_file_list(r->body);
 }
 
+Result<RemoteFile> HubClient::file_metadata(const RepoRef& repo, const CommitId& commit,
+                                            const std::string& path) {
+    http::Request req;
+    req.method = "HEAD";
+    req.url = file_url(repo, commit, path);
+    req.headers = auth_headers();
+    req.follow_redirects = false;
+    req.connect_timeout = connect_timeout_;
+    req.total_timeout = api_timeout_;
+    req.cancel = cancel_;
+    auto r = http::perform_with_retry(req, retry_);
+    if (!r) return r.error();
+    if (r->status >= 400) return error_from_response(r->status, r->headers, repo, path, !token_.empty());
+    if (r->status != 200 && (r->status < 300 || r->status > 399))
+        return Error(errc::failure, "unexpected HTTP " + std::to_string(r->status) + " from the Hub", req.url);
+    return parse_file_headers(r->headers, path);
+}
+
 std::string HubClient::file_url(const RepoRef& repo, const CommitId& commit,
                                 const std::string& path) const {
     std::string prefix;

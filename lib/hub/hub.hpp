@@ -35,6 +35,10 @@ public:
     // The given paths; missing ones are absent from the answer.
     virtual Result<std::vector<RemoteFile>> paths_info(const RepoRef& repo, const CommitId& commit,
                                                        const std::vector<std::string>& paths) = 0;
+    // One file's metadata from HEAD on its resolve URL (redirects not
+    // followed, as the Hub answers LFS files with a 302 carrying the headers).
+    virtual Result<RemoteFile> file_metadata(const RepoRef& repo, const CommitId& commit,
+                                             const std::string& path) = 0;
     // Where a file's bytes are (may redirect), and the headers to send there.
     virtual std::string file_url(const RepoRef& repo, const CommitId& commit,
                                  const std::string& path) const = 0;
@@ -49,6 +53,8 @@ public:
     Result<std::vector<RemoteFile>> list_files(const RepoRef& repo, const CommitId& commit) override;
     Result<std::vector<RemoteFile>> paths_info(const RepoRef& repo, const CommitId& commit,
                                                const std::vector<std::string>& paths) override;
+    Result<RemoteFile> file_metadata(const RepoRef& repo, const CommitId& commit,
+                                     const std::string& path) override;
     std::string file_url(const RepoRef& repo, const CommitId& commit,
                          const std::string& path) const override;
     std::vector<std::string> auth_headers() const override;
@@ -69,6 +75,10 @@ private:
 // Maps an HTTP error answer (status >= 400, X-Error-Code) to a typed Error.
 Error error_from_response(int status, const http::Headers& headers, const RepoRef& repo,
                           const std::string& what, bool have_token);
+
+// The metadata of a resolve answer's headers (X-Linked-Etag/ETag,
+// X-Linked-Size/Content-Length), for `path`.
+Result<RemoteFile> parse_file_headers(const http::Headers& headers, const std::string& path);
 
 // Parses a /revision answer ({"sha": ...}).
 Result<CommitId> parse_revision_answer(const std::string& body);

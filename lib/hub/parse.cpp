@@ -2,6 +2,8 @@
 // field is type-checked: a malformed answer is an Error, never a crash.
 #include "hub/hub.hpp"
 
+#include "http/retry.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <set>
@@ -94,6 +96,21 @@ Result<std::vector<RemoteFile>> parse_file_list(const std::string& body) {
     return out;
 }
 
+Result<RemoteFile> parse_file_headers(const http::Headers& h, const std::string& path) {
+    const auto get = [&](const char* k) {
+        auto it = h.find(k);
+        return it == h.end() ? std::string() : it->second;
+    };
+    const auto linked = get("x-linked-etag");
+    const auto etag = Etag::parse(linked.empty() ? get("etag") : linked);
+    const auto size_text = linked.empty() ? get("content-length") : get("x-linked-size");
+    char* end = nullptr;
+    const auto size = std::strtoull(size_text.c_str(), &end, 10);
+    if (!etag || size_text.empty() || *end != '\0')
+        return Error(errc::failure, "the Hub's answer for " + path + " lacks an ETag or a size");
+    return RemoteFile{path, size, *etag, etag->kind() == Etag::Kind::sha256};
+}
+
 std::optional<std::string> next_link(const http::Headers& headers) {
     const auto it = headers.find("link");
     if (it == headers.end()) return std::nullopt;
@@ -136,7 +153,7 @@ Error error_from_response(int status, const http::Headers& headers, const RepoRe
         return Error(errc::auth, "access to " + name + " refused (HTTP " + std::to_string(status) +
                                      "): " + token_hint, what);
     if (status == 404) return Error(errc::not_found, name + ": not found (HTTP 404)", what);
-    if (status >= 500 || status == 408 || status == 429)
+    if (http::retryable_status(status))
         return Error(errc::network, "the Hub kept failing (HTTP " + std::to_string(status) + ")", what);
     return Error(errc::failure, "unexpected HTTP " + std::to_string(status) + " from the Hub", what);
 }

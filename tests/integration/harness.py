@@ -199,6 +199,24 @@ class FakeHub:
                     return self.resolve(self.path[len(prefix):])
                 self.send_json({"error": "nope"}, 404)
 
+            def do_HEAD(self):
+                hub.hits.append((self.command, self.path, None))
+                prefix = "/org/fake/resolve/%s/" % hub.COMMIT
+                path = self.path[len(prefix):]
+                if not self.path.startswith(prefix) or path not in hub.files:
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(hub.files[path])))
+                self.send_header("ETag", '"%s"' % hub.etag(path))
+                if hub.lfs(path):
+                    self.send_header("X-Linked-Etag", '"%s"' % hub.etag(path))
+                    self.send_header("X-Linked-Size", str(len(hub.files[path])))
+                self.end_headers()
+
             def resolve(self, path):
                 if hub.mode == "redirect-other-host" and not self.path.startswith("/cdn/"):
                     self.send_response(302)

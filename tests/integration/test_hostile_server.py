@@ -79,6 +79,16 @@ class HostileServerTest(TestCase):
             self.assertEqual(hub.cdn_auth, [None] * len(FILES))
         self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
 
+    def test_endpoint_without_paths_info_falls_back_to_head(self):
+        with FakeHub(FILES) as hub:
+            p = self.download(hub, "model.bin", "config.json")
+            self.assertExit(p, 0)
+            self.assertEqual(json.loads(p.stdout)["files"], 2)
+            self.assertEqual(len([h for h in hub.hits if h[0] == "HEAD"]), 2)
+            p = self.download(hub, "missing.bin")
+            self.assertExit(p, 3)
+        self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
+
 
 if __name__ == "__main__":
     unittest.main()

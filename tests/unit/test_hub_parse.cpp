@@ -60,3 +60,20 @@ TEST_CASE("X-Error-Code maps to typed errors") {
     CHECK(hub::error_from_response(403, {}, repo, "", true).code == errc::auth);
     CHECK(hub::error_from_response(503, {}, repo, "", true).code == errc::network);
 }
+
+TEST_CASE("resolve headers give etag and size, LFS from X-Linked-*") {
+    const std::string sha256(64, 'd'), sha1(40, 'e');
+    auto lfs = hub::parse_file_headers({{"x-linked-etag", "\"" + sha256 + "\""}, {"x-linked-size", "123"},
+                                        {"etag", "\"" + sha1 + "\""}, {"content-length", "0"}},
+                                       "w.bin");
+    REQUIRE(lfs);
+    CHECK(lfs->lfs);
+    CHECK(lfs->size == 123);
+    CHECK(lfs->etag.str() == sha256);
+    auto small = hub::parse_file_headers({{"etag", "W/\"" + sha1 + "\""}, {"content-length", "7"}}, "a.txt");
+    REQUIRE(small);
+    CHECK_FALSE(small->lfs);
+    CHECK(small->size == 7);
+    CHECK_FALSE(hub::parse_file_headers({{"content-length", "7"}}, "x"));
+    CHECK_FALSE(hub::parse_file_headers({{"etag", "\"" + sha1 + "\""}, {"content-length", "7x"}}, "x"));
+}
