@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,9 @@ private:
 Hasher hasher_for(Etag::Kind kind, std::uint64_t size);
 
 std::string sha256_hex(std::string_view data);
+// Lower-case hex of raw bytes, and back (nullopt unless even-length hex).
+std::string to_hex(std::string_view bytes);
+std::optional<std::string> from_hex(std::string_view hex);
 std::string git_blob_sha1_hex(std::string_view data);
 
 // Hashes `size` bytes of an open file from offset 0 as `kind` requires.

@@ -1,0 +1,83 @@
+#include "torrent/inspect.hpp"
+
+#include "hub/hub.hpp"
+#include "util/hash.hpp"
+
+#include <libtorrent/bdecode.hpp>
+#include <libtorrent/file_storage.hpp>
+#include <libtorrent/torrent_info.hpp>
+
+#include <set>
+
+namespace llmpt::torrent {
+
+namespace {
+Error bad(const std::string& field, const std::string& why) {
+    return Error(errc::usage, field + ": " + why);
+}
+} // namespace
+
+std::uint64_t piece_length_for(std::uint64_t total) {
+    constexpr std::uint64_t MiB = 1ull << 20, GiB = 1ull << 30, TiB = 1ull << 40;
+    if (total < 100 * MiB) return 256 * 1024;
+    if (total < 1 * GiB) return 1 * MiB;
+    if (total < 10 * GiB) return 4 * MiB;
+    if (total < 100 * GiB) return 16 * MiB;
+    if (total < 1 * TiB) return 32 * MiB;
+    return 64 * MiB;
+}
+
+Result<TorrentFacts> inspect(std::string_view bytes, const Limits& limits) {
+    if (bytes.size() > limits.max_bytes)
+        return bad("torrent_data", "larger than " + std::to_string(limits.max_bytes) + " bytes");
+    lt::error_code ec;
+    int error_pos = 0;
+    const auto node = lt::bdecode({bytes.data(), static_cast<std::ptrdiff_t>(bytes.size())}, ec, &error_pos,
+                                  limits.max_depth, limits.max_tokens);
+    if (ec) return bad("torrent_data", "not bencoded (" + ec.message() + " at byte " + std::to_string(error_pos) + ")");
+    lt::torrent_info ti(node, ec);
+    if (ec) return bad("torrent_data", "not a valid torrent (" + ec.message() + ")");
+    if (ti.num_pieces() > limits.max_pieces) return bad("torrent_data", "too many pieces");
+
+    TorrentFacts f;
+    const auto hashes = ti.info_hashes();
+    if (!hashes.has_v2()) return bad("torrent_data", "not a BitTorrent v2 torrent");
+    f.info_hash = util::to_hex({hashes.v2.data(), hashes.v2.size()});
+    f.announce_key = f.info_hash.substr(0, 40);
+    if (hashes.has_v1()) f.info_hash_v1 = util::to_hex({hashes.v1.data(), hashes.v1.size()});
+    f.name = ti.name();
+    f.piece_length = static_cast<std::uint64_t>(ti.piece_length());
+
+    const auto& fs = ti.files();
+    const std::string root = f.name + "/";
+    for (const auto i : fs.file_range()) {
+        const auto flags = fs.file_flags(i);
+        if (flags & lt::file_storage::flag_pad_file) continue;
+        if (flags & lt::file_storage::flag_symlink) f.has_symlinks = true;
+        std::string path = fs.file_path(i);
+        if (path.compare(0, root.size(), root) == 0) path.erase(0, root.size());
+        const auto size = static_cast<std::uint64_t>(fs.file_size(i));
+        f.files.push_back({std::move(path), size});
+        f.total_size += size;
+    }
+    return f;
+}
+
+Status check_snapshot_torrent(const TorrentFacts& t, const std::string& revision) {
+    if (t.name.size() != 40 || !is_hex(t.name) || t.name != revision)
+        return bad("name", "must be the 40-hex commit '" + revision + "', got '" + t.name + "'");
+    if (t.piece_length != piece_length_for(t.total_size))
+        return bad("piece_length", "must be " + std::to_string(piece_length_for(t.total_size)) + " for " +
+                                       std::to_string(t.total_size) + " bytes, got " +
+                                       std::to_string(t.piece_length));
+    if (t.files.empty()) return bad("files", "the torrent has no files");
+    if (t.has_symlinks) return bad("files", "symlinks are not allowed");
+    std::set<std::string> seen;
+    for (const auto& file : t.files) {
+        if (!hub::safe_repo_path(file.path)) return bad("files", "unsafe path '" + file.path + "'");
+        if (!seen.insert(file.path).second) return bad("files", "duplicate path '" + file.path + "'");
+    }
+    return ok();
+}
+
+} // namespace llmpt::torrent

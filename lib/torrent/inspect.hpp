@@ -1,0 +1,50 @@
+// torrent/: what llmpt needs to know about .torrent files. inspect() decodes
+// a torrent with hard limits (size, depth, tokens, pieces) through
+// libtorrent and reports the facts both the tracker and its clients check;
+// check_snapshot_torrent() applies the rules of DESIGN §5 to them.
+#pragma once
+
+#include <llmpt/error.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmpt::torrent {
+
+struct FileFact {
+    std::string path; // relative to the torrent's root folder (the commit)
+    std::uint64_t size = 0;
+};
+
+struct TorrentFacts {
+    std::string name;
+    std::string info_hash;     // v2 sha256, 64 hex
+    std::string info_hash_v1;  // sha1, 40 hex; empty unless hybrid
+    std::string announce_key;  // first 20 bytes of the v2 hash, 40 hex
+    std::uint64_t piece_length = 0;
+    std::uint64_t total_size = 0;   // pad files excluded
+    std::vector<FileFact> files;    // pad files excluded, in torrent order
+    bool has_symlinks = false;
+};
+
+struct Limits {
+    std::size_t max_bytes = 16u << 20;
+    int max_depth = 64;
+    int max_tokens = 2000000;
+    int max_pieces = 4000000;
+};
+
+// Decodes and hashes; a malformed torrent is errc::usage naming what was wrong.
+Result<TorrentFacts> inspect(std::string_view bytes, const Limits& limits = {});
+
+// DESIGN §5 piece length for a snapshot of `total` bytes.
+std::uint64_t piece_length_for(std::uint64_t total);
+
+// Rules for a snapshot torrent: v2, name == 40-hex commit == revision, piece
+// length from the table, safe unique paths, no symlinks. The error message
+// names the field that is wrong.
+Status check_snapshot_torrent(const TorrentFacts& t, const std::string& revision);
+
+} // namespace llmpt::torrent
