@@ -21,7 +21,7 @@ esac
 packages=(
     build-essential cmake ninja-build pkg-config
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libfmt-dev libboost-dev libcli11-dev
-    libsqlite3-dev catch2 python3 curl ca-certificates
+    libsqlite3-dev libtorrent-rasterbar-dev catch2 python3 python3-libtorrent curl ca-certificates
 )
 
 missing=()

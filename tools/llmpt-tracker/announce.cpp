@@ -18,7 +18,11 @@ bool for_each_param(const std::string& q, F&& f) {
         const auto eq = part.find('=');
         const auto key = part.substr(0, eq);
         const auto raw = eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
-        auto value = util::url_decode(raw);
+        // Query strings are form-encoded: '+' is a space (an info_hash byte 0x20).
+        std::string plus_as_space(raw);
+        for (auto& c : plus_as_space)
+            if (c == '+') c = ' ';
+        auto value = util::url_decode(plus_as_space);
         if (!value) return false;
         f(key, *value);
         start = end + 1;
