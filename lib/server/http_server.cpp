@@ -80,6 +80,7 @@ private:
     std::shared_ptr<http::response<http::string_body>> res_;
     std::optional<FileRegion> file_;
     bool keep_alive_ = false;
+    bool linger_ = false;
     asio::steady_timer file_timer_;
     std::chrono::steady_clock::time_point last_progress_;
 };
@@ -187,6 +188,7 @@ void Session::read() {
 }
 
 void Session::fail_request(int status, const std::string& message) {
+    linger_ = true; // the rest of the request may still be on its way
     reply(Response::json_error(status, message), false);
 }
 
@@ -311,12 +313,14 @@ void Session::send_file() {
 void Session::done_writing(bool keep_alive, beast::error_code ec) {
     if (ec) return;
     if (!keep_alive) {
-        // Lingering close: stop sending, then drain what the client is still
-        // sending (bounded), so our answer is not lost to a reset.
         beast::error_code ignore;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ignore);
-        stream_.expires_after(std::chrono::seconds(2));
-        linger(0);
+        // Lingering close after an early answer: drain what the client is
+        // still sending (bounded), so our answer is not lost to a reset.
+        if (linger_) {
+            stream_.expires_after(std::chrono::seconds(2));
+            linger(0);
+        }
         return;
     }
     read();
