@@ -192,6 +192,11 @@ class TrackerTest(TestCase):
             announce(t.url, self.key, 7301, ip="198.51.100.7")
             st, r = announce(t.url, self.key, 7302)
             self.assertEqual(compact_peers(r[b"peers"]), [("127.0.0.1", 7301)])  # ip= ignored
+            q = "/announce?info_hash=%s&peer_id=-LT0001-000000007303&port=7303&left=1" % "".join(
+                "%%%02x" % b for b in self.key)
+            http(t.url + q, headers={"X-Forwarded-For": "198.51.100.8"})
+            st, r = announce(t.url, self.key, 7304)
+            self.assertNotIn("198.51.100.8", [ip for ip, _ in compact_peers(r[b"peers"])])  # ignored too
         with Tracker(self.path("t.db"), "--trust-proxy") as t:
             announce(t.url, self.key, 7301, ip="198.51.100.7")
             st, r = announce(t.url, self.key, 7302)
