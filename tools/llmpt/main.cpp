@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     const auto serve = llmpt::cli::add_serve(app);
     const auto cache = llmpt::cli::add_cache(app);
     const auto verify = llmpt::cli::add_verify(app);
+    const auto create_torrent = llmpt::cli::add_create_torrent(app);
 
     try {
         app.parse(argc, argv);
@@ -31,5 +32,6 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("serve")) return serve();
     if (app.got_subcommand("cache")) return cache();
     if (app.got_subcommand("verify")) return verify();
+    if (app.got_subcommand("create-torrent")) return create_torrent();
     return llmpt::cli::usage_error("no command given");
 }
