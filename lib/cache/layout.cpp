@@ -140,6 +140,27 @@ Result<std::map<std::string, Etag>> RepoCache::snapshot_files(const CommitId& c)
     return out;
 }
 
+Result<std::map<std::string, Etag>> RepoCache::checked_snapshot_files(const CommitId& c) const {
+    const auto dir = snapshot_dir(c);
+    std::map<std::string, Etag> out;
+    std::error_code ec;
+    fs::recursive_directory_iterator it(dir, ec), end;
+    if (ec) return Error(errc::not_found, "no snapshot " + c.str(), dir.string());
+    for (; it != end; it.increment(ec)) {
+        if (ec) return Error(errc::failure, "cannot read snapshot: " + ec.message(), dir.string());
+        if (it->is_directory(ec) && !it->is_symlink(ec)) continue;
+        const auto rel = it->path().lexically_relative(dir).generic_string();
+        const auto target = fs::read_symlink(it->path(), ec);
+        const auto etag = Etag::parse(target.filename().string());
+        if (ec || !etag || target.string() != blob_link_target(rel, *etag))
+            return Error(errc::integrity, "snapshot entry is not a link into this repo's blobs/", rel);
+        if (!fs::is_regular_file(blob_path(*etag), ec))
+            return Error(errc::not_found, "snapshot is incomplete: missing blob for " + rel, rel);
+        out.emplace(rel, *etag);
+    }
+    return out;
+}
+
 FileLock& FileLock::operator=(FileLock&& o) noexcept {
     if (this != &o) {
         if (fd_ >= 0) ::close(fd_);

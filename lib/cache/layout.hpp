@@ -50,6 +50,9 @@ public:
     // A revision that is a commit with a snapshot, or a ref to one.
     std::optional<CommitId> resolve_offline(const std::string& revision) const;
     Status mark_no_exist(const CommitId& c, const std::string& path) const;
+    // path -> etag for every file of a snapshot, refusing anything that is
+    // not a link to ../blobs/{etag} of this repo with the blob present.
+    Result<std::map<std::string, Etag>> checked_snapshot_files(const CommitId& c) const;
     // path -> etag for every file of a snapshot (from the symlinks).
     Result<std::map<std::string, Etag>> snapshot_files(const CommitId& c) const;
 

@@ -15,32 +15,6 @@ namespace llmpt {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// Every entry of the snapshot must be a link to ../blobs/{etag} of this repo;
-// anything else (a link leaving the repo, a plain file) would put bytes the
-// cache does not vouch for into the torrent.
-Status check_snapshot_links(const cache::RepoCache& cache, const CommitId& commit) {
-    const auto dir = cache.snapshot_dir(commit);
-    std::error_code ec;
-    fs::recursive_directory_iterator it(dir, ec), end;
-    if (ec) return Error(errc::not_found, "no snapshot " + commit.str(), dir.string());
-    for (; it != end; it.increment(ec)) {
-        if (ec) return Error(errc::failure, "cannot read snapshot: " + ec.message(), dir.string());
-        if (it->is_directory(ec) && !it->is_symlink(ec)) continue;
-        const auto rel = it->path().lexically_relative(dir).generic_string();
-        const auto target = fs::read_symlink(it->path(), ec);
-        const auto etag = Etag::parse(target.filename().string());
-        if (ec || !etag || target.string() != cache::blob_link_target(rel, *etag))
-            return Error(errc::integrity, "snapshot entry is not a link into this repo's blobs/", rel);
-        if (!fs::is_regular_file(cache.blob_path(*etag), ec))
-            return Error(errc::not_found, "snapshot is incomplete: missing blob for " + rel, rel);
-    }
-    return ok();
-}
-
-} // namespace
-
 Result<CreatedTorrent> create_torrent(const CreateTorrentRequest& req,
                                       const std::function<void(std::uint64_t, std::uint64_t)>& on_progress) {
     auto id = RepoId::parse(req.repo);
@@ -50,7 +24,7 @@ Result<CreatedTorrent> create_torrent(const CreateTorrentRequest& req,
     if (!commit)
         return Error(errc::not_found, req.repo + "@" + req.revision + " is not in the cache at " +
                                           req.cache_dir.string());
-    if (auto st = check_snapshot_links(cache, *commit); !st) return st.error();
+    if (auto files = cache.checked_snapshot_files(*commit); !files) return files.error();
 
     lt::file_storage files;
     lt::add_files(files, cache.snapshot_dir(*commit).string());

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     const auto cache = llmpt::cli::add_cache(app);
     const auto verify = llmpt::cli::add_verify(app);
     const auto create_torrent = llmpt::cli::add_create_torrent(app);
+    const auto seed = llmpt::cli::add_seed(app);
 
     try {
         app.parse(argc, argv);
@@ -33,5 +34,6 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("cache")) return cache();
     if (app.got_subcommand("verify")) return verify();
     if (app.got_subcommand("create-torrent")) return create_torrent();
+    if (app.got_subcommand("seed")) return seed();
     return llmpt::cli::usage_error("no command given");
 }

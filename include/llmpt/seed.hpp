@@ -1,0 +1,47 @@
+// Seeding a cached snapshot: verify every blob, hard-link it into the repo's
+// staging tree, make (or reuse) the snapshot's torrent, seed it without a
+// recheck, and publish it to the tracker when the tracker has none.
+#pragma once
+
+#include <llmpt/error.hpp>
+#include <llmpt/repo.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace llmpt {
+
+struct SeedRequest {
+    std::string repo;
+    RepoType repo_type = RepoType::model;
+    std::string revision = "main";
+    std::filesystem::path cache_dir;
+    std::string tracker;        // base URL; empty: seed without announcing
+    std::string publish_token;
+    bool hybrid = false;
+    std::string listen = "0.0.0.0:6881"; // the process's P2P listen address (first user wins)
+};
+
+struct SeedStatus {
+    std::string commit, info_hash, announce_key;
+    std::size_t files = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t hashed_now = 0;   // blob bytes hashed at start (0 when all were remembered)
+    std::string publish;            // "created", "exists", "skipped (...)" or the error
+    int peers = 0;
+    std::uint64_t uploaded = 0;
+    std::uint16_t listen_port = 0;
+};
+
+class Seeder {
+public:
+    static Result<std::unique_ptr<Seeder>> start(const SeedRequest& request);
+    virtual ~Seeder() = default;
+    virtual SeedStatus status() const = 0;
+    // Stops seeding this snapshot (the session itself lives on).
+    virtual void stop() = 0;
+};
+
+} // namespace llmpt

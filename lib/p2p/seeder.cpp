@@ -1,0 +1,170 @@
+// Seeder: DESIGN §2 step 6 for one snapshot, and `llmpt seed`.
+#include <llmpt/seed.hpp>
+#include <llmpt/torrent.hpp>
+#include <llmpt/tracker.hpp>
+
+#include "cache/layout.hpp"
+#include "cache/verified.hpp"
+#include "p2p/session.hpp"
+#include "torrent/inspect.hpp"
+#include "util/fd.hpp"
+
+#include <libtorrent/torrent_flags.hpp>
+#include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_status.hpp>
+
+#include <sys/stat.h>
+
+namespace llmpt {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path staging_root(const cache::RepoCache& c) { return c.repo_dir() / ".llmpt" / "staging"; }
+
+// staging/{commit}/{path} shares the blob's inode: seeding needs no copy.
+Status link_staging(const cache::RepoCache& cache, const CommitId& commit,
+                    const std::map<std::string, Etag>& files) {
+    for (const auto& [path, etag] : files) {
+        const auto dst = staging_root(cache) / commit.str() / path;
+        const auto blob = cache.blob_path(etag);
+        struct stat a {}, b {};
+        if (::stat(dst.c_str(), &a) == 0 && ::stat(blob.c_str(), &b) == 0 && a.st_ino == b.st_ino &&
+            a.st_dev == b.st_dev)
+            continue;
+        std::error_code ec;
+        fs::create_directories(dst.parent_path(), ec);
+        if (ec) return util::errno_error(ec.value(), "cannot create staging folder", dst.parent_path().string());
+        const auto tmp = dst.string() + "." + util::random_hex8() + ".tmp";
+        if (::link(blob.c_str(), tmp.c_str()) != 0)
+            return util::errno_error(errno, "cannot hard-link blob into staging", dst.string());
+        if (::rename(tmp.c_str(), dst.c_str()) != 0) {
+            const int err = errno;
+            ::unlink(tmp.c_str());
+            return util::errno_error(err, "cannot place staging file", dst.string());
+        }
+    }
+    return ok();
+}
+
+// The torrent made for this snapshot last time, if it still describes it.
+std::optional<std::string> cached_torrent(const fs::path& path, const CommitId& commit,
+                                          const cache::RepoCache& cache, const std::map<std::string, Etag>& files) {
+    auto data = util::read_small_file(path, 64u << 20);
+    if (!data) return std::nullopt;
+    auto facts = torrent::inspect(*data, torrent::Limits{64u << 20, 64, 100000000, 100000000});
+    if (!facts || facts->name != commit.str() || facts->files.size() != files.size()) return std::nullopt;
+    for (const auto& f : facts->files) {
+        const auto it = files.find(f.path);
+        std::error_code ec;
+        if (it == files.end() || fs::file_size(cache.blob_path(it->second), ec) != f.size) return std::nullopt;
+    }
+    return std::move(*data);
+}
+
+class SeederImpl final : public Seeder {
+public:
+    SeederImpl(lt::torrent_handle h, SeedStatus s) : h_(std::move(h)), status_(std::move(s)) {}
+    ~SeederImpl() override { stop(); }
+
+    SeedStatus status() const override {
+        SeedStatus s = status_;
+        if (h_.is_valid()) {
+            const auto st = h_.status();
+            s.peers = st.num_peers;
+            s.uploaded = static_cast<std::uint64_t>(st.all_time_upload);
+        }
+        return s;
+    }
+    void stop() override {
+        if (h_.is_valid()) p2p::Session::get().remove(h_);
+        h_ = {};
+    }
+
+private:
+    lt::torrent_handle h_;
+    SeedStatus status_;
+};
+
+} // namespace
+
+Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
+    auto id = RepoId::parse(req.repo);
+    if (!id) return id.error();
+    const cache::RepoCache cache(req.cache_dir, RepoRef{req.repo_type, *id});
+    const auto commit = cache.resolve_offline(req.revision);
+    if (!commit)
+        return Error(errc::not_found, req.repo + "@" + req.revision + " is not in the cache at " + req.cache_dir.string());
+    auto files = cache.checked_snapshot_files(*commit);
+    if (!files) return files.error();
+    if (files->empty()) return Error(errc::not_found, "the snapshot has no files", commit->str());
+
+    SeedStatus status;
+    status.commit = commit->str();
+    status.files = files->size();
+    cache::VerifiedBlobs verified(cache);
+    auto hashed = cache::verify_blobs(cache, *files, verified);
+    if (!hashed) return hashed.error();
+    status.hashed_now = *hashed;
+    if (auto st = verified.save(); !st) return st.error();
+    if (auto st = link_staging(cache, *commit, *files); !st) return st.error();
+
+    const auto torrent_file = cache.repo_dir() / ".llmpt" / "torrents" /
+                              (commit->str() + (req.hybrid ? ".hybrid" : ".v2") + ".torrent");
+    auto data = cached_torrent(torrent_file, *commit, cache, *files);
+    if (!data) {
+        CreateTorrentRequest cr{req.repo, req.repo_type, commit->str(), req.cache_dir, req.hybrid, req.tracker, 0};
+        auto made = create_torrent(cr);
+        if (!made) return made.error();
+        std::error_code ec;
+        fs::create_directories(torrent_file.parent_path(), ec);
+        (void)util::write_file_atomic(torrent_file, made->data);
+        data = std::move(made->data);
+    }
+    auto facts = torrent::inspect(*data, torrent::Limits{64u << 20, 64, 100000000, 100000000});
+    if (!facts) return facts.error();
+    status.info_hash = facts->info_hash;
+    status.announce_key = facts->announce_key;
+    status.bytes = facts->total_size;
+
+    if (req.tracker.empty()) {
+        status.publish = "skipped (no tracker)";
+    } else {
+        TrackerOptions to;
+        to.publish_token = req.publish_token;
+        TrackerClient tracker(req.tracker, to);
+        auto found = tracker.lookup(req.repo_type, req.repo, commit->str());
+        if (!found) status.publish = "skipped (" + found.error().message + ")";
+        else if (*found && (*found)->info_hash == facts->info_hash) status.publish = "exists";
+        else if (*found) status.publish = "skipped (the tracker holds another torrent for this revision)";
+        else if (auto pub = tracker.publish(req.repo_type, req.repo, commit->str(), *data); pub)
+            status.publish = pub->status;
+        else status.publish = "failed: " + pub.error().message;
+    }
+
+    lt::error_code ec;
+    auto ti = std::make_shared<lt::torrent_info>(lt::span<const char>(data->data(), static_cast<std::ptrdiff_t>(data->size())),
+                                                 ec, lt::from_span);
+    if (ec) return Error(errc::failure, "cannot load the torrent: " + ec.message());
+    lt::add_torrent_params p;
+    p.ti = ti;
+    p.save_path = staging_root(cache).string();
+    p.flags |= lt::torrent_flags::seed_mode;
+    p.flags &= ~lt::torrent_flags::auto_managed;
+    p.flags &= ~lt::torrent_flags::paused;
+    if (!req.tracker.empty()) {
+        std::string url = req.tracker;
+        while (!url.empty() && url.back() == '/') url.pop_back();
+        p.trackers = {url + "/announce"};
+    }
+    p2p::SessionSettings ss;
+    ss.listen = req.listen;
+    auto& session = p2p::Session::get(ss);
+    auto h = session.add(std::move(p), {});
+    if (!h) return h.error();
+    status.listen_port = session.listen_port();
+    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(*h, status));
+}
+
+} // namespace llmpt

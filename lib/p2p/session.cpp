@@ -1,0 +1,114 @@
+#include "p2p/session.hpp"
+
+#include <libtorrent/alert_types.hpp>
+#include <libtorrent/session_params.hpp>
+#include <libtorrent/settings_pack.hpp>
+
+namespace llmpt::p2p {
+
+namespace {
+std::mutex g_mu;
+std::unique_ptr<Session> g_session;
+} // namespace
+
+Session& Session::get(const SessionSettings& s) {
+    std::lock_guard lk(g_mu);
+    if (!g_session) g_session.reset(new Session(s));
+    return *g_session;
+}
+
+void Session::shutdown() {
+    std::unique_ptr<Session> s;
+    {
+        std::lock_guard lk(g_mu);
+        s = std::move(g_session);
+    }
+}
+
+Session::Session(const SessionSettings& s) {
+    lt::settings_pack sp;
+    sp.set_str(lt::settings_pack::listen_interfaces, s.listen);
+    sp.set_bool(lt::settings_pack::enable_dht, s.dht);
+    sp.set_bool(lt::settings_pack::enable_lsd, s.lsd);
+    sp.set_bool(lt::settings_pack::enable_upnp, s.upnp);
+    sp.set_bool(lt::settings_pack::enable_natpmp, s.natpmp);
+    sp.set_bool(lt::settings_pack::enable_outgoing_utp, s.utp);
+    sp.set_bool(lt::settings_pack::enable_incoming_utp, s.utp);
+    sp.set_int(lt::settings_pack::download_rate_limit, s.download_rate_limit);
+    sp.set_int(lt::settings_pack::upload_rate_limit, s.upload_rate_limit);
+    sp.set_int(lt::settings_pack::connections_limit, s.connections_limit);
+    sp.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, s.allow_multiple_connections_per_ip);
+    sp.set_int(lt::settings_pack::stop_tracker_timeout, static_cast<int>(s.stop_tracker_timeout.count()));
+    // Loopback and LAN peers are the point: no local-peer rate limits, and
+    // trackers on 127.0.0.1 are allowed when their path is /announce.
+    sp.set_bool(lt::settings_pack::rate_limit_ip_overhead, false);
+    sp.set_int(lt::settings_pack::alert_mask,
+               static_cast<int>(static_cast<std::uint32_t>(lt::alert_category::status | lt::alert_category::error |
+                                                           lt::alert_category::file_progress |
+                                                           lt::alert_category::storage)));
+    // Bigger buffers for fast links (defaults are tuned for the internet).
+    sp.set_int(lt::settings_pack::send_buffer_watermark, 4 * 1024 * 1024);
+    sp.set_int(lt::settings_pack::max_queued_disk_bytes, 8 * 1024 * 1024);
+    sp.set_int(lt::settings_pack::request_queue_time, 2);
+    sp.set_int(lt::settings_pack::max_out_request_queue, 1500);
+    sp.set_int(lt::settings_pack::aio_threads, 4);
+    sp.set_int(lt::settings_pack::hashing_threads, 2);
+    sp.set_str(lt::settings_pack::user_agent, "llmpt/0.1");
+    sp.set_str(lt::settings_pack::peer_fingerprint, "-LM0010-");
+    ses_ = std::make_unique<lt::session>(lt::session_params(std::move(sp)));
+    alerts_ = std::thread([this] { alert_loop(); });
+}
+
+Session::~Session() {
+    stop_ = true;
+    if (alerts_.joinable()) alerts_.join();
+    // abort() returns a proxy whose destructor waits for the network thread;
+    // stop_tracker_timeout bounds the wait for tracker `stopped` announces.
+    auto proxy = ses_->abort();
+    ses_.reset();
+}
+
+Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, AlertFn on_alert) {
+    const auto key = params.ti ? params.ti->info_hashes().v2 : params.info_hashes.v2;
+    {
+        std::lock_guard lk(mu_);
+        by_torrent_[key] = std::move(on_alert);
+    }
+    lt::error_code ec;
+    auto h = ses_->add_torrent(std::move(params), ec);
+    if (ec) {
+        std::lock_guard lk(mu_);
+        by_torrent_.erase(key);
+        return Error(errc::failure, "cannot add torrent: " + ec.message());
+    }
+    return h;
+}
+
+void Session::remove(const lt::torrent_handle& h) {
+    if (!h.is_valid()) return;
+    const auto key = h.info_hashes().v2;
+    {
+        std::lock_guard lk(mu_);
+        by_torrent_.erase(key);
+    }
+    ses_->remove_torrent(h);
+}
+
+std::uint16_t Session::listen_port() const { return ses_->listen_port(); }
+
+void Session::alert_loop() {
+    std::vector<lt::alert*> alerts;
+    while (!stop_) {
+        ses_->wait_for_alert(std::chrono::milliseconds(100));
+        ses_->pop_alerts(&alerts);
+        std::lock_guard lk(mu_);
+        for (auto* a : alerts) {
+            auto* ta = lt::alert_cast<lt::torrent_alert>(a);
+            if (!ta) continue;
+            auto it = by_torrent_.find(ta->handle.info_hashes().v2);
+            if (it != by_torrent_.end() && it->second) it->second(a);
+        }
+    }
+}
+
+} // namespace llmpt::p2p

@@ -1,0 +1,64 @@
+// p2p/: the process-wide libtorrent session (the batch manager). One
+// lt::session per process, created on first use with the settings given
+// then; libtorrent's own network thread owns it, and one alert thread of
+// ours drains its alerts into per-torrent callbacks. Callers keep
+// lt::torrent_handle values (cheap, thread-safe handles) and confirm
+// terminal states by polling status(), since alerts can be dropped.
+#pragma once
+
+#include <llmpt/error.hpp>
+
+#include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/alert.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/torrent_handle.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace llmpt::p2p {
+
+struct SessionSettings {
+    std::string listen = "0.0.0.0:6881";   // HOST:PORT; port 0 picks one
+    bool utp = false;                      // ~10x slower than TCP on loopback/LAN (DESIGN §7)
+    bool dht = false, lsd = false, upnp = false, natpmp = false;
+    int download_rate_limit = 0;           // bytes/s, 0: none
+    int upload_rate_limit = 0;
+    int connections_limit = 200;
+    bool allow_multiple_connections_per_ip = true; // several peers on one host (tests, NAT)
+    std::chrono::seconds stop_tracker_timeout{2};
+};
+
+using AlertFn = std::function<void(lt::alert*)>;
+
+class Session {
+public:
+    // The process's session; the first caller's settings win.
+    static Session& get(const SessionSettings& settings = {});
+    // Ends the session if it was started (bounded); for clean exits.
+    static void shutdown();
+
+    Result<lt::torrent_handle> add(lt::add_torrent_params params, AlertFn on_alert);
+    void remove(const lt::torrent_handle& h);
+    std::uint16_t listen_port() const;
+
+    ~Session();
+
+private:
+    explicit Session(const SessionSettings& s);
+    void alert_loop();
+
+    std::unique_ptr<lt::session> ses_;
+    std::thread alerts_;
+    std::atomic<bool> stop_{false};
+    std::mutex mu_;
+    std::map<lt::sha256_hash, AlertFn> by_torrent_; // keyed by v2 hash
+};
+
+} // namespace llmpt::p2p

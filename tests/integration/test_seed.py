@@ -1,0 +1,120 @@
+"""llmpt seed: verified blobs only, hard-linked staging, published to the
+tracker, and a standard BitTorrent peer: a python3-libtorrent client
+downloads the snapshot from it with the torrent from our tracker."""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import libtorrent as lt
+
+from harness import LLMPT, TestCase, import_repo, read_line, run
+from tracker_harness import Tracker, http
+
+FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(3 * 1024 * 1024 + 5),
+         "sub/tok.txt": b"a\nb\n"}
+
+
+class Seed:
+    def __init__(self, cache, tracker_url, *extra):
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([LLMPT, "seed", "org/m", "--cache-dir", cache, "--tracker", tracker_url,
+                                      "--listen", "127.0.0.1:0"] + list(extra),
+                                     stdout=subprocess.PIPE, stderr=self.err, text=True)
+        line = read_line(self.proc.stdout, 60)
+        if not line.startswith("seeding"):
+            self.stop()
+            raise AssertionError("seed did not start: %r %s" % (line, self.stderr()))
+        words = line.split()
+        self.info_hash = words[words.index("info_hash") + 1]
+        self.port = int(words[words.index("port") + 1])
+        self.publish = words[words.index("publish") + 1]
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read().decode(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc.stdout.close()
+        return self.proc.returncode
+
+
+def download_with_libtorrent(torrent_data, save_path, timeout=60):
+    ses = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
+                      "enable_upnp": False, "enable_natpmp": False, "enable_outgoing_utp": False,
+                      "enable_incoming_utp": False, "allow_multiple_connections_per_ip": True})
+    h = ses.add_torrent({"ti": lt.torrent_info(torrent_data), "save_path": save_path})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = h.status()
+        if st.is_seeding:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+class SeedTest(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.cache = self.path("cache")
+        self.commit = import_repo(self.cache, "org/m", FILES)
+
+    def test_a_standard_peer_downloads_from_our_seeder(self):
+        with Tracker(self.path("t.db")) as t:
+            s = Seed(self.cache, t.url)
+            try:
+                self.assertEqual(s.publish, "created")
+                repo = os.path.join(self.cache, "models--org--m")
+                for path in FILES:
+                    staged = os.path.join(repo, ".llmpt", "staging", self.commit, path)
+                    blob = os.path.realpath(os.path.join(repo, "snapshots", self.commit, path))
+                    self.assertEqual(os.stat(staged).st_ino, os.stat(blob).st_ino, path)
+                st, _, data = http(t.url + "/api/v1/torrents/torrent?repo_id=org/m&revision=" + self.commit)
+                self.assertEqual(st, 200)
+                self.assertTrue(download_with_libtorrent(data, self.path("client")), s.stderr())
+                for path, content in FILES.items():
+                    with open(self.path("client", self.commit, path), "rb") as f:
+                        self.assertEqual(f.read(), content)
+            finally:
+                self.assertEqual(s.stop(), 0)
+
+    def test_second_start_does_not_rehash_and_changed_blobs_are_refused(self):
+        with Tracker(self.path("t.db")) as t:
+            s = Seed(self.cache, t.url)
+            s.stop()
+            self.assertIn("3.0 MiB hashed now", s.stderr())
+            s = Seed(self.cache, t.url)
+            self.assertEqual(s.publish, "exists")
+            s.stop()
+            self.assertIn(" 0 B hashed now", s.stderr())
+        blob = os.path.realpath(os.path.join(self.cache, "models--org--m", "snapshots", self.commit,
+                                             "model.safetensors"))
+        with open(blob, "r+b") as f:
+            f.write(b"X")
+        p = run(["seed", "org/m", "--cache-dir", self.cache, "--listen", "127.0.0.1:0"], timeout=60)
+        self.assertExit(p, 6)
+        self.assertIn("model.safetensors", p.stderr)
+
+    def test_links_leaving_blobs_are_refused(self):
+        snap = os.path.join(self.cache, "models--org--m", "snapshots", self.commit)
+        with open(self.path("secret"), "w") as f:
+            f.write("secret")
+        os.symlink(self.path("secret"), os.path.join(snap, "leak.txt"))
+        p = run(["seed", "org/m", "--cache-dir", self.cache, "--listen", "127.0.0.1:0"], timeout=60)
+        self.assertExit(p, 6)
+        self.assertIn("leak.txt", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

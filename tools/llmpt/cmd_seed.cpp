@@ -1,0 +1,84 @@
+// llmpt seed: share one cached snapshot until SIGINT/SIGTERM.
+#include "common.hpp"
+#include "progress.hpp"
+
+#include <llmpt/seed.hpp>
+#include <llmpt/settings.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+namespace llmpt::cli {
+
+namespace {
+
+struct SeedArgs {
+    std::string repo, repo_type = "model", revision = "main", cache_dir, tracker, listen = "0.0.0.0:6881",
+                publish_token;
+    bool hybrid = false;
+};
+
+int run_seed(const SeedArgs& a) {
+    const auto type = repo_type_option(a.repo_type);
+    if (!type) return usage_error("--repo-type must be model, dataset or space");
+    if (!parse_listen(a.listen, "0.0.0.0")) return usage_error("--listen must be HOST:PORT, got '" + a.listen + "'");
+    const auto env = Settings::from_env();
+    SeedRequest req;
+    req.repo = a.repo;
+    req.repo_type = *type;
+    req.revision = a.revision;
+    req.cache_dir = a.cache_dir.empty() ? default_cache_dir() : std::filesystem::path(a.cache_dir);
+    req.tracker = a.tracker.empty() ? env.tracker : a.tracker;
+    req.publish_token = a.publish_token;
+    req.hybrid = a.hybrid;
+    req.listen = a.listen;
+    install_interrupt_handler();
+
+    auto seeder = Seeder::start(req);
+    if (!seeder) return report(seeder.error());
+    const auto s = (*seeder)->status();
+    std::printf("seeding %s@%s info_hash %s port %u publish %s\n", a.repo.c_str(), s.commit.c_str(),
+                s.info_hash.c_str(), static_cast<unsigned>(s.listen_port), s.publish.c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "%zu files, %s, %s hashed now\n", s.files, human_bytes(static_cast<double>(s.bytes)).c_str(),
+                 human_bytes(static_cast<double>(s.hashed_now)).c_str());
+
+    const bool tty = ::isatty(STDERR_FILENO);
+    auto last = std::chrono::steady_clock::now();
+    while (!g_interrupted.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (tty && std::chrono::steady_clock::now() - last > std::chrono::seconds(1)) {
+            last = std::chrono::steady_clock::now();
+            const auto st = (*seeder)->status();
+            std::fprintf(stderr, "\r%d peers, %s uploaded\033[K", st.peers,
+                         human_bytes(static_cast<double>(st.uploaded)).c_str());
+        }
+    }
+    if (tty) std::fprintf(stderr, "\n");
+    (*seeder)->stop();
+    return 0;
+}
+
+} // namespace
+
+Runner add_seed(CLI::App& app) {
+    auto a = std::make_shared<SeedArgs>();
+    auto* cmd = app.add_subcommand("seed", "Share a cached snapshot over BitTorrent until interrupted");
+    cmd->footer("Verifies every blob first (remembering what it verified), publishes the torrent when the "
+                "tracker has none, and keeps announcing until SIGINT/SIGTERM.");
+    cmd->add_option("repo", a->repo, "Repo id")->required();
+    cmd->add_option("--revision", a->revision, "Revision or commit")->capture_default_str();
+    cmd->add_option("--repo-type", a->repo_type, "model, dataset or space")->capture_default_str();
+    cmd->add_option("--cache-dir", a->cache_dir, "Cache root (default: the HF cache)");
+    cmd->add_option("--tracker", a->tracker, "Tracker base URL (default: LLMPT_TRACKER)");
+    cmd->add_option("--listen", a->listen, "HOST:PORT for peers (port 0: any)")->capture_default_str();
+    cmd->add_option("--publish-token", a->publish_token, "Token for publishing to the tracker");
+    cmd->add_flag("--hybrid", a->hybrid, "Seed the hybrid (v1+v2) torrent, for v1-only clients");
+    return [a] { return run_seed(*a); };
+}
+
+} // namespace llmpt::cli
