@@ -51,6 +51,10 @@ struct DownloadResult {
 Result<DownloadResult> download(const Settings& settings, const DownloadRequest& request,
                                 const EventHandler& on_event = {});
 
+// Ends the process-wide P2P session, if one was started (bounded: tracker
+// `stopped` announces get a short timeout). Call before exiting.
+void shutdown();
+
 // huggingface_hub's filter_repo_objects: a path is selected when it matches
 // any include pattern (or there are none) and no exclude pattern. Patterns are
 // fnmatch-style, '*' crosses '/', and a pattern ending in '/' matches

@@ -32,6 +32,14 @@ struct Settings {
     int max_retries = 5;                            // per request, for 408/429/5xx/network
     std::chrono::milliseconds retry_base_delay{250};
     std::chrono::milliseconds retry_max_delay{10000};
+    // P2P: peers from the tracker first, HTTP for whatever they cannot give.
+    bool p2p = true;                                // --no-p2p: HTTP only
+    bool webseed = true;                            // the Hub's resolve URLs as BEP 19 web seeds
+    std::chrono::seconds p2p_timeout{10};           // no P2P progress this long: HTTP takes over
+    std::string p2p_listen = "0.0.0.0:0";           // HOST:PORT for peers
+    std::chrono::milliseconds tracker_connect_timeout{2000};
+    std::chrono::milliseconds tracker_timeout{5000};
+
     // How long to wait for another process holding a blob's lock.
     std::chrono::seconds lock_timeout{600};
 

@@ -4,6 +4,9 @@
 
 #include "cache/layout.hpp"
 #include "download/fetcher.hpp"
+#include "download/p2p.hpp"
+#include "download/plan.hpp"
+#include "p2p/session.hpp"
 #include "hub/hub.hpp"
 #include "util/fd.hpp"
 
@@ -32,11 +35,7 @@ std::string human_bytes(std::uint64_t b) {
     return buf;
 }
 
-// One blob to fetch and every path of the snapshot that points at it.
-struct Wanted {
-    hub::RemoteFile file;                 // the first path with this etag
-    std::vector<std::string> paths;
-};
+using fetch::Wanted;
 
 // Events raised on worker threads wait here until the caller's thread
 // delivers them.
@@ -97,6 +96,7 @@ private:
     Status fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit,
                                 const std::vector<hub::RemoteFile>& todo);
     Status run_fetcher(fetch::Fetcher& fetcher);
+    Result<std::vector<Wanted>> fetch_from_peers(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo);
     void tick(const fetch::Fetcher& fetcher);
     void ready(const std::string& path, const fs::path& local, std::uint64_t size);
     DownloadResult finish(const CommitId& commit, fs::path path);
@@ -111,8 +111,10 @@ private:
     CreatedDirs created_;
 
     std::optional<std::vector<cache::ManifestEntry>> manifest_; // the commit's full list, if fetched
+    std::optional<std::vector<hub::RemoteFile>> all_files_;     // the same, as the Hub gave it
     std::size_t files_ = 0;
-    std::uint64_t bytes_total_ = 0, bytes_cached_ = 0, bytes_http_ = 0;
+    std::uint64_t bytes_total_ = 0, bytes_cached_ = 0, bytes_http_ = 0, bytes_p2p_ = 0, bytes_webseed_ = 0;
+    std::uint64_t handed_over_ = 0; // P2P bytes the HTTP fetcher finds as resume state
     std::deque<std::pair<Clock::time_point, std::uint64_t>> rate_window_;
 };
 
@@ -185,6 +187,7 @@ Result<std::vector<hub::RemoteFile>> Download::select(hub::HubApi& hub, const Co
         if (!all) return all.error();
         manifest_.emplace();
         for (const auto& f : *all) manifest_->push_back({f.path, f.etag, f.size});
+        all_files_ = *all;
         std::vector<hub::RemoteFile> out;
         for (auto& f : *all)
             if (path_selected(f.path, req_.include, req_.exclude)) out.push_back(std::move(f));
@@ -257,13 +260,53 @@ Status Download::run_fetcher(fetch::Fetcher& fetcher) {
     rate_window_.clear();
     auto st = fetcher.run([&] { tick(fetcher); });
     bytes_http_ += fetcher.stats().fetched.load();
-    bytes_cached_ += fetcher.stats().resumed.load();
+    const auto resumed = fetcher.stats().resumed.load();
+    const auto from_peers = std::min(resumed, handed_over_); // counted as P2P already
+    bytes_cached_ += resumed - from_peers;
+    handed_over_ -= from_peers;
     events_.drain(on_event_);
     return st;
 }
 
+Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const CommitId& commit,
+                                                       std::vector<Wanted> todo) {
+    const auto full_list = [&]() -> Result<std::vector<hub::RemoteFile>> {
+        if (!all_files_) {
+            auto all = hub.list_files(*repo_, commit);
+            if (!all) return all.error();
+            all_files_ = std::move(*all);
+        }
+        return *all_files_;
+    };
+    fetch::P2PCallbacks cb;
+    cb.warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
+    cb.ready = [this](const std::string& p, const fs::path& local, std::uint64_t size) { ready(p, local, size); };
+    cb.progress = [this](std::uint64_t done_now, std::vector<std::string> active) {
+        events_.drain(on_event_);
+        if (!on_event_) return;
+        ProgressEvent e;
+        e.bytes_total = bytes_total_;
+        e.bytes_done = std::min(bytes_total_, bytes_cached_ + done_now);
+        e.active = std::move(active);
+        on_event_(e);
+    };
+    auto outcome = fetch::fetch_p2p(settings_, *cache_, commit, hub, full_list, std::move(todo), req_.cancel, cb);
+    events_.drain(on_event_);
+    if (!outcome) return outcome.error();
+    bytes_p2p_ += outcome->bytes_p2p;
+    bytes_webseed_ += outcome->bytes_webseed;
+    bytes_cached_ += outcome->bytes_cached;
+    handed_over_ += outcome->handed_over;
+    return std::move(outcome->remaining);
+}
+
 Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo) {
     const auto warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
+    if (settings_.p2p && !settings_.tracker.empty()) {
+        auto rest = fetch_from_peers(hub, commit, std::move(todo));
+        if (!rest) return rest.error();
+        todo = std::move(*rest);
+    }
     std::map<std::string, cache::FileLock> locks; // etag -> lock held while we write it
     std::vector<Wanted> deferred;
     // Two passes: blobs nobody else is writing, then the ones another process
@@ -360,6 +403,8 @@ DownloadResult Download::finish(const CommitId& commit, fs::path path) {
     r.files = files_;
     r.bytes_total = bytes_total_;
     r.bytes_http = bytes_http_;
+    r.bytes_p2p = bytes_p2p_;
+    r.bytes_webseed = bytes_webseed_;
     r.bytes_cached = std::min(bytes_cached_, bytes_total_);
     r.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     return r;
@@ -446,6 +491,8 @@ Result<DownloadResult> Download::run() {
 }
 
 } // namespace
+
+void shutdown() { p2p::Session::shutdown(); }
 
 Result<DownloadResult> download(const Settings& settings, const DownloadRequest& request,
                                 const EventHandler& on_event) {

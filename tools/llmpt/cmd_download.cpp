@@ -21,8 +21,9 @@ struct DownloadArgs {
     std::string revision = "main";
     std::string repo_type = "model";
     std::vector<std::string> include, exclude;
-    std::string cache_dir, local_dir, endpoint, token;
-    bool no_p2p = false, json = false, quiet = false;
+    std::string cache_dir, local_dir, endpoint, token, tracker, listen;
+    bool no_p2p = false, no_webseed = false, json = false, quiet = false;
+    int p2p_timeout = 0;
     int connections = 0;
     std::uint64_t chunk_mib = 0;
 };
@@ -35,6 +36,14 @@ int run_download(const DownloadArgs& a) {
     if (!a.token.empty()) settings.token = a.token;
     if (a.connections > 0) settings.http_connections = a.connections;
     if (a.chunk_mib > 0) settings.http_chunk_size = a.chunk_mib << 20;
+    if (!a.tracker.empty()) settings.tracker = a.tracker;
+    if (a.no_p2p) settings.p2p = false;
+    if (a.no_webseed) settings.webseed = false;
+    if (a.p2p_timeout > 0) settings.p2p_timeout = std::chrono::seconds(a.p2p_timeout);
+    if (!a.listen.empty()) {
+        if (!parse_listen(a.listen, "0.0.0.0")) return usage_error("--listen must be HOST:PORT, got '" + a.listen + "'");
+        settings.p2p_listen = a.listen;
+    }
 
     DownloadRequest req;
     req.repo = a.repo;
@@ -49,9 +58,10 @@ int run_download(const DownloadArgs& a) {
     req.cancel = &g_interrupted;
     install_interrupt_handler();
 
-    ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO));
+    ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO), !a.quiet);
     auto result = download(settings, req, [&](const Event& e) { bar.on_event(e); });
     bar.finish();
+    llmpt::shutdown();
     if (!result) {
         if (result.error().code == errc::interrupted)
             std::fprintf(stderr, "llmpt: interrupted; run the same command again to resume\n");
@@ -98,7 +108,12 @@ Runner add_download(CLI::App& app) {
         ->check(CLI::Range(1, 64));
     cmd->add_option("--chunk-size", a->chunk_mib, "MiB per ranged HTTP request for large files (default 32)")
         ->check(CLI::Range(1, 4096));
-    cmd->add_flag("--no-p2p", a->no_p2p, "Never use BitTorrent (this build always uses HTTP)");
+    cmd->add_option("--tracker", a->tracker, "llmpt tracker base URL (default: LLMPT_TRACKER, HF_P2P_TRACKER)");
+    cmd->add_flag("--no-p2p", a->no_p2p, "HTTP only: do not ask the tracker or peers");
+    cmd->add_flag("--no-webseed", a->no_webseed, "Do not let the P2P session fetch pieces from the Hub");
+    cmd->add_option("--p2p-timeout", a->p2p_timeout, "Seconds without P2P progress before HTTP takes over (default 10)")
+        ->check(CLI::Range(1, 3600));
+    cmd->add_option("--listen", a->listen, "HOST:PORT for peers (default 0.0.0.0:0)");
     cmd->add_flag("--json", a->json, "Print a JSON summary instead of the path");
     cmd->add_flag("-q,--quiet", a->quiet, "No progress output");
     return [a] { return run_download(*a); };

@@ -27,12 +27,12 @@ std::string human_duration(double s) {
 }
 
 void ProgressBar::on_event(const Event& e) {
-    if (!enabled_) return;
-    if (const auto* p = std::get_if<ProgressEvent>(&e)) return draw(*p);
     if (const auto* w = std::get_if<WarningEvent>(&e)) {
-        std::fprintf(stderr, "%swarning: %s\n", drawn_ ? "\r\033[K" : "", w->message.c_str());
+        if (warnings_) std::fprintf(stderr, "%swarning: %s\n", drawn_ ? "\r\033[K" : "", w->message.c_str());
         return;
     }
+    if (!enabled_) return;
+    if (const auto* p = std::get_if<ProgressEvent>(&e)) return draw(*p);
     if (const auto* plan = std::get_if<PlanEvent>(&e)) {
         std::fprintf(stderr, "%zu files, %s (%zu already cached), commit %s\n", plan->files_total,
                      human_bytes(static_cast<double>(plan->bytes_total)).c_str(), plan->files_cached,

@@ -14,13 +14,16 @@ std::string human_duration(double seconds);
 
 class ProgressBar {
 public:
-    explicit ProgressBar(bool enabled) : enabled_(enabled) {}
+    // `enabled`: draw the bar (stderr is a terminal); `warnings`: print
+    // warnings either way (off with --quiet).
+    ProgressBar(bool enabled, bool warnings) : enabled_(enabled), warnings_(warnings) {}
     void on_event(const Event& e);
     void finish();
 
 private:
     void draw(const ProgressEvent& p);
     bool enabled_;
+    bool warnings_;
     bool drawn_ = false;
     std::chrono::steady_clock::time_point last_{};
 };

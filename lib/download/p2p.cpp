@@ -1,0 +1,334 @@
+#include "download/p2p.hpp"
+
+#include "p2p/session.hpp"
+#include "torrent/inspect.hpp"
+#include "util/fd.hpp"
+#include "util/hash.hpp"
+
+#include <llmpt/tracker.hpp>
+
+#include <libtorrent/torrent_flags.hpp>
+#include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_status.hpp>
+#include <libtorrent/peer_info.hpp>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+namespace llmpt::fetch {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+fs::path staging_root(const cache::RepoCache& c) { return c.repo_dir() / ".llmpt" / "staging"; }
+
+// Why a torrent cannot be trusted for this commit, if it cannot.
+std::optional<std::string> mismatch(const torrent::TorrentFacts& t, const CommitId& commit,
+                                    const std::vector<hub::RemoteFile>& hub_files) {
+    if (auto st = torrent::check_snapshot_torrent(t, commit.str()); !st) return st.error().message;
+    std::map<std::string, std::uint64_t> ours, theirs;
+    for (const auto& f : hub_files) theirs[f.path] = f.size;
+    for (const auto& f : t.files) ours[f.path] = f.size;
+    for (const auto& [path, size] : ours) {
+        auto it = theirs.find(path);
+        if (it == theirs.end()) return "the torrent has a file the Hub does not: " + path;
+        if (it->second != size) return "the torrent's size of " + path + " is not the Hub's";
+    }
+    for (const auto& [path, _] : theirs)
+        if (!ours.count(path)) return "the torrent lacks " + path;
+    return std::nullopt;
+}
+
+std::string web_seed_base(const Settings& s, const RepoRef& repo) {
+    std::string prefix;
+    if (repo.type == RepoType::dataset) prefix = "/datasets";
+    else if (repo.type == RepoType::space) prefix = "/spaces";
+    // BEP 19 appends "{name}/{path}"; name is the commit, so requests land on
+    // {endpoint}/{repo}/resolve/{commit}/{path}.
+    return s.endpoint + prefix + "/" + repo.id.str() + "/resolve/";
+}
+
+struct Track {
+    Wanted w;
+    lt::file_index_t index;
+    bool done = false;
+    cache::FileLock lock;
+};
+
+// A completed staging file: verify against the Hub's hash, link into blobs/.
+Status place(const cache::RepoCache& cache, const CommitId& commit, const Track& t, const P2PCallbacks& cb,
+             bool& matches) {
+    const auto staged = staging_root(cache) / commit.str() / t.w.file.path;
+    auto digest = util::hash_file(staged, t.w.file.etag.kind());
+    if (!digest) return digest.error();
+    matches = *digest == t.w.file.etag.str();
+    if (!matches) return ok();
+    const auto blob = cache.blob_path(t.w.file.etag);
+    if (!cache.has_blob(t.w.file.etag, t.w.file.size)) {
+        const auto tmp = blob.string() + "." + util::random_hex8() + ".tmp";
+        if (::link(staged.c_str(), tmp.c_str()) != 0) return util::errno_error(errno, "cannot link blob", blob.string());
+        if (::rename(tmp.c_str(), blob.c_str()) != 0) {
+            const int err = errno;
+            ::unlink(tmp.c_str());
+            return util::errno_error(err, "cannot place blob", blob.string());
+        }
+    }
+    for (const auto& p : t.w.paths) {
+        if (auto st = cache.link_snapshot(commit, p, t.w.file.etag); !st) return st;
+        if (cb.ready) cb.ready(p, cache.snapshot_dir(commit) / p, t.w.file.size);
+    }
+    return ok();
+}
+
+// The pieces a partial file already has become the HTTP fetcher's resume
+// state: the staging inode is linked as the blob's .incomplete file and the
+// journal marks those pieces done. Returns the bytes handed over.
+std::uint64_t hand_over(const cache::RepoCache& cache, const CommitId& commit, const Track& t,
+                        const lt::file_storage& fs, const lt::typed_bitfield<lt::piece_index_t>& have) {
+    const auto size = t.w.file.size;
+    const auto pl = static_cast<std::uint64_t>(fs.piece_length());
+    if (size == 0 || pl == 0) return 0;
+    const auto first = static_cast<int>(fs.map_file(t.index, 0, 0).piece);
+    const std::uint64_t pieces = (size + pl - 1) / pl;
+    std::vector<std::uint64_t> done(pieces, 0);
+    std::uint64_t total = 0;
+    for (std::uint64_t i = 0; i < pieces; ++i) {
+        const lt::piece_index_t p(first + static_cast<int>(i));
+        if (static_cast<int>(p) < have.size() && have.get_bit(p)) {
+            done[i] = std::min(pl, size - i * pl);
+            total += done[i];
+        }
+    }
+    if (total == 0) return 0;
+    const auto staged = staging_root(cache) / commit.str() / t.w.file.path;
+    const std::string name = t.w.file.etag.str() + "." + util::random_hex8() + ".incomplete";
+    const auto tmp = cache.repo_dir() / "blobs" / name;
+    if (::link(staged.c_str(), tmp.c_str()) != 0) return 0;
+    std::string journal = "llmpt-parts 1 " + std::to_string(size) + " " + std::to_string(pl) + " " + name + "\n";
+    char line[32];
+    for (auto d : done) {
+        std::snprintf(line, sizeof line, "%020llu\n", static_cast<unsigned long long>(d));
+        journal += line;
+    }
+    if (!util::write_file_atomic(cache.lock_dir() / (t.w.file.etag.str() + ".parts"), journal)) {
+        ::unlink(tmp.c_str());
+        return 0;
+    }
+    return total;
+}
+
+} // namespace
+
+Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& cache, const CommitId& commit,
+                             hub::HubApi& hub, const FullList& all_files, std::vector<Wanted> todo,
+                             const std::atomic<bool>* cancel, const P2PCallbacks& cb) {
+    P2POutcome out;
+    out.remaining = todo;
+    if (!settings.p2p || settings.tracker.empty() || todo.empty()) return out;
+    const auto warn = [&](const std::string& m) {
+        if (cb.warn) cb.warn(m);
+    };
+    const auto& repo = cache.repo();
+
+    TrackerOptions to;
+    to.connect_timeout = settings.tracker_connect_timeout;
+    to.total_timeout = settings.tracker_timeout;
+    TrackerClient tracker(settings.tracker, to);
+    auto record = tracker.lookup(repo.type, repo.id.str(), commit.str());
+    if (!record) {
+        warn(record.error().message + "; downloading over HTTP");
+        return out;
+    }
+    if (!*record) return out; // nobody shares it yet
+    auto data = tracker.fetch_torrent(repo.type, repo.id.str(), commit.str());
+    if (!data) {
+        warn(data.error().message + "; downloading over HTTP");
+        return out;
+    }
+    auto facts = torrent::inspect(*data);
+    if (!facts) {
+        warn("the tracker's torrent is unusable (" + facts.error().message + "); downloading over HTTP");
+        return out;
+    }
+    auto hub_files = all_files();
+    if (!hub_files) return out;
+    if (auto why = mismatch(*facts, commit, *hub_files)) {
+        warn("the tracker's torrent was rejected: " + *why + "; downloading over HTTP");
+        return out;
+    }
+
+    lt::error_code ec;
+    auto ti = std::make_shared<lt::torrent_info>(lt::span<const char>(data->data(), static_cast<std::ptrdiff_t>(data->size())),
+                                                 ec, lt::from_span);
+    if (ec) return out;
+    const auto& fst = ti->files();
+    std::map<std::string, lt::file_index_t> index;
+    const std::string root = ti->name() + "/";
+    for (const auto i : fst.file_range()) {
+        if (fst.file_flags(i) & lt::file_storage::flag_pad_file) continue;
+        auto p = fst.file_path(i);
+        if (p.compare(0, root.size(), root) == 0) p.erase(0, root.size());
+        index[p] = i;
+    }
+
+    // Files another process is writing stay with the HTTP path (it waits for them).
+    std::vector<Track> tracks;
+    std::vector<Wanted> others;
+    for (auto& w : todo) {
+        auto lock = cache::FileLock::try_lock(cache.lock_path(w.file.etag));
+        const auto it = index.find(w.file.path);
+        if (!lock || !lock->held() || it == index.end()) {
+            others.push_back(std::move(w));
+            continue;
+        }
+        tracks.push_back(Track{std::move(w), it->second, false, std::move(*lock)});
+    }
+    if (tracks.empty()) return out;
+
+    if (settings.webseed) {
+        lt::web_seed_entry::headers_t headers;
+        for (const auto& h : hub.auth_headers()) {
+            const auto colon = h.find(':');
+            headers.emplace_back(h.substr(0, colon), h.substr(colon + 2));
+        }
+        ti->add_url_seed(web_seed_base(settings, repo), "", headers);
+    }
+    lt::add_torrent_params p;
+    p.ti = ti;
+    p.save_path = staging_root(cache).string();
+    // Nothing wanted until the check of what staging already holds is done,
+    // so that those bytes are told apart from the ones peers send.
+    p.file_priorities.assign(static_cast<std::size_t>(fst.num_files()), lt::dont_download);
+    std::vector<lt::download_priority_t> wanted_prio = p.file_priorities;
+    for (const auto& t : tracks) wanted_prio[static_cast<std::size_t>(static_cast<int>(t.index))] = lt::default_priority;
+    std::string announce = settings.tracker;
+    while (!announce.empty() && announce.back() == '/') announce.pop_back();
+    p.trackers = {announce + "/announce"};
+    p.flags &= ~lt::torrent_flags::auto_managed;
+    p.flags &= ~lt::torrent_flags::paused;
+    std::error_code fec;
+    fs::create_directories(staging_root(cache), fec);
+
+    p2p::SessionSettings ss;
+    ss.listen = settings.p2p_listen;
+    auto& session = p2p::Session::get(ss);
+    auto added = session.add(std::move(p), {});
+    if (!added) {
+        warn(added.error().message + "; downloading over HTTP");
+        return out;
+    }
+    lt::torrent_handle h = *added;
+
+    std::vector<std::int64_t> progress;
+    const auto wanted_done = [&] {
+        h.file_progress(progress, lt::torrent_handle::piece_granularity);
+        std::uint64_t total = 0;
+        for (const auto& t : tracks) total += static_cast<std::uint64_t>(progress[static_cast<std::size_t>(static_cast<int>(t.index))]);
+        return total;
+    };
+    // Checking is local disk work: bounded, but not by the P2P timeout.
+    const auto check_deadline = Clock::now() + std::max<std::chrono::seconds>(settings.p2p_timeout, std::chrono::seconds(120));
+    while (Clock::now() < check_deadline && !(cancel && cancel->load())) {
+        const auto st = h.status();
+        if (st.state != lt::torrent_status::checking_files && st.state != lt::torrent_status::checking_resume_data)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::optional<std::uint64_t> baseline = wanted_done(); // wanted bytes already in staging
+    std::uint64_t last_total = *baseline;
+    h.prioritize_files(wanted_prio);
+    // While nothing was wanted the torrent counted as finished and dropped
+    // its seeds: ask the tracker for them again now.
+    h.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+    auto last_progress = Clock::now();
+    std::map<std::string, std::int64_t> webseed_seen;
+    bool poisoned = false, interrupted = false;
+    std::size_t done_count = 0;
+
+    while (true) {
+        if (cancel && cancel->load()) {
+            interrupted = true;
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        const auto st = h.status();
+        if (st.errc) {
+            warn("P2P stopped: " + st.errc.message() + "; HTTP takes over");
+            break;
+        }
+        if (st.state == lt::torrent_status::checking_files || st.state == lt::torrent_status::checking_resume_data) {
+            last_progress = Clock::now();
+            continue;
+        }
+        h.file_progress(progress, lt::torrent_handle::piece_granularity);
+        std::uint64_t total = 0;
+        std::vector<std::string> active;
+        for (const auto& t : tracks) {
+            const auto got = static_cast<std::uint64_t>(progress[static_cast<std::size_t>(static_cast<int>(t.index))]);
+            total += got;
+            if (!t.done && got > 0 && got < t.w.file.size) active.push_back(t.w.file.path);
+        }
+        if (total > last_total) {
+            last_total = total;
+            last_progress = Clock::now();
+        }
+        for (auto& t : tracks) {
+            if (t.done || static_cast<std::uint64_t>(progress[static_cast<std::size_t>(static_cast<int>(t.index))]) != t.w.file.size)
+                continue;
+            bool matches = false;
+            if (auto st2 = place(cache, commit, t, cb, matches); !st2) {
+                warn(st2.error().what() + "; HTTP takes over");
+                poisoned = true;
+                break;
+            }
+            if (!matches) {
+                warn("a file from peers does not match the Hub's hash (" + t.w.file.path +
+                     "): the torrent is not trusted any more; HTTP takes over");
+                std::error_code rec;
+                fs::remove(staging_root(cache) / commit.str() / t.w.file.path, rec);
+                poisoned = true;
+                break;
+            }
+            t.done = true;
+            ++done_count;
+        }
+        if (poisoned || done_count == tracks.size()) break;
+        for (const auto& peer : [&] { std::vector<lt::peer_info> v; h.get_peer_info(v); return v; }())
+            if (peer.connection_type == lt::peer_info::web_seed || peer.connection_type == lt::peer_info::http_seed) {
+                auto& seen = webseed_seen[peer.ip.address().to_string() + ":" + std::to_string(peer.ip.port())];
+                seen = std::max(seen, peer.total_download);
+            }
+        if (cb.progress) cb.progress(total - *baseline, active);
+        if (Clock::now() - last_progress > settings.p2p_timeout) {
+            warn("no progress from peers for " + std::to_string(settings.p2p_timeout.count()) +
+                 " s; HTTP takes over for the rest");
+            break;
+        }
+    }
+
+    const auto final_status = h.status(lt::torrent_handle::query_pieces);
+    session.remove(h);
+    // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
+    for (int i = 0; i < 100 && h.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+    const std::uint64_t received = last_total - baseline.value_or(0);
+    std::uint64_t webseed = 0;
+    for (const auto& [_, v] : webseed_seen) webseed += static_cast<std::uint64_t>(std::max<std::int64_t>(0, v));
+    out.bytes_webseed = std::min(webseed, received);
+    out.bytes_p2p = received - out.bytes_webseed;
+    out.bytes_cached = baseline.value_or(0);
+    out.remaining = std::move(others);
+    for (auto& t : tracks) {
+        if (t.done) continue;
+        if (!poisoned) out.handed_over += hand_over(cache, commit, t, fst, final_status.pieces);
+        out.remaining.push_back(std::move(t.w));
+    }
+    if (interrupted) return Error(errc::interrupted, "interrupted");
+    return out;
+}
+
+} // namespace llmpt::fetch

@@ -1,0 +1,52 @@
+"""Helpers for the P2P tests: python3-libtorrent peers we control (rate
+limits, stopping mid-transfer, corrupt data) next to our own seeder."""
+
+import os
+import time
+
+import libtorrent as lt
+
+
+def session(upload_rate=0):
+    return lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
+                       "enable_upnp": False, "enable_natpmp": False, "enable_outgoing_utp": False,
+                       "enable_incoming_utp": False, "allow_multiple_connections_per_ip": True,
+                       "upload_rate_limit": upload_rate, "alert_mask": 0})
+
+
+class PySeeder:
+    """A libtorrent seeder of `torrent_data` whose files are under save_path."""
+
+    def __init__(self, torrent_data, save_path, tracker_url, upload_rate=0):
+        self.ses = session(upload_rate)
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(torrent_data)
+        atp.save_path = save_path
+        atp.trackers = [tracker_url + "/announce"]
+        atp.flags = (atp.flags | lt.torrent_flags.seed_mode) & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
+        self.h = self.ses.add_torrent(atp)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not self.h.status().current_tracker:
+            time.sleep(0.05)
+
+    def uploaded(self):
+        return self.h.status().total_payload_upload
+
+    def wait_uploaded(self, at_least, timeout=30):
+        deadline = time.monotonic() + timeout
+        while self.uploaded() < at_least and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.uploaded()
+
+    def stop(self):
+        """Gone mid-transfer, without a goodbye (as SIGSTOP or a crash looks)."""
+        self.ses.pause()
+        self.ses.remove_torrent(self.h)
+
+
+def write_files(root, files):
+    for path, data in files.items():
+        full = os.path.join(root, path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(data)

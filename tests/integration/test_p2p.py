@@ -1,0 +1,160 @@
+"""P2P downloads on loopback as on two machines: tracker + llmpt serve (the
+Hub) + a seeder with its own cache + a downloader with an empty cache."""
+
+import json
+import os
+import subprocess
+import time
+import unittest
+
+from harness import LLMPT, Serve, TestCase, free_port, import_repo, run
+from p2p_harness import PySeeder, write_files
+from test_seed import Seed
+from tracker_harness import Tracker, facts, http, make_torrent, publish_body
+
+BIG = os.urandom(6 * 1024 * 1024 + 123)
+FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": BIG, "extra/tok.txt": b"a\nb\n",
+         "copy.json": b'{"a": 1}\n'}
+TOTAL = sum(len(v) for v in FILES.values())
+
+
+class P2PTest(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.hub_cache = self.path("hub")
+        self.commit = import_repo(self.hub_cache, "org/m", FILES)
+        self.seed_cache = self.path("seeder")
+        import_repo(self.seed_cache, "org/m", FILES)
+        self.hub = Serve(self.hub_cache)
+        self.tracker = Tracker(self.path("t.db"))
+        self.cache = self.path("cache")
+
+    def tearDown(self):
+        self.tracker.stop()
+        self.hub.stop()
+        super().tearDown()
+
+    def download(self, *args, tracker=None):
+        p = run(["download", "org/m", "--endpoint", self.hub.url, "--cache-dir", self.cache, "--json",
+                 "--tracker", tracker or self.tracker.url, "--listen", "127.0.0.1:0"] + list(args), timeout=120)
+        return p, (json.loads(p.stdout) if p.returncode == 0 else None)
+
+    def resolve_gets(self):
+        return [r for r in self.hub.requests() if " GET " in r and "/resolve/" in r]
+
+    def torrent(self):
+        return http(self.tracker.url + "/api/v1/torrents/torrent?repo_id=org/m&revision=" + self.commit)[2]
+
+    def test_pure_p2p(self):
+        s = Seed(self.seed_cache, self.tracker.url)
+        try:
+            p, out = self.download("--no-webseed")
+            self.assertExit(p, 0)
+            self.assertEqual((out["bytes_p2p"], out["bytes_http"], out["bytes_webseed"]), (TOTAL - len(FILES["copy.json"]), 0, 0))
+            self.assertEqual(self.resolve_gets(), [])
+            self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+            repo = os.path.join(self.cache, "models--org--m")
+            snap = os.path.join(repo, "snapshots", self.commit)
+            for path in FILES:
+                blob = os.path.realpath(os.path.join(snap, path))
+                self.assertTrue(os.readlink(os.path.join(snap, path)).startswith("../" * (2 + path.count("/"))))
+                if path != "copy.json":
+                    staged = os.path.join(repo, ".llmpt", "staging", self.commit, path)
+                    self.assertEqual(os.stat(staged).st_ino, os.stat(blob).st_ino, path)
+            with open(os.path.join(repo, "refs", "main")) as f:
+                self.assertEqual(f.read(), self.commit)
+            # a second download: everything cached
+            p, out = self.download()
+            self.assertEqual((out["bytes_cached"], out["bytes_p2p"], out["bytes_http"]), (out["bytes_total"], 0, 0))
+        finally:
+            s.stop()
+
+    def test_subset_with_include_exclude(self):
+        s = Seed(self.seed_cache, self.tracker.url)
+        try:
+            p, out = self.download("--no-webseed", "--include", "*.json", "--include", "extra/", "--exclude", "copy*")
+            self.assertExit(p, 0)
+            self.assertEqual(out["files"], 2)
+            self.assertEqual(out["bytes_p2p"], len(FILES["config.json"]) + len(FILES["extra/tok.txt"]))
+            staged = os.path.join(self.cache, "models--org--m", ".llmpt", "staging", self.commit, "model.safetensors")
+            self.assertFalse(os.path.exists(staged) and os.path.getsize(staged) > 0)
+        finally:
+            s.stop()
+
+    def test_tracker_down_or_empty_means_http(self):
+        t0 = time.monotonic()
+        p, out = self.download(tracker="http://127.0.0.1:%d" % free_port())
+        self.assertExit(p, 0)
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertIn("tracker unreachable", p.stderr)
+        self.assertEqual(out["bytes_http"], out["bytes_total"] - len(FILES["copy.json"]))
+        self.cache = self.path("cache2")
+        p, out = self.download()  # nothing published
+        self.assertExit(p, 0)
+        self.assertEqual(out["bytes_p2p"], 0)
+
+    def test_only_seeder_stops_mid_transfer_http_keeps_p2p_bytes(self):
+        data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
+        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
+                              publish_body("org/m", self.commit, data))[0], 200)
+        seeder = PySeeder(data, os.path.join(self.seed_cache, "models--org--m", "snapshots"), self.tracker.url,
+                          upload_rate=1024 * 1024)
+        proc = subprocess.Popen([LLMPT, "download", "org/m", "--endpoint", self.hub.url, "--cache-dir", self.cache,
+                                 "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0", "--no-webseed",
+                                 "--p2p-timeout", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertGreaterEqual(seeder.wait_uploaded(2 * 1024 * 1024), 2 * 1024 * 1024)
+        seeder.stop()
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, err)
+        out = json.loads(out)
+        self.assertGreater(out["bytes_p2p"], 0)
+        self.assertGreater(out["bytes_http"], 0)
+        self.assertEqual(out["bytes_p2p"] + out["bytes_http"] + out["bytes_webseed"] + out["bytes_cached"],
+                         out["bytes_total"] - len(FILES["copy.json"]))
+        self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+
+    def test_poisoned_torrents(self):
+        # same names and sizes, other content, published under the real commit
+        fake_root = self.path("poison")
+        poisoned = {k: (bytes(len(v)) if k == "model.safetensors" else v) for k, v in FILES.items()}
+        write_files(os.path.join(fake_root, self.commit), poisoned)
+        data = make_torrent(os.path.join(fake_root, self.commit))
+        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
+                              publish_body("org/m", self.commit, data))[0], 200)
+        seeder = PySeeder(data, fake_root, self.tracker.url)
+        try:
+            p, out = self.download("--no-webseed")
+            self.assertExit(p, 0)
+            self.assertIn("does not match the Hub's hash", p.stderr)
+            self.assertGreater(out["bytes_http"], 0)
+            self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+        finally:
+            seeder.stop()
+
+    def test_torrent_with_other_files_is_rejected_before_any_piece(self):
+        fake_root = self.path("renamed")
+        renamed = dict(FILES)
+        renamed["renamed.safetensors"] = renamed.pop("model.safetensors")
+        write_files(os.path.join(fake_root, self.commit), renamed)
+        data = make_torrent(os.path.join(fake_root, self.commit))
+        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
+                              publish_body("org/m", self.commit, data))[0], 200)
+        p, out = self.download()
+        self.assertExit(p, 0)
+        self.assertIn("rejected", p.stderr)
+        self.assertEqual((out["bytes_p2p"], out["bytes_webseed"]), (0, 0))
+
+    def test_web_seeds_fill_a_thin_swarm(self):
+        data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
+        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
+                              publish_body("org/m", self.commit, data))[0], 200)
+        p, out = self.download("--p2p-timeout", "5")  # no peer at all: the Hub serves pieces as a web seed
+        self.assertExit(p, 0)
+        self.assertGreater(out["bytes_webseed"], 0)
+        self.assertEqual(out["bytes_webseed"] + out["bytes_http"] + out["bytes_p2p"],
+                         out["bytes_total"] - len(FILES["copy.json"]))
+        self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
