@@ -245,7 +245,8 @@ Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& c
     // its seeds: ask the tracker for them again now.
     h.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
     auto last_progress = Clock::now();
-    std::map<std::string, std::int64_t> webseed_seen;
+    std::map<std::string, std::int64_t> peer_seen; // BitTorrent peers: bytes received, by endpoint
+    auto last_announce = Clock::now();
     bool poisoned = false, interrupted = false;
     std::size_t done_count = 0;
 
@@ -297,11 +298,20 @@ Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& c
             ++done_count;
         }
         if (poisoned || done_count == tracks.size()) break;
-        for (const auto& peer : [&] { std::vector<lt::peer_info> v; h.get_peer_info(v); return v; }())
-            if (peer.connection_type == lt::peer_info::web_seed || peer.connection_type == lt::peer_info::http_seed) {
-                auto& seen = webseed_seen[peer.ip.address().to_string() + ":" + std::to_string(peer.ip.port())];
-                seen = std::max(seen, peer.total_download);
-            }
+        std::vector<lt::peer_info> peers;
+        h.get_peer_info(peers);
+        int bt_peers = 0;
+        for (const auto& peer : peers) {
+            if (peer.connection_type != lt::peer_info::standard_bittorrent) continue;
+            ++bt_peers;
+            auto& seen = peer_seen[peer.ip.address().to_string() + ":" + std::to_string(peer.ip.port())];
+            seen = std::max(seen, peer.total_download);
+        }
+        // No peer yet: a seeder may have joined since our announce; ask again.
+        if (bt_peers == 0 && Clock::now() - last_announce > std::chrono::seconds(2)) {
+            h.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+            last_announce = Clock::now();
+        }
         if (cb.progress) cb.progress(total - *baseline, active);
         if (Clock::now() - last_progress > settings.p2p_timeout) {
             warn("no progress from peers for " + std::to_string(settings.p2p_timeout.count()) +
@@ -315,11 +325,14 @@ Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& c
     // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
     for (int i = 0; i < 100 && h.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
 
+    // Bytes from BitTorrent peers are what their connections reported (polled,
+    // so a peer's last ~100 ms before it left can be missed); the rest of what
+    // arrived came from web seeds, if they were on.
     const std::uint64_t received = last_total - baseline.value_or(0);
-    std::uint64_t webseed = 0;
-    for (const auto& [_, v] : webseed_seen) webseed += static_cast<std::uint64_t>(std::max<std::int64_t>(0, v));
-    out.bytes_webseed = std::min(webseed, received);
-    out.bytes_p2p = received - out.bytes_webseed;
+    std::uint64_t from_peers = 0;
+    for (const auto& [_, v] : peer_seen) from_peers += static_cast<std::uint64_t>(std::max<std::int64_t>(0, v));
+    out.bytes_p2p = settings.webseed ? std::min(from_peers, received) : received;
+    out.bytes_webseed = received - out.bytes_p2p;
     out.bytes_cached = baseline.value_or(0);
     out.remaining = std::move(others);
     for (auto& t : tracks) {
