@@ -7,6 +7,7 @@
 
 #include <llmpt/tracker.hpp>
 
+#include <libtorrent/announce_entry.hpp>
 #include <libtorrent/torrent_flags.hpp>
 #include <libtorrent/torrent_info.hpp>
 #include <libtorrent/torrent_status.hpp>
@@ -108,6 +109,12 @@ std::uint64_t hand_over(const cache::RepoCache& cache, const CommitId& commit, c
     const std::string name = t.w.file.etag.str() + "." + util::random_hex8() + ".incomplete";
     const auto tmp = cache.repo_dir() / "blobs" / name;
     if (::link(staged.c_str(), tmp.c_str()) != 0) return 0;
+    // libtorrent may not have written the file's tail yet: give it its size
+    // (sparse) so the fetcher accepts it.
+    if (::truncate(tmp.c_str(), static_cast<off_t>(size)) != 0) {
+        ::unlink(tmp.c_str());
+        return 0;
+    }
     std::string journal = "llmpt-parts 1 " + std::to_string(size) + " " + std::to_string(pl) + " " + name + "\n";
     char line[32];
     for (auto d : done) {
@@ -205,9 +212,12 @@ Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& c
     p.file_priorities.assign(static_cast<std::size_t>(fst.num_files()), lt::dont_download);
     std::vector<lt::download_priority_t> wanted_prio = p.file_priorities;
     for (const auto& t : tracks) wanted_prio[static_cast<std::size_t>(static_cast<int>(t.index))] = lt::default_priority;
+    // No announce before the wanted files are set: with nothing wanted we
+    // would announce as a seeder and be sent no seeders.
+    ti->clear_trackers();
     std::string announce = settings.tracker;
     while (!announce.empty() && announce.back() == '/') announce.pop_back();
-    p.trackers = {announce + "/announce"};
+    announce += "/announce";
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
     std::error_code fec;
@@ -241,8 +251,14 @@ Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& c
     std::optional<std::uint64_t> baseline = wanted_done(); // wanted bytes already in staging
     std::uint64_t last_total = *baseline;
     h.prioritize_files(wanted_prio);
-    // While nothing was wanted the torrent counted as finished and dropped
-    // its seeds: ask the tracker for them again now.
+    // Announce once libtorrent counts the wanted bytes as left, or the
+    // tracker takes us for a seeder and sends no seeders.
+    for (int i = 0; i < 200; ++i) {
+        const auto st = h.status();
+        if (st.total_wanted > st.total_wanted_done || st.total_wanted == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    h.add_tracker(lt::announce_entry(announce));
     h.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
     auto last_progress = Clock::now();
     std::map<std::string, std::int64_t> peer_seen; // BitTorrent peers: bytes received, by endpoint
@@ -308,7 +324,7 @@ Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& c
             seen = std::max(seen, peer.total_download);
         }
         // No peer yet: a seeder may have joined since our announce; ask again.
-        if (bt_peers == 0 && Clock::now() - last_announce > std::chrono::seconds(2)) {
+        if (bt_peers == 0 && Clock::now() - last_announce > std::chrono::seconds(1)) {
             h.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
             last_announce = Clock::now();
         }

@@ -1,7 +1,9 @@
 #include "p2p/session.hpp"
 
 #include <libtorrent/alert_types.hpp>
+#include <libtorrent/posix_disk_io.hpp>
 #include <libtorrent/session_params.hpp>
+#include <libtorrent/session.hpp>
 #include <libtorrent/settings_pack.hpp>
 
 namespace llmpt::p2p {
@@ -26,7 +28,8 @@ void Session::shutdown() {
 }
 
 Session::Session(const SessionSettings& s) {
-    lt::settings_pack sp;
+    // libtorrent's preset for fast links; the defaults are tuned for the internet.
+    lt::settings_pack sp = lt::high_performance_seed();
     sp.set_str(lt::settings_pack::listen_interfaces, s.listen);
     sp.set_bool(lt::settings_pack::enable_dht, s.dht);
     sp.set_bool(lt::settings_pack::enable_lsd, s.lsd);
@@ -55,7 +58,9 @@ Session::Session(const SessionSettings& s) {
     sp.set_int(lt::settings_pack::hashing_threads, 2);
     sp.set_str(lt::settings_pack::user_agent, "llmpt/0.1");
     sp.set_str(lt::settings_pack::peer_fingerprint, "-LM0010-");
-    ses_ = std::make_unique<lt::session>(lt::session_params(std::move(sp)));
+    lt::session_params params(std::move(sp));
+    if (s.disk_io == "posix") params.disk_io_constructor = lt::posix_disk_io_constructor;
+    ses_ = std::make_unique<lt::session>(std::move(params));
     alerts_ = std::thread([this] { alert_loop(); });
 }
 

@@ -33,6 +33,9 @@ struct SessionSettings {
     int connections_limit = 200;
     bool allow_multiple_connections_per_ip = true; // several peers on one host (tests, NAT)
     std::chrono::seconds stop_tracker_timeout{2};
+    // "posix" (pread/pwrite: RSS stays small) or "mmap" (libtorrent 2.0's
+    // default; maps whole files, which inflates RSS on big models).
+    std::string disk_io = "posix";
 };
 
 using AlertFn = std::function<void(lt::alert*)>;

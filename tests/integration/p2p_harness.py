@@ -25,6 +25,8 @@ class PySeeder:
         atp.trackers = [tracker_url + "/announce"]
         atp.flags = (atp.flags | lt.torrent_flags.seed_mode) & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
         self.h = self.ses.add_torrent(atp)
+        if upload_rate:
+            self.h.set_upload_limit(upload_rate)  # session limits spare loopback peers
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not self.h.status().current_tracker:
             time.sleep(0.05)
