@@ -5,10 +5,12 @@
 #   scripts/demo.sh [path/to/llmpt]
 set -euo pipefail
 llmpt="$(realpath "${1:-build/bin/llmpt}")"
+tracker_bin="$(dirname "$llmpt")/llmpt-tracker"
 work="$(mktemp -d -t llmpt-demo-XXXXXX)"
-serve_pid=""
+pids=()
 cleanup() {
-    [[ -n $serve_pid ]] && kill "$serve_pid" 2> /dev/null && wait "$serve_pid" 2> /dev/null
+    for p in "${pids[@]}"; do kill -INT "$p" 2> /dev/null || true; done
+    wait 2> /dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -24,7 +26,7 @@ echo "imported as demo/tiny-model, commit $commit"
 
 echo "== 2. llmpt serve: an HF-compatible endpoint over that cache"
 "$llmpt" serve --cache-dir "$work/hub-side" --listen 127.0.0.1:0 --quiet > "$work/serve.out" &
-serve_pid=$!
+pids+=($!)
 for _ in $(seq 100); do
     grep -q "listening on" "$work/serve.out" 2> /dev/null && break
     sleep 0.05
@@ -42,4 +44,20 @@ echo "== 5. the cache, exactly as huggingface_hub lays it out"
 (cd "$work/cache" && find . -path ./.locks -prune -o -print | sort | sed 's/^/  /')
 echo "refs/main = $(cat "$work/cache/models--demo--tiny-model/refs/main")"
 "$llmpt" verify demo/tiny-model
+
+echo "== 6. P2P: llmpt-tracker, a seeder with its own cache, a downloader with an empty one"
+"$tracker_bin" --listen 127.0.0.1:0 --db "$work/tracker.db" --quiet > "$work/tracker.out" 2> /dev/null &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$work/tracker.out" 2> /dev/null && break; sleep 0.05; done
+tracker=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/tracker.out")
+echo "tracker at $tracker"
+"$llmpt" seed demo/tiny-model --cache-dir "$work/cache" --tracker "$tracker" --listen 127.0.0.1:0 \
+    > "$work/seed.out" 2> /dev/null &
+pids+=($!)
+for _ in $(seq 200); do grep -q "^seeding" "$work/seed.out" 2> /dev/null && break; sleep 0.05; done
+cat "$work/seed.out"
+echo "downloading with --no-webseed: every byte from the seeder, none from the Hub"
+"$llmpt" download demo/tiny-model --cache-dir "$work/cache-p2p" --tracker "$tracker" --no-webseed \
+    --listen 127.0.0.1:0 --json
+"$llmpt" verify demo/tiny-model --cache-dir "$work/cache-p2p"
 echo "== demo done"
