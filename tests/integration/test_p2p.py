@@ -155,6 +155,63 @@ class P2PTest(TestCase):
                          out["bytes_total"] - len(FILES["copy.json"]))
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
 
+    def test_web_seeds_behind_a_redirecting_gated_hub(self):
+        with Serve(self.hub_cache, "--redirect", "--token", "sekrit") as gated:
+            data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
+            self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
+                                  publish_body("org/m", self.commit, data))[0], 200)
+            p = run(["download", "org/m", "--endpoint", gated.url, "--token", "sekrit", "--cache-dir", self.cache,
+                     "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0", "--p2p-timeout", "5"],
+                    timeout=120)
+            self.assertExit(p, 0)
+            out = json.loads(p.stdout)
+            self.assertGreater(out["bytes_webseed"], 0, p.stderr)
+            self.assertTrue([r for r in gated.requests() if "/_cdn/" in r])
+        self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+
+    def test_two_seeders_one_stops_the_other_finishes(self):
+        data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
+        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
+                              publish_body("org/m", self.commit, data))[0], 200)
+        snaps = os.path.join(self.seed_cache, "models--org--m", "snapshots")
+        a = PySeeder(data, snaps, self.tracker.url, upload_rate=1024 * 1024)
+        b = PySeeder(data, snaps, self.tracker.url, upload_rate=1024 * 1024)
+        try:
+            proc = subprocess.Popen([LLMPT, "download", "org/m", "--endpoint", self.hub.url, "--cache-dir",
+                                     self.cache, "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0",
+                                     "--no-webseed", "--p2p-timeout", "20"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            a.wait_uploaded(1024 * 1024)
+            a.stop()
+            out, err = proc.communicate(timeout=120)
+            self.assertEqual(proc.returncode, 0, err)
+            out = json.loads(out)
+            self.assertEqual((out["bytes_http"], out["bytes_webseed"]), (0, 0))
+            self.assertEqual(out["bytes_p2p"], out["bytes_total"] - len(FILES["copy.json"]))
+        finally:
+            b.stop()
+        self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+
+    def test_a_corrupt_peer_does_not_spoil_the_download(self):
+        data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
+        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
+                              publish_body("org/m", self.commit, data))[0], 200)
+        bad_root = self.path("bad")
+        corrupt = dict(FILES)
+        corrupt["model.safetensors"] = bytes(len(BIG))  # right size, wrong bytes, same torrent
+        write_files(os.path.join(bad_root, self.commit), corrupt)
+        bad = PySeeder(data, bad_root, self.tracker.url)  # seed_mode: it does not check its own data
+        good = PySeeder(data, os.path.join(self.seed_cache, "models--org--m", "snapshots"), self.tracker.url,
+                        upload_rate=2 * 1024 * 1024)
+        try:
+            p, out = self.download("--no-webseed", "--p2p-timeout", "20")
+            self.assertExit(p, 0)
+            self.assertEqual(out["bytes_http"], 0, p.stderr)
+        finally:
+            bad.stop()
+            good.stop()
+        self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+
 
 if __name__ == "__main__":
     unittest.main()
