@@ -89,6 +89,30 @@ class SeedTest(TestCase):
             finally:
                 self.assertEqual(s.stop(), 0)
 
+    def test_hybrid_seeds_to_a_client_that_knows_only_the_v1_hash(self):
+        with Tracker(self.path("t.db")) as t:
+            s = Seed(self.cache, t.url, "--hybrid")
+            try:
+                st, _, data = http(t.url + "/api/v1/torrents/torrent?repo_id=org/m&revision=" + self.commit)
+                v1 = lt.torrent_info(data).info_hashes().v1
+                self.assertFalse(v1.is_all_zeros())
+                ses = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
+                                  "enable_upnp": False, "enable_natpmp": False, "enable_outgoing_utp": False,
+                                  "enable_incoming_utp": False, "allow_multiple_connections_per_ip": True})
+                atp = lt.add_torrent_params()
+                atp.info_hashes = lt.info_hash_t(v1)  # as a v1-only client (or a v1 magnet link) knows it
+                atp.trackers = [t.url + "/announce"]
+                atp.save_path = self.path("v1client")
+                h = ses.add_torrent(atp)
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not h.status().is_seeding:
+                    time.sleep(0.1)
+                self.assertTrue(h.status().is_seeding, s.stderr())
+                with open(self.path("v1client", self.commit, "model.safetensors"), "rb") as f:
+                    self.assertEqual(f.read(), FILES["model.safetensors"])
+            finally:
+                s.stop()
+
     def test_second_start_does_not_rehash_and_changed_blobs_are_refused(self):
         with Tracker(self.path("t.db")) as t:
             s = Seed(self.cache, t.url)
