@@ -37,6 +37,13 @@ struct Settings {
     bool webseed = true;                            // the Hub's resolve URLs as BEP 19 web seeds
     std::chrono::seconds p2p_timeout{10};           // no P2P progress this long: HTTP takes over
     std::string p2p_listen = "0.0.0.0:0";           // HOST:PORT for peers
+    bool p2p_utp = false;                           // uTP is ~10x slower than TCP on LANs
+    bool p2p_dht = false, p2p_lsd = false;          // peers come from the tracker
+    bool p2p_upnp = false, p2p_natpmp = false;
+    int p2p_download_rate_limit = 0;                // bytes/s, 0: none
+    int p2p_upload_rate_limit = 0;
+    int p2p_connections_limit = 200;
+    std::string p2p_disk_io = "posix";              // "posix" (small RSS) or "mmap"
     std::chrono::milliseconds tracker_connect_timeout{2000};
     std::chrono::milliseconds tracker_timeout{5000};
 

@@ -223,9 +223,7 @@ Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& c
     std::error_code fec;
     fs::create_directories(staging_root(cache), fec);
 
-    p2p::SessionSettings ss;
-    ss.listen = settings.p2p_listen;
-    auto& session = p2p::Session::get(ss);
+    auto& session = p2p::Session::get(p2p::session_settings(settings));
     auto added = session.add(std::move(p), {});
     if (!added) {
         warn(added.error().message + "; downloading over HTTP");

@@ -13,6 +13,21 @@ std::mutex g_mu;
 std::unique_ptr<Session> g_session;
 } // namespace
 
+SessionSettings session_settings(const Settings& s) {
+    SessionSettings ss;
+    ss.listen = s.p2p_listen;
+    ss.utp = s.p2p_utp;
+    ss.dht = s.p2p_dht;
+    ss.lsd = s.p2p_lsd;
+    ss.upnp = s.p2p_upnp;
+    ss.natpmp = s.p2p_natpmp;
+    ss.download_rate_limit = s.p2p_download_rate_limit;
+    ss.upload_rate_limit = s.p2p_upload_rate_limit;
+    ss.connections_limit = s.p2p_connections_limit;
+    ss.disk_io = s.p2p_disk_io;
+    return ss;
+}
+
 Session& Session::get(const SessionSettings& s) {
     std::lock_guard lk(g_mu);
     if (!g_session) g_session.reset(new Session(s));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <llmpt/error.hpp>
+#include <llmpt/settings.hpp>
 
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/alert.hpp>
@@ -37,6 +38,9 @@ struct SessionSettings {
     // default; maps whole files, which inflates RSS on big models).
     std::string disk_io = "posix";
 };
+
+// The session settings a download's Settings ask for.
+SessionSettings session_settings(const Settings& s);
 
 using AlertFn = std::function<void(lt::alert*)>;
 
