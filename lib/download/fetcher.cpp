@@ -285,7 +285,7 @@ void Fetcher::finalize(File& f) {
             if (warn_)
                 warn_(f.target.path + ": content does not match its hash " + f.target.etag.str() +
                       "; fetching it once more");
-            restart(f, f.ranges, "hash mismatch");
+            restart(f, f.ranges);
             return;
         }
         f.finished = true;
@@ -308,7 +308,7 @@ void Fetcher::finalize(File& f) {
     file_finished();
 }
 
-void Fetcher::restart(File& f, bool ranges, const std::string& why) {
+void Fetcher::restart(File& f, bool ranges) {
     {
         std::unique_lock io(f.io);
         start_generation(f, ranges);
@@ -327,7 +327,6 @@ void Fetcher::restart(File& f, bool ranges, const std::string& why) {
             return;
         }
     }
-    (void)why;
     std::lock_guard lk(mu_);
     for (std::size_t i = 0; i < f.chunk_count; ++i) queue_.push_back(Task{&f, i, f.generation});
     cv_.notify_all();
@@ -459,7 +458,7 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
                 if (task.generation != f.generation) return ChunkEnd::stale;
                 if (++f.verify_failures == 1) {
                     if (warn_) warn_(fatal->message + "; fetching it once more");
-                    restart(f, f.ranges, fatal->message);
+                    restart(f, f.ranges);
                     return ChunkEnd::restart;
                 }
                 f.finished = true;
@@ -472,7 +471,7 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
             std::lock_guard hl(f.hash_mu);
             if (task.generation == f.generation) {
                 if (warn_) warn_("server ignores Range for " + f.target.path + "; fetching it whole");
-                restart(f, false, "range ignored");
+                restart(f, false);
             }
             return ChunkEnd::restart;
         }

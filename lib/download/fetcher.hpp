@@ -82,7 +82,7 @@ private:
     ChunkEnd fetch_chunk(const Task& t, std::size_t slot);
     void advance_hash(File& f);
     void finalize(File& f); // with f.hash_mu held
-    void restart(File& f, bool ranges, const std::string& why); // with f.hash_mu held
+    void restart(File& f, bool ranges); // with f.hash_mu held
     void file_finished();
     void fail(Error e);
     void remove_temp(File& f);

@@ -45,7 +45,6 @@ Result<CreatedTorrent> create_torrent(const CreateTorrentRequest& req,
     sp.set_int(lt::settings_pack::hashing_threads, threads);
     sp.set_int(lt::settings_pack::aio_threads, threads);
     lt::error_code ec;
-    const auto num_pieces = static_cast<std::uint64_t>(t.num_pieces());
     lt::set_piece_hashes(t, cache.snapshot_dir(*commit).parent_path().string(), sp,
                          [&](lt::piece_index_t p) {
                              if (on_progress)
@@ -65,7 +64,6 @@ Result<CreatedTorrent> create_torrent(const CreateTorrentRequest& req,
     out.total_size = facts->total_size;
     out.piece_length = facts->piece_length;
     out.files = facts->files.size();
-    (void)num_pieces;
     return out;
 }
 
