@@ -65,6 +65,20 @@ def import_repo(cache_dir, repo, files, revision="main", repo_type="model"):
         shutil.rmtree(src)
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=10):
+    """Asks a process to stop (bounded), kills it if it does not; returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    if proc.stdout:
+        proc.stdout.close()
+    return proc.returncode
+
+
 def read_line(stream, timeout):
     ready, _, _ = select.select([stream], [], [], timeout)
     if not ready:
@@ -93,14 +107,7 @@ class Serve:
             return f.read().splitlines()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc.stdout.close()
+        stop_process(self.proc)
         self.log.close()
         os.unlink(self.log_path)
 

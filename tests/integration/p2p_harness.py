@@ -1,7 +1,6 @@
 """Helpers for the P2P tests: python3-libtorrent peers we control (rate
 limits, stopping mid-transfer, corrupt data) next to our own seeder."""
 
-import os
 import time
 
 import libtorrent as lt
@@ -45,10 +44,3 @@ class PySeeder:
         self.ses.pause()
         self.ses.remove_torrent(self.h)
 
-
-def write_files(root, files):
-    for path, data in files.items():
-        full = os.path.join(root, path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "wb") as f:
-            f.write(data)

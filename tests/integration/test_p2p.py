@@ -7,8 +7,8 @@ import subprocess
 import time
 import unittest
 
-from harness import LLMPT, Serve, TestCase, free_port, import_repo, run
-from p2p_harness import PySeeder, write_files
+from harness import LLMPT, Serve, TestCase, free_port, import_repo, run, write_tree as write_files
+from p2p_harness import PySeeder
 from test_seed import Seed
 from tracker_harness import Tracker, facts, http, make_torrent, publish_body
 

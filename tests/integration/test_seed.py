@@ -12,7 +12,7 @@ import unittest
 
 import libtorrent as lt
 
-from harness import LLMPT, TestCase, import_repo, read_line, run
+from harness import LLMPT, TestCase, import_repo, read_line, run, stop_process
 from tracker_harness import Tracker, http
 
 FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(3 * 1024 * 1024 + 5),
@@ -39,15 +39,7 @@ class Seed:
         return self.err.read().decode(errors="replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc.stdout.close()
-        return self.proc.returncode
+        return stop_process(self.proc, signal.SIGINT, 20)
 
 
 def download_with_libtorrent(torrent_data, save_path, timeout=60):

@@ -5,7 +5,6 @@ import base64
 import glob
 import json
 import os
-import signal
 import subprocess
 import tempfile
 import urllib.parse
@@ -13,7 +12,7 @@ import urllib.request
 
 import libtorrent as lt
 
-from harness import LLMPT, import_repo, read_line
+from harness import LLMPT, import_repo, read_line, stop_process
 
 TRACKER = os.environ.get("LLMPT_TRACKER_BIN") or os.path.join(os.path.dirname(LLMPT), "llmpt-tracker")
 EXAMPLES = os.path.dirname(LLMPT)
@@ -37,14 +36,7 @@ class Tracker:
         self.url = "http://127.0.0.1:%d" % self.port
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc.stdout.close()
+        stop_process(self.proc)
         self.log.close()
 
     def logs(self):
