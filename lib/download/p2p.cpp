@@ -130,231 +130,292 @@ std::uint64_t hand_over(const cache::RepoCache& cache, const CommitId& commit, c
 
 } // namespace
 
-Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& cache, const CommitId& commit,
-                             hub::HubApi& hub, const FullList& all_files, std::vector<Wanted> todo,
-                             const std::atomic<bool>* cancel, const P2PCallbacks& cb) {
-    P2POutcome out;
-    out.remaining = todo;
-    if (!settings.p2p || settings.tracker.empty() || todo.empty()) return out;
-    const auto warn = [&](const std::string& m) {
-        if (cb.warn) cb.warn(m);
-    };
-    const auto& repo = cache.repo();
+namespace {
 
+std::size_t at(lt::file_index_t i) { return static_cast<std::size_t>(static_cast<int>(i)); }
+
+// One P2P attempt for one download: find and check the torrent, claim the
+// wanted files, run the swarm until done, stalled or untrusted, and hand
+// what is left to HTTP.
+class PeerDownload {
+public:
+    PeerDownload(const Settings& s, const cache::RepoCache& c, const CommitId& commit, hub::HubApi& hub,
+                 const std::atomic<bool>* cancel, const P2PCallbacks& cb)
+        : settings_(s), cache_(c), commit_(commit), hub_(hub), cancel_(cancel), cb_(cb) {}
+
+    std::optional<std::string> find_torrent(const FullList& all_files);
+    // Takes the files this process may write; the rest stay with HTTP.
+    bool claim(const std::string& torrent, std::vector<Wanted> todo);
+    bool start();
+    enum class End { done, stalled, untrusted, interrupted };
+    End run();
+    P2POutcome finish(End end);
+
+private:
+    void warn(const std::string& m) const {
+        if (cb_.warn) cb_.warn(m);
+    }
+    bool cancelled() const { return cancel_ && cancel_->load(); }
+    void wait_checked();
+    std::uint64_t wanted_done(std::vector<std::string>* active);
+    bool place_completed(); // false: a file failed the Hub's hash (or could not be placed)
+    int watch_peers();
+
+    const Settings& settings_;
+    const cache::RepoCache& cache_;
+    const CommitId& commit_;
+    hub::HubApi& hub_;
+    const std::atomic<bool>* cancel_;
+    const P2PCallbacks& cb_;
+
+    std::shared_ptr<lt::torrent_info> ti_;
+    std::vector<Track> tracks_;
+    std::vector<Wanted> others_;
+    lt::torrent_handle h_;
+    std::vector<std::int64_t> progress_;
+    std::uint64_t baseline_ = 0, last_total_ = 0;
+    std::size_t done_count_ = 0;
+    std::map<std::string, std::int64_t> peer_seen_; // BitTorrent peers: bytes received, by endpoint
+};
+
+std::optional<std::string> PeerDownload::find_torrent(const FullList& all_files) {
+    const auto& repo = cache_.repo();
     TrackerOptions to;
-    to.connect_timeout = settings.tracker_connect_timeout;
-    to.total_timeout = settings.tracker_timeout;
-    TrackerClient tracker(settings.tracker, to);
-    auto record = tracker.lookup(repo.type, repo.id.str(), commit.str());
+    to.connect_timeout = settings_.tracker_connect_timeout;
+    to.total_timeout = settings_.tracker_timeout;
+    TrackerClient tracker(settings_.tracker, to);
+    auto record = tracker.lookup(repo.type, repo.id.str(), commit_.str());
     if (!record) {
         warn(record.error().message + "; downloading over HTTP");
-        return out;
+        return std::nullopt;
     }
-    if (!*record) return out; // nobody shares it yet
-    auto data = tracker.fetch_torrent(repo.type, repo.id.str(), commit.str());
+    if (!*record) return std::nullopt; // nobody shares it yet
+    auto data = tracker.fetch_torrent(repo.type, repo.id.str(), commit_.str());
     if (!data) {
         warn(data.error().message + "; downloading over HTTP");
-        return out;
+        return std::nullopt;
     }
     auto facts = torrent::inspect(*data);
     if (!facts) {
         warn("the tracker's torrent is unusable (" + facts.error().message + "); downloading over HTTP");
-        return out;
+        return std::nullopt;
     }
     auto hub_files = all_files();
-    if (!hub_files) return out;
-    if (auto why = mismatch(*facts, commit, *hub_files)) {
+    if (!hub_files) return std::nullopt;
+    if (auto why = mismatch(*facts, commit_, *hub_files)) {
         warn("the tracker's torrent was rejected: " + *why + "; downloading over HTTP");
-        return out;
+        return std::nullopt;
     }
+    return std::move(*data);
+}
 
+bool PeerDownload::claim(const std::string& torrent, std::vector<Wanted> todo) {
     lt::error_code ec;
-    auto ti = std::make_shared<lt::torrent_info>(lt::span<const char>(data->data(), static_cast<std::ptrdiff_t>(data->size())),
-                                                 ec, lt::from_span);
-    if (ec) return out;
-    const auto& fst = ti->files();
+    ti_ = std::make_shared<lt::torrent_info>(
+        lt::span<const char>(torrent.data(), static_cast<std::ptrdiff_t>(torrent.size())), ec, lt::from_span);
+    if (ec) {
+        others_ = std::move(todo);
+        return false;
+    }
+    const auto& fst = ti_->files();
     std::map<std::string, lt::file_index_t> index;
-    const std::string root = ti->name() + "/";
+    const std::string root = ti_->name() + "/";
     for (const auto i : fst.file_range()) {
         if (fst.file_flags(i) & lt::file_storage::flag_pad_file) continue;
         auto p = fst.file_path(i);
         if (p.compare(0, root.size(), root) == 0) p.erase(0, root.size());
         index[p] = i;
     }
-
     // Files another process is writing stay with the HTTP path (it waits for them).
-    std::vector<Track> tracks;
-    std::vector<Wanted> others;
     for (auto& w : todo) {
-        auto lock = cache::FileLock::try_lock(cache.lock_path(w.file.etag));
+        auto lock = cache::FileLock::try_lock(cache_.lock_path(w.file.etag));
         const auto it = index.find(w.file.path);
         if (!lock || !lock->held() || it == index.end()) {
-            others.push_back(std::move(w));
+            others_.push_back(std::move(w));
             continue;
         }
-        tracks.push_back(Track{std::move(w), it->second, false, std::move(*lock)});
+        tracks_.push_back(Track{std::move(w), it->second, false, std::move(*lock)});
     }
-    if (tracks.empty()) return out;
+    return !tracks_.empty();
+}
 
-    if (settings.webseed) {
+void PeerDownload::wait_checked() {
+    // Checking is local disk work: bounded, but not by the P2P timeout.
+    const auto deadline = Clock::now() + std::max<std::chrono::seconds>(settings_.p2p_timeout, std::chrono::seconds(120));
+    while (Clock::now() < deadline && !cancelled()) {
+        const auto st = h_.status();
+        if (st.state != lt::torrent_status::checking_files && st.state != lt::torrent_status::checking_resume_data)
+            return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+bool PeerDownload::start() {
+    if (settings_.webseed) {
         lt::web_seed_entry::headers_t headers;
-        for (const auto& h : hub.auth_headers()) {
+        for (const auto& h : hub_.auth_headers()) {
             const auto colon = h.find(':');
             headers.emplace_back(h.substr(0, colon), h.substr(colon + 2));
         }
-        ti->add_url_seed(web_seed_base(settings, repo), "", headers);
+        ti_->add_url_seed(web_seed_base(settings_, cache_.repo()), "", headers);
     }
-    lt::add_torrent_params p;
-    p.ti = ti;
-    p.save_path = staging_root(cache).string();
-    // Nothing wanted until the check of what staging already holds is done,
-    // so that those bytes are told apart from the ones peers send.
-    p.file_priorities.assign(static_cast<std::size_t>(fst.num_files()), lt::dont_download);
-    std::vector<lt::download_priority_t> wanted_prio = p.file_priorities;
-    for (const auto& t : tracks) wanted_prio[static_cast<std::size_t>(static_cast<int>(t.index))] = lt::default_priority;
     // No announce before the wanted files are set: with nothing wanted we
     // would announce as a seeder and be sent no seeders.
-    ti->clear_trackers();
-    std::string announce = settings.tracker;
-    while (!announce.empty() && announce.back() == '/') announce.pop_back();
-    announce += "/announce";
+    ti_->clear_trackers();
+    lt::add_torrent_params p;
+    p.ti = ti_;
+    p.save_path = staging_root(cache_).string();
+    // Nothing wanted until the check of what staging already holds is done,
+    // so that those bytes are told apart from the ones peers send.
+    p.file_priorities.assign(static_cast<std::size_t>(ti_->files().num_files()), lt::dont_download);
+    auto wanted = p.file_priorities;
+    for (const auto& t : tracks_) wanted[at(t.index)] = lt::default_priority;
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
-    std::error_code fec;
-    fs::create_directories(staging_root(cache), fec);
+    std::error_code ec;
+    fs::create_directories(staging_root(cache_), ec);
 
-    auto& session = p2p::Session::get(p2p::session_settings(settings));
-    auto added = session.add(std::move(p), {});
+    auto added = p2p::Session::get(p2p::session_settings(settings_)).add(std::move(p), {});
     if (!added) {
         warn(added.error().message + "; downloading over HTTP");
-        return out;
+        return false;
     }
-    lt::torrent_handle h = *added;
-
-    std::vector<std::int64_t> progress;
-    const auto wanted_done = [&] {
-        h.file_progress(progress, lt::torrent_handle::piece_granularity);
-        std::uint64_t total = 0;
-        for (const auto& t : tracks) total += static_cast<std::uint64_t>(progress[static_cast<std::size_t>(static_cast<int>(t.index))]);
-        return total;
-    };
-    // Checking is local disk work: bounded, but not by the P2P timeout.
-    const auto check_deadline = Clock::now() + std::max<std::chrono::seconds>(settings.p2p_timeout, std::chrono::seconds(120));
-    while (Clock::now() < check_deadline && !(cancel && cancel->load())) {
-        const auto st = h.status();
-        if (st.state != lt::torrent_status::checking_files && st.state != lt::torrent_status::checking_resume_data)
-            break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    std::optional<std::uint64_t> baseline = wanted_done(); // wanted bytes already in staging
-    std::uint64_t last_total = *baseline;
-    h.prioritize_files(wanted_prio);
+    h_ = *added;
+    wait_checked();
+    baseline_ = last_total_ = wanted_done(nullptr);
+    h_.prioritize_files(wanted);
     // Announce once libtorrent counts the wanted bytes as left, or the
     // tracker takes us for a seeder and sends no seeders.
     for (int i = 0; i < 200; ++i) {
-        const auto st = h.status();
+        const auto st = h_.status();
         if (st.total_wanted > st.total_wanted_done || st.total_wanted == 0) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    h.add_tracker(lt::announce_entry(announce));
-    h.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
-    auto last_progress = Clock::now();
-    std::map<std::string, std::int64_t> peer_seen; // BitTorrent peers: bytes received, by endpoint
-    auto last_announce = Clock::now();
-    bool poisoned = false, interrupted = false;
-    std::size_t done_count = 0;
+    std::string announce = settings_.tracker;
+    while (!announce.empty() && announce.back() == '/') announce.pop_back();
+    h_.add_tracker(lt::announce_entry(announce + "/announce"));
+    h_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+    return true;
+}
 
-    while (true) {
-        if (cancel && cancel->load()) {
-            interrupted = true;
-            break;
+std::uint64_t PeerDownload::wanted_done(std::vector<std::string>* active) {
+    h_.file_progress(progress_, lt::torrent_handle::piece_granularity);
+    std::uint64_t total = 0;
+    for (const auto& t : tracks_) {
+        const auto got = static_cast<std::uint64_t>(progress_[at(t.index)]);
+        total += got;
+        if (active && !t.done && got > 0 && got < t.w.file.size) active->push_back(t.w.file.path);
+    }
+    return total;
+}
+
+bool PeerDownload::place_completed() {
+    for (auto& t : tracks_) {
+        if (t.done || static_cast<std::uint64_t>(progress_[at(t.index)]) != t.w.file.size) continue;
+        bool matches = false;
+        if (auto st = place(cache_, commit_, t, cb_, matches); !st) {
+            warn(st.error().what() + "; HTTP takes over");
+            return false;
         }
+        if (!matches) {
+            warn("a file from peers does not match the Hub's hash (" + t.w.file.path +
+                 "): the torrent is not trusted any more; HTTP takes over");
+            std::error_code ec;
+            fs::remove(staging_root(cache_) / commit_.str() / t.w.file.path, ec);
+            return false;
+        }
+        t.done = true;
+        ++done_count_;
+    }
+    return true;
+}
+
+// Records what each BitTorrent peer sent; returns how many are connected.
+int PeerDownload::watch_peers() {
+    std::vector<lt::peer_info> peers;
+    h_.get_peer_info(peers);
+    int connected = 0;
+    for (const auto& peer : peers) {
+        if (peer.connection_type != lt::peer_info::standard_bittorrent) continue;
+        ++connected;
+        auto& seen = peer_seen_[peer.ip.address().to_string() + ":" + std::to_string(peer.ip.port())];
+        seen = std::max(seen, peer.total_download);
+    }
+    return connected;
+}
+
+PeerDownload::End PeerDownload::run() {
+    auto last_progress = Clock::now();
+    auto last_announce = Clock::now();
+    while (true) {
+        if (cancelled()) return End::interrupted;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        const auto st = h.status();
+        const auto st = h_.status();
         if (st.errc) {
             warn("P2P stopped: " + st.errc.message() + "; HTTP takes over");
-            break;
+            return End::stalled;
         }
-        if (st.state == lt::torrent_status::checking_files || st.state == lt::torrent_status::checking_resume_data) {
-            last_progress = Clock::now();
-            continue;
-        }
-        h.file_progress(progress, lt::torrent_handle::piece_granularity);
-        std::uint64_t total = 0;
         std::vector<std::string> active;
-        for (const auto& t : tracks) {
-            const auto got = static_cast<std::uint64_t>(progress[static_cast<std::size_t>(static_cast<int>(t.index))]);
-            total += got;
-            if (!t.done && got > 0 && got < t.w.file.size) active.push_back(t.w.file.path);
-        }
-        if (total > last_total) {
-            last_total = total;
+        const auto total = wanted_done(&active);
+        if (total > last_total_) {
+            last_total_ = total;
             last_progress = Clock::now();
         }
-        for (auto& t : tracks) {
-            if (t.done || static_cast<std::uint64_t>(progress[static_cast<std::size_t>(static_cast<int>(t.index))]) != t.w.file.size)
-                continue;
-            bool matches = false;
-            if (auto st2 = place(cache, commit, t, cb, matches); !st2) {
-                warn(st2.error().what() + "; HTTP takes over");
-                poisoned = true;
-                break;
-            }
-            if (!matches) {
-                warn("a file from peers does not match the Hub's hash (" + t.w.file.path +
-                     "): the torrent is not trusted any more; HTTP takes over");
-                std::error_code rec;
-                fs::remove(staging_root(cache) / commit.str() / t.w.file.path, rec);
-                poisoned = true;
-                break;
-            }
-            t.done = true;
-            ++done_count;
-        }
-        if (poisoned || done_count == tracks.size()) break;
-        std::vector<lt::peer_info> peers;
-        h.get_peer_info(peers);
-        int bt_peers = 0;
-        for (const auto& peer : peers) {
-            if (peer.connection_type != lt::peer_info::standard_bittorrent) continue;
-            ++bt_peers;
-            auto& seen = peer_seen[peer.ip.address().to_string() + ":" + std::to_string(peer.ip.port())];
-            seen = std::max(seen, peer.total_download);
-        }
+        if (!place_completed()) return End::untrusted;
+        if (done_count_ == tracks_.size()) return End::done;
         // No peer yet: a seeder may have joined since our announce; ask again.
-        if (bt_peers == 0 && Clock::now() - last_announce > std::chrono::seconds(1)) {
-            h.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+        if (watch_peers() == 0 && Clock::now() - last_announce > std::chrono::seconds(1)) {
+            h_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
             last_announce = Clock::now();
         }
-        if (cb.progress) cb.progress(total - *baseline, active);
-        if (Clock::now() - last_progress > settings.p2p_timeout) {
-            warn("no progress from peers for " + std::to_string(settings.p2p_timeout.count()) +
+        if (cb_.progress) cb_.progress(total - baseline_, std::move(active));
+        if (Clock::now() - last_progress > settings_.p2p_timeout) {
+            warn("no progress from peers for " + std::to_string(settings_.p2p_timeout.count()) +
                  " s; HTTP takes over for the rest");
-            break;
+            return End::stalled;
         }
     }
+}
 
-    const auto final_status = h.status(lt::torrent_handle::query_pieces);
-    session.remove(h);
+P2POutcome PeerDownload::finish(End end) {
+    P2POutcome out;
+    const auto final_status = h_.status(lt::torrent_handle::query_pieces);
+    p2p::Session::get().remove(h_);
     // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
-    for (int i = 0; i < 100 && h.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int i = 0; i < 100 && h_.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
 
     // Bytes from BitTorrent peers are what their connections reported (polled,
     // so a peer's last ~100 ms before it left can be missed); the rest of what
     // arrived came from web seeds, if they were on.
-    const std::uint64_t received = last_total - baseline.value_or(0);
+    const std::uint64_t received = last_total_ - baseline_;
     std::uint64_t from_peers = 0;
-    for (const auto& [_, v] : peer_seen) from_peers += static_cast<std::uint64_t>(std::max<std::int64_t>(0, v));
-    out.bytes_p2p = settings.webseed ? std::min(from_peers, received) : received;
+    for (const auto& [_, v] : peer_seen_) from_peers += static_cast<std::uint64_t>(std::max<std::int64_t>(0, v));
+    out.bytes_p2p = settings_.webseed ? std::min(from_peers, received) : received;
     out.bytes_webseed = received - out.bytes_p2p;
-    out.bytes_cached = baseline.value_or(0);
-    out.remaining = std::move(others);
-    for (auto& t : tracks) {
+    out.bytes_cached = baseline_;
+    out.remaining = std::move(others_);
+    for (auto& t : tracks_) {
         if (t.done) continue;
-        if (!poisoned) out.handed_over += hand_over(cache, commit, t, fst, final_status.pieces);
+        if (end != End::untrusted) out.handed_over += hand_over(cache_, commit_, t, ti_->files(), final_status.pieces);
         out.remaining.push_back(std::move(t.w));
     }
-    if (interrupted) return Error(errc::interrupted, "interrupted");
+    return out;
+}
+
+} // namespace
+
+Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& cache, const CommitId& commit,
+                             hub::HubApi& hub, const FullList& all_files, std::vector<Wanted> todo,
+                             const std::atomic<bool>* cancel, const P2PCallbacks& cb) {
+    P2POutcome unchanged;
+    unchanged.remaining = todo;
+    if (!settings.p2p || settings.tracker.empty() || todo.empty()) return unchanged;
+    PeerDownload peers(settings, cache, commit, hub, cancel, cb);
+    const auto torrent = peers.find_torrent(all_files);
+    if (!torrent || !peers.claim(*torrent, std::move(todo)) || !peers.start()) return unchanged;
+    const auto end = peers.run();
+    auto out = peers.finish(end);
+    if (end == PeerDownload::End::interrupted) return Error(errc::interrupted, "interrupted");
     return out;
 }
 
