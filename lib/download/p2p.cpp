@@ -58,16 +58,17 @@ struct Track {
     lt::file_index_t index;
     bool done = false;
     cache::FileLock lock;
+    // The Hub's hash follows the file's contiguous run of verified pieces, so
+    // it is ready (almost) when the last piece lands.
+    std::optional<util::Hasher> hasher;
+    std::uint64_t hashed = 0;
 };
 
 // A completed staging file: verify against the Hub's hash, link into blobs/.
-Status place(const cache::RepoCache& cache, const CommitId& commit, const Track& t, const P2PCallbacks& cb,
-             bool& matches) {
+// A staging file whose bytes matched the Hub's hash: link it into blobs/
+// and the snapshot.
+Status place(const cache::RepoCache& cache, const CommitId& commit, const Track& t, const P2PCallbacks& cb) {
     const auto staged = staging_root(cache) / commit.str() / t.w.file.path;
-    auto digest = util::hash_file(staged, t.w.file.etag.kind());
-    if (!digest) return digest.error();
-    matches = *digest == t.w.file.etag.str();
-    if (!matches) return ok();
     const auto blob = cache.blob_path(t.w.file.etag);
     if (!cache.has_blob(t.w.file.etag, t.w.file.size)) {
         const auto tmp = blob.string() + "." + util::random_hex8() + ".tmp";
@@ -158,6 +159,7 @@ private:
     bool cancelled() const { return cancel_ && cancel_->load(); }
     void wait_checked();
     std::uint64_t wanted_done(std::vector<std::string>* active);
+    Status hash_ahead(Track& t, const lt::typed_bitfield<lt::piece_index_t>& have);
     bool place_completed(); // false: a file failed the Hub's hash (or could not be placed)
     int watch_peers();
 
@@ -234,7 +236,7 @@ bool PeerDownload::claim(const std::string& torrent, std::vector<Wanted> todo) {
             others_.push_back(std::move(w));
             continue;
         }
-        tracks_.push_back(Track{std::move(w), it->second, false, std::move(*lock)});
+        tracks_.push_back(Track{std::move(w), it->second, false, std::move(*lock), std::nullopt, 0});
     }
     return !tracks_.empty();
 }
@@ -272,6 +274,8 @@ bool PeerDownload::start() {
     for (const auto& t : tracks_) wanted[at(t.index)] = lt::default_priority;
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
+    // In-order pieces let the Hub's hash follow the transfer (hash_ahead).
+    p.flags |= lt::torrent_flags::sequential_download;
     std::error_code ec;
     fs::create_directories(staging_root(cache_), ec);
 
@@ -309,19 +313,57 @@ std::uint64_t PeerDownload::wanted_done(std::vector<std::string>* active) {
     return total;
 }
 
+// Hashes the newly contiguous verified bytes of a file from staging.
+Status PeerDownload::hash_ahead(Track& t, const lt::typed_bitfield<lt::piece_index_t>& have) {
+    const auto& fs = ti_->files();
+    const auto size = t.w.file.size;
+    const auto pl = static_cast<std::uint64_t>(fs.piece_length());
+    if (!t.hasher) t.hasher = util::hasher_for(t.w.file.etag.kind(), size);
+    if (size == 0) return ok();
+    const int first = static_cast<int>(fs.map_file(t.index, 0, 0).piece);
+    std::uint64_t contiguous = t.hashed / pl * pl;
+    while (contiguous < size) {
+        const lt::piece_index_t p(first + static_cast<int>(contiguous / pl));
+        if (static_cast<int>(p) >= have.size() || !have.get_bit(p)) break;
+        contiguous = std::min(size, contiguous + pl);
+    }
+    if (contiguous <= t.hashed) return ok();
+    const auto staged = staging_root(cache_) / commit_.str() / t.w.file.path;
+    auto fd = util::open_fd(staged, O_RDONLY);
+    if (!fd) return fd.error();
+    thread_local std::vector<char> buf(1 << 20);
+    while (t.hashed < contiguous) {
+        const auto want = std::min<std::uint64_t>(buf.size(), contiguous - t.hashed);
+        const ssize_t n = ::pread(fd->get(), buf.data(), want, static_cast<off_t>(t.hashed));
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR) continue;
+            return util::errno_error(n < 0 ? errno : EIO, "read", staged.string());
+        }
+        t.hasher->update(buf.data(), static_cast<std::size_t>(n));
+        t.hashed += static_cast<std::uint64_t>(n);
+    }
+    return ok();
+}
+
 bool PeerDownload::place_completed() {
+    const auto have = h_.status(lt::torrent_handle::query_pieces).pieces;
     for (auto& t : tracks_) {
-        if (t.done || static_cast<std::uint64_t>(progress_[at(t.index)]) != t.w.file.size) continue;
-        bool matches = false;
-        if (auto st = place(cache_, commit_, t, cb_, matches); !st) {
+        if (t.done) continue;
+        if (auto st = hash_ahead(t, have); !st) {
             warn(st.error().what() + "; HTTP takes over");
             return false;
         }
-        if (!matches) {
+        if (t.hashed != t.w.file.size || static_cast<std::uint64_t>(progress_[at(t.index)]) != t.w.file.size)
+            continue;
+        if (t.hasher->hex_digest() != t.w.file.etag.str()) {
             warn("a file from peers does not match the Hub's hash (" + t.w.file.path +
                  "): the torrent is not trusted any more; HTTP takes over");
             std::error_code ec;
             fs::remove(staging_root(cache_) / commit_.str() / t.w.file.path, ec);
+            return false;
+        }
+        if (auto st = place(cache_, commit_, t, cb_); !st) {
+            warn(st.error().what() + "; HTTP takes over");
             return false;
         }
         t.done = true;

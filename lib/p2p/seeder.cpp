@@ -1,5 +1,6 @@
 // Seeder: DESIGN §2 step 6 for one snapshot, and `llmpt seed`.
 #include <llmpt/seed.hpp>
+#include <llmpt/settings.hpp>
 #include <llmpt/torrent.hpp>
 #include <llmpt/tracker.hpp>
 
@@ -158,7 +159,7 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
         while (!url.empty() && url.back() == '/') url.pop_back();
         p.trackers = {url + "/announce"};
     }
-    p2p::SessionSettings ss;
+    auto ss = p2p::session_settings(Settings::from_env());
     ss.listen = req.listen;
     auto& session = p2p::Session::get(ss);
     auto h = session.add(std::move(p), {});
