@@ -69,6 +69,11 @@ struct Track {
 // and the snapshot.
 Status place(const cache::RepoCache& cache, const CommitId& commit, const Track& t, const P2PCallbacks& cb) {
     const auto staged = staging_root(cache) / commit.str() / t.w.file.path;
+    if (t.w.file.size == 0) { // libtorrent never writes empty files
+        std::error_code ec;
+        fs::create_directories(staged.parent_path(), ec);
+        if (auto fd = util::open_fd(staged, O_WRONLY | O_CREAT); !fd) return fd.error();
+    }
     const auto blob = cache.blob_path(t.w.file.etag);
     if (!cache.has_blob(t.w.file.etag, t.w.file.size)) {
         const auto tmp = blob.string() + "." + util::random_hex8() + ".tmp";

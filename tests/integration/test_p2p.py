@@ -14,7 +14,7 @@ from tracker_harness import Tracker, facts, http, make_torrent, publish_body
 
 BIG = os.urandom(6 * 1024 * 1024 + 123)
 FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": BIG, "extra/tok.txt": b"a\nb\n",
-         "copy.json": b'{"a": 1}\n'}
+         "copy.json": b'{"a": 1}\n', "empty.txt": b""}
 TOTAL = sum(len(v) for v in FILES.values())
 
 
