@@ -14,6 +14,8 @@
 #include <libtorrent/peer_info.hpp>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <map>
 #include <set>
 #include <thread>
@@ -183,7 +185,42 @@ private:
     std::uint64_t baseline_ = 0, last_total_ = 0;
     std::size_t done_count_ = 0;
     std::map<std::string, std::int64_t> peer_seen_; // BitTorrent peers: bytes received, by endpoint
+
+    // Session events (from the alert thread) wake run() early.
+    void on_event(const p2p::TorrentEvent& e);
+    void handle_events();
+    std::mutex events_mu_;
+    std::condition_variable events_cv_;
+    std::vector<p2p::TorrentEvent> events_;
+    bool told_bad_data_ = false;
+    std::string last_tracker_error_;
 };
+
+void PeerDownload::on_event(const p2p::TorrentEvent& e) {
+    {
+        std::lock_guard lk(events_mu_);
+        events_.push_back(e);
+    }
+    events_cv_.notify_one();
+}
+
+void PeerDownload::handle_events() {
+    std::vector<p2p::TorrentEvent> events;
+    {
+        std::lock_guard lk(events_mu_);
+        events.swap(events_);
+    }
+    using K = p2p::TorrentEvent::Kind;
+    for (const auto& e : events) {
+        if (e.kind == K::hash_failed && !told_bad_data_) {
+            told_bad_data_ = true;
+            warn("a peer sent data that fails the torrent's hashes; libtorrent drops it and bans the peer");
+        } else if (e.kind == K::tracker_error && e.message != last_tracker_error_) {
+            last_tracker_error_ = e.message;
+            warn("tracker: " + e.message);
+        }
+    }
+}
 
 std::optional<std::string> PeerDownload::find_torrent(const FullList& all_files) {
     const auto& repo = cache_.repo();
@@ -284,7 +321,8 @@ bool PeerDownload::start() {
     std::error_code ec;
     fs::create_directories(staging_root(cache_), ec);
 
-    auto added = p2p::Session::get(p2p::session_settings(settings_)).add(std::move(p), {});
+    auto added = p2p::Session::get(p2p::session_settings(settings_))
+                     .add(std::move(p), [this](const p2p::TorrentEvent& e) { on_event(e); });
     if (!added) {
         warn(added.error().message + "; downloading over HTTP");
         return false;
@@ -396,7 +434,13 @@ PeerDownload::End PeerDownload::run() {
     auto last_announce = Clock::now();
     while (true) {
         if (cancelled()) return End::interrupted;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        {
+            // A completed file or an error wakes us at once; the poll below
+            // is the safety net for dropped alerts.
+            std::unique_lock lk(events_mu_);
+            events_cv_.wait_for(lk, std::chrono::milliseconds(100), [&] { return !events_.empty(); });
+        }
+        handle_events();
         const auto st = h_.status();
         if (st.errc) {
             warn("P2P stopped: " + st.errc.message() + "; HTTP takes over");

@@ -6,6 +6,8 @@
 #include <libtorrent/session.hpp>
 #include <libtorrent/settings_pack.hpp>
 
+#include <optional>
+
 namespace llmpt::p2p {
 
 namespace {
@@ -63,7 +65,9 @@ Session::Session(const SessionSettings& s) {
     sp.set_int(lt::settings_pack::alert_mask,
                static_cast<int>(static_cast<std::uint32_t>(lt::alert_category::status | lt::alert_category::error |
                                                            lt::alert_category::file_progress |
-                                                           lt::alert_category::storage)));
+                                                           lt::alert_category::storage |
+                                                           lt::alert_category::tracker)));
+    sp.set_int(lt::settings_pack::alert_queue_size, 10000);
     // Bigger buffers for fast links (defaults are tuned for the internet).
     sp.set_int(lt::settings_pack::send_buffer_watermark, 4 * 1024 * 1024);
     sp.set_int(lt::settings_pack::max_queued_disk_bytes, 8 * 1024 * 1024);
@@ -88,7 +92,7 @@ Session::~Session() {
     ses_.reset();
 }
 
-Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, AlertFn on_alert) {
+Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, EventFn on_alert) {
     const auto key = params.ti ? params.ti->info_hashes().v2 : params.info_hashes.v2;
     {
         std::lock_guard lk(mu_);
@@ -116,6 +120,25 @@ void Session::remove(const lt::torrent_handle& h) {
 
 std::uint16_t Session::listen_port() const { return ses_->listen_port(); }
 
+namespace {
+
+std::optional<TorrentEvent> to_event(lt::alert* a) {
+    using K = TorrentEvent::Kind;
+    if (auto* fc = lt::alert_cast<lt::file_completed_alert>(a))
+        return TorrentEvent{K::file_completed, static_cast<int>(fc->index), -1, {}};
+    if (lt::alert_cast<lt::torrent_finished_alert>(a)) return TorrentEvent{K::finished, -1, -1, {}};
+    if (auto* te = lt::alert_cast<lt::torrent_error_alert>(a))
+        return TorrentEvent{K::error, -1, -1, te->error.message()};
+    if (auto* tr = lt::alert_cast<lt::tracker_error_alert>(a))
+        return TorrentEvent{K::tracker_error, -1, -1,
+                            std::string(tr->failure_reason()).empty() ? tr->error.message() : tr->failure_reason()};
+    if (auto* hf = lt::alert_cast<lt::hash_failed_alert>(a))
+        return TorrentEvent{K::hash_failed, -1, static_cast<int>(hf->piece_index), {}};
+    return std::nullopt;
+}
+
+} // namespace
+
 void Session::alert_loop() {
     std::vector<lt::alert*> alerts;
     while (!stop_) {
@@ -126,7 +149,8 @@ void Session::alert_loop() {
             auto* ta = lt::alert_cast<lt::torrent_alert>(a);
             if (!ta) continue;
             auto it = by_torrent_.find(ta->handle.info_hashes().v2);
-            if (it != by_torrent_.end() && it->second) it->second(a);
+            if (it == by_torrent_.end() || !it->second) continue;
+            if (auto ev = to_event(a)) it->second(*ev);
         }
     }
 }

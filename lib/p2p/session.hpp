@@ -42,7 +42,17 @@ struct SessionSettings {
 // The session settings a download's Settings ask for.
 SessionSettings session_settings(const Settings& s);
 
-using AlertFn = std::function<void(lt::alert*)>;
+// What a torrent's alerts mean to us. Alerts can be dropped when the queue
+// is full, so these are hints that wake a waiting caller early; terminal
+// states are always confirmed by polling the torrent's status.
+struct TorrentEvent {
+    enum class Kind { file_completed, finished, error, tracker_error, hash_failed };
+    Kind kind;
+    int file = -1;        // file_completed
+    int piece = -1;       // hash_failed
+    std::string message;  // error, tracker_error
+};
+using EventFn = std::function<void(const TorrentEvent&)>;
 
 class Session {
 public:
@@ -51,7 +61,8 @@ public:
     // Ends the session if it was started (bounded); for clean exits.
     static void shutdown();
 
-    Result<lt::torrent_handle> add(lt::add_torrent_params params, AlertFn on_alert);
+    // `on_event` runs on the session's alert thread: keep it short.
+    Result<lt::torrent_handle> add(lt::add_torrent_params params, EventFn on_event);
     void remove(const lt::torrent_handle& h);
     std::uint16_t listen_port() const;
 
@@ -65,7 +76,7 @@ private:
     std::thread alerts_;
     std::atomic<bool> stop_{false};
     std::mutex mu_;
-    std::map<lt::sha256_hash, AlertFn> by_torrent_; // keyed by v2 hash
+    std::map<lt::sha256_hash, EventFn> by_torrent_; // keyed by v2 hash
 };
 
 } // namespace llmpt::p2p

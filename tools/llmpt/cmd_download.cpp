@@ -93,7 +93,7 @@ Runner add_download(CLI::App& app) {
     auto a = std::make_shared<DownloadArgs>();
     auto* cmd = app.add_subcommand("download", "Download a repo revision into the HuggingFace cache");
     cmd->footer("Prints the snapshot folder (or --local-dir). Environment: HF_ENDPOINT, HF_TOKEN, "
-                "HF_HUB_CACHE, HF_HOME, HF_HUB_OFFLINE.");
+                "HF_HUB_CACHE, HF_HOME, HF_HUB_OFFLINE, LLMPT_TRACKER.");
     cmd->add_option("repo", a->repo, "Repo id, e.g. org/name")->required();
     cmd->add_option("files", a->files, "Only these files (repo-relative paths)");
     cmd->add_option("--revision", a->revision, "Branch, tag, refs/pr/N or commit")->capture_default_str();
