@@ -40,6 +40,10 @@ public:
     static Result<std::unique_ptr<Seeder>> start(const SeedRequest& request);
     virtual ~Seeder() = default;
     virtual SeedStatus status() const = 0;
+    // Call now and then (every second is fine): when publishing failed
+    // because the tracker was unreachable or refused for a passing reason,
+    // tries again with backoff (1 s doubling to 60 s, with jitter).
+    virtual void maintain() = 0;
     // Stops seeding this snapshot (the session itself lives on).
     virtual void stop() = 0;
 };

@@ -16,6 +16,8 @@
 
 #include <sys/stat.h>
 
+#include <random>
+
 namespace llmpt {
 
 namespace fs = std::filesystem;
@@ -64,10 +66,45 @@ std::optional<std::string> cached_torrent(const fs::path& path, const CommitId& 
     return std::move(*data);
 }
 
+// Publishes when the tracker has no torrent for the revision. Returns the
+// outcome and whether it is final (worth no retry).
+std::pair<std::string, bool> publish(const SeedRequest& req, const std::string& commit, const std::string& data,
+                                     const std::string& info_hash) {
+    if (req.tracker.empty()) return {"skipped (no tracker)", true};
+    TrackerOptions to;
+    to.publish_token = req.publish_token;
+    TrackerClient tracker(req.tracker, to);
+    auto found = tracker.lookup(req.repo_type, req.repo, commit);
+    if (!found) return {"skipped (" + found.error().message + ")", false};
+    if (*found && (*found)->info_hash == info_hash) return {"exists", true};
+    if (*found) return {"skipped (the tracker holds another torrent for this revision)", true};
+    auto pub = tracker.publish(req.repo_type, req.repo, commit, data);
+    if (pub) return {pub->status, true};
+    return {"failed: " + pub.error().message, pub.error().code != errc::network};
+}
+
 class SeederImpl final : public Seeder {
 public:
-    SeederImpl(lt::torrent_handle h, SeedStatus s) : h_(std::move(h)), status_(std::move(s)) {}
+    SeederImpl(lt::torrent_handle h, SeedStatus s, SeedRequest req, std::string data, bool publish_final)
+        : h_(std::move(h)), status_(std::move(s)), req_(std::move(req)), data_(std::move(data)),
+          publish_final_(publish_final), next_try_(std::chrono::steady_clock::now() + backoff_) {}
     ~SeederImpl() override { stop(); }
+
+    void maintain() override {
+        if (publish_final_ || std::chrono::steady_clock::now() < next_try_) return;
+        auto [outcome, final] = publish(req_, status_.commit, data_, status_.info_hash);
+        status_.publish = outcome;
+        publish_final_ = final;
+        if (final) {
+            // Announces the tracker refused before the torrent was known: again now.
+            if (h_.is_valid()) h_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+            return;
+        }
+        backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, std::chrono::seconds(60));
+        thread_local std::mt19937 rng{std::random_device{}()};
+        std::uniform_int_distribution<long> jitter(0, backoff_.count() / 4);
+        next_try_ = std::chrono::steady_clock::now() + backoff_ + std::chrono::milliseconds(jitter(rng));
+    }
 
     SeedStatus status() const override {
         SeedStatus s = status_;
@@ -86,6 +123,11 @@ public:
 private:
     lt::torrent_handle h_;
     SeedStatus status_;
+    SeedRequest req_;
+    std::string data_;
+    bool publish_final_;
+    std::chrono::milliseconds backoff_{1000};
+    std::chrono::steady_clock::time_point next_try_;
 };
 
 } // namespace
@@ -129,20 +171,8 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     status.announce_key = facts->announce_key;
     status.bytes = facts->total_size;
 
-    if (req.tracker.empty()) {
-        status.publish = "skipped (no tracker)";
-    } else {
-        TrackerOptions to;
-        to.publish_token = req.publish_token;
-        TrackerClient tracker(req.tracker, to);
-        auto found = tracker.lookup(req.repo_type, req.repo, commit->str());
-        if (!found) status.publish = "skipped (" + found.error().message + ")";
-        else if (*found && (*found)->info_hash == facts->info_hash) status.publish = "exists";
-        else if (*found) status.publish = "skipped (the tracker holds another torrent for this revision)";
-        else if (auto pub = tracker.publish(req.repo_type, req.repo, commit->str(), *data); pub)
-            status.publish = pub->status;
-        else status.publish = "failed: " + pub.error().message;
-    }
+    const auto [outcome, publish_final] = publish(req, commit->str(), *data, facts->info_hash);
+    status.publish = outcome;
 
     lt::error_code ec;
     auto ti = std::make_shared<lt::torrent_info>(lt::span<const char>(data->data(), static_cast<std::ptrdiff_t>(data->size())),
@@ -165,7 +195,7 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     auto h = session.add(std::move(p), {});
     if (!h) return h.error();
     status.listen_port = session.listen_port();
-    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(*h, status));
+    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(*h, status, req, std::move(*data), publish_final));
 }
 
 } // namespace llmpt

@@ -12,7 +12,7 @@ import unittest
 
 import libtorrent as lt
 
-from harness import LLMPT, TestCase, import_repo, read_line, run, stop_process
+from harness import LLMPT, TestCase, free_port, import_repo, read_line, run, stop_process
 from tracker_harness import Tracker, http
 
 FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(3 * 1024 * 1024 + 5),
@@ -121,6 +121,23 @@ class SeedTest(TestCase):
         p = run(["seed", "org/m", "--cache-dir", self.cache, "--listen", "127.0.0.1:0"], timeout=60)
         self.assertExit(p, 6)
         self.assertIn("model.safetensors", p.stderr)
+
+    def test_publishes_once_the_tracker_comes_up(self):
+        port = free_port()
+        s = Seed(self.cache, "http://127.0.0.1:%d" % port)
+        try:
+            self.assertEqual(s.publish, "skipped")  # "skipped (tracker unreachable: ...)"
+            with Tracker(self.path("t.db"), port=port) as t:
+                deadline = time.monotonic() + 30
+                found = 0
+                while time.monotonic() < deadline and not found:
+                    found = json.loads(http(t.url + "/api/v1/torrents?repo_id=org/m&revision=" + self.commit)[2])["total"]
+                    time.sleep(0.2)
+                self.assertEqual(found, 1, s.stderr())
+                self.assertEqual(s.stop(), 0)
+                self.assertIn("publish created", s.stderr())
+        finally:
+            s.stop()
 
     def test_links_leaving_blobs_are_refused(self):
         snap = os.path.join(self.cache, "models--org--m", "snapshots", self.commit)

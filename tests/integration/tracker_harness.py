@@ -19,15 +19,16 @@ EXAMPLES = os.path.dirname(LLMPT)
 
 
 class Tracker:
-    def __init__(self, db, *extra):
+    def __init__(self, db, *extra, port=0):
         self.db = db
         self.extra = list(extra)
+        self.listen = "127.0.0.1:%d" % port
         self.start()
 
     def start(self):
         self.log_path = tempfile.mktemp(prefix="llmpt-tracker-log-")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([TRACKER, "--listen", "127.0.0.1:0", "--db", self.db] + self.extra,
+        self.proc = subprocess.Popen([TRACKER, "--listen", self.listen, "--db", self.db] + self.extra,
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = read_line(self.proc.stdout, 20)
         if "listening on" not in line:

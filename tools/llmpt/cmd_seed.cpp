@@ -49,8 +49,14 @@ int run_seed(const SeedArgs& a) {
 
     const bool tty = ::isatty(STDERR_FILENO);
     auto last = std::chrono::steady_clock::now();
+    std::string published = s.publish;
     while (!g_interrupted.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        (*seeder)->maintain();
+        if (const auto now = (*seeder)->status().publish; now != published) {
+            published = now;
+            std::fprintf(stderr, "%spublish %s\n", tty ? "\r\033[K" : "", now.c_str());
+        }
         if (tty && std::chrono::steady_clock::now() - last > std::chrono::seconds(1)) {
             last = std::chrono::steady_clock::now();
             const auto st = (*seeder)->status();
