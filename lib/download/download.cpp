@@ -442,6 +442,7 @@ Result<DownloadResult> Download::run() {
                 if (auto st = cache_->ensure_layout(); !st) return st.error();
                 if (auto st = cache_->link_snapshot(*commit, f.path, f.etag); !st) return st.error();
             }
+            ready(f.path, local ? req_.local_dir / f.path : cache_->snapshot_dir(*commit) / f.path, f.size);
             continue;
         }
         if (local) {
@@ -452,6 +453,7 @@ Result<DownloadResult> Download::run() {
         it->second.paths.push_back(f.path);
     }
     if (on_event_) on_event_(PlanEvent{commit->str(), files_, files_cached, bytes_total_, bytes_cached_});
+    events_.drain(on_event_); // the cached files are usable now
 
     std::vector<Wanted> todo;
     for (auto& [_, w] : by_etag) todo.push_back(std::move(w));
@@ -479,6 +481,7 @@ Result<DownloadResult> Download::run() {
         return st.error();
     }
 
+    events_.drain(on_event_);
     if (local) return finish(*commit, req_.local_dir);
     if (manifest_)
         if (auto m = cache::write_manifest(*cache_, *commit, *manifest_); !m) return m.error();

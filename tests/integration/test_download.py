@@ -73,6 +73,20 @@ class DownloadTest(TestCase):
         new = self.serve.requests()[before:]
         self.assertFalse([r for r in new if "/resolve/" in r], new)
 
+    def test_events_as_ndjson(self):
+        for attempt in ("fresh", "cached"):
+            p = run(["download", "org/tiny", "--endpoint", self.serve.url, "--cache-dir", self.cache, "--events"])
+            self.assertExit(p, 0)
+            events = [json.loads(line) for line in p.stdout.splitlines()]
+            self.assertEqual(events[0]["event"], "plan", attempt)
+            self.assertEqual(events[-1]["event"], "done")
+            self.assertEqual(events[-1]["commit"], self.commit)
+            files = [e for e in events if e["event"] == "file"]
+            self.assertEqual(sorted(e["path"] for e in files), sorted(FILES), attempt)
+            for e in files:
+                self.assertTrue(os.path.isfile(e["local_path"]))
+                self.assertEqual(e["size"], len(FILES[e["path"]]))
+
     def test_include_exclude_and_explicit_files(self):
         p = self.download("org/tiny", "--include", "*.safetensors", "--exclude", "*00002*")
         self.assertExit(p, 0)

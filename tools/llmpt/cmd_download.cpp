@@ -22,7 +22,7 @@ struct DownloadArgs {
     std::string repo_type = "model";
     std::vector<std::string> include, exclude;
     std::string cache_dir, local_dir, endpoint, token, tracker, listen;
-    bool no_p2p = false, no_webseed = false, json = false, quiet = false;
+    bool no_p2p = false, no_webseed = false, json = false, quiet = false, events = false;
     int p2p_timeout = 0;
     int connections = 0;
     std::uint64_t chunk_mib = 0;
@@ -59,7 +59,22 @@ int run_download(const DownloadArgs& a) {
     install_interrupt_handler();
 
     ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO), !a.quiet);
-    auto result = download(settings, req, [&](const Event& e) { bar.on_event(e); });
+    const auto emit = [](const nlohmann::json& j) {
+        std::printf("%s\n", j.dump().c_str());
+        std::fflush(stdout);
+    };
+    auto result = download(settings, req, [&](const Event& e) {
+        bar.on_event(e);
+        if (!a.events) return;
+        if (const auto* p = std::get_if<PlanEvent>(&e))
+            emit({{"event", "plan"}, {"commit", p->commit}, {"files", p->files_total},
+                  {"files_cached", p->files_cached}, {"bytes_total", p->bytes_total},
+                  {"bytes_cached", p->bytes_cached}});
+        else if (const auto* f = std::get_if<FileReadyEvent>(&e))
+            emit({{"event", "file"}, {"path", f->path}, {"local_path", f->local_path}, {"size", f->size}});
+        else if (const auto* w = std::get_if<WarningEvent>(&e))
+            emit({{"event", "warning"}, {"message", w->message}});
+    });
     bar.finish();
     llmpt::shutdown();
     if (!result) {
@@ -69,8 +84,8 @@ int run_download(const DownloadArgs& a) {
     }
     if (result->offline && !a.quiet)
         std::fprintf(stderr, "llmpt: using the cached snapshot (the Hub was not asked)\n");
-    if (a.json) {
-        const nlohmann::json j = {{"repo", result->repo},
+    if (a.json || a.events) {
+        nlohmann::json j = {{"repo", result->repo},
                                   {"commit", result->commit},
                                   {"path", result->path.string()},
                                   {"files", result->files},
@@ -80,7 +95,8 @@ int run_download(const DownloadArgs& a) {
                                   {"bytes_http", result->bytes_http},
                                   {"bytes_cached", result->bytes_cached},
                                   {"seconds", result->seconds}};
-        std::printf("%s\n", j.dump().c_str());
+        if (a.events) j["event"] = "done";
+        emit(j);
     } else {
         std::printf("%s\n", result->path.c_str());
     }
@@ -115,6 +131,9 @@ Runner add_download(CLI::App& app) {
         ->check(CLI::Range(1, 3600));
     cmd->add_option("--listen", a->listen, "HOST:PORT for peers (default 0.0.0.0:0)");
     cmd->add_flag("--json", a->json, "Print a JSON summary instead of the path");
+    cmd->add_flag("--events", a->events,
+                  "Print NDJSON events on stdout as they happen: plan, one 'file' per file as soon as it is "
+                  "verified and usable (completion order), warnings, then 'done' with the summary");
     cmd->add_flag("-q,--quiet", a->quiet, "No progress output");
     return [a] { return run_download(*a); };
 }
