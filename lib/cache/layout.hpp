@@ -32,6 +32,9 @@ public:
     fs::path ref_path(const std::string& revision) const { return repo_dir() / "refs" / revision; }
     fs::path lock_dir() const { return root_ / ".locks" / repo_.folder_name(); }
     fs::path lock_path(const Etag& e) const { return lock_dir() / (e.str() + ".lock"); }
+    // P2P staging: {commit}/{path} files that share inodes with blobs/. A
+    // dot-folder in the repo folder, which scan_cache_dir does not report.
+    fs::path staging_dir() const { return repo_dir() / ".llmpt" / "staging"; }
     fs::path no_exist_path(const CommitId& c, const std::string& path) const {
         return repo_dir() / ".no_exist" / c.str() / path;
     }

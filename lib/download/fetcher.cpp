@@ -34,6 +34,17 @@ std::string journal_line(std::uint64_t done) {
     return std::string(buf, kDigits + 1);
 }
 
+} // namespace
+
+std::string resume_journal(std::uint64_t size, std::uint64_t chunk_size, const std::string& tmp_name,
+                           const std::vector<std::uint64_t>& done) {
+    std::string out = journal_header(size, chunk_size, tmp_name);
+    for (const auto d : done) out += journal_line(d);
+    return out;
+}
+
+namespace {
+
 struct JournalState {
     std::uint64_t chunk_size = 0;
     std::string tmp_name;
@@ -222,9 +233,8 @@ Status Fetcher::open_file(File& f) {
         }
     }
     start_generation(f, true);
-    std::string journal = journal_header(t.size, f.chunk_size, name);
-    f.journal_header_len = journal.size();
-    for (std::size_t i = 0; i < f.chunk_count; ++i) journal += journal_line(0);
+    const std::string journal = resume_journal(t.size, f.chunk_size, name, std::vector<std::uint64_t>(f.chunk_count));
+    f.journal_header_len = journal_header(t.size, f.chunk_size, name).size();
     auto jfd = util::open_fd(t.journal, O_RDWR | O_CREAT | O_TRUNC);
     if (!jfd) {
         ::unlink(f.tmp.c_str());
@@ -318,9 +328,10 @@ void Fetcher::restart(File& f, bool ranges) {
             fail(util::errno_error(errno, "cannot reset temp file", f.tmp.string()));
             return;
         }
-        std::string journal = journal_header(f.target.size, f.chunk_size, f.tmp.filename().string());
-        f.journal_header_len = journal.size();
-        for (std::size_t i = 0; i < f.chunk_count; ++i) journal += journal_line(0);
+        const auto name = f.tmp.filename().string();
+        const std::string journal =
+            resume_journal(f.target.size, f.chunk_size, name, std::vector<std::uint64_t>(f.chunk_count));
+        f.journal_header_len = journal_header(f.target.size, f.chunk_size, name).size();
         if (::ftruncate(f.journal.get(), 0) != 0 ||
             !util::pwrite_all(f.journal.get(), journal.data(), journal.size(), 0, "journal")) {
             fail(util::errno_error(errno, "cannot reset journal", f.target.journal.string()));

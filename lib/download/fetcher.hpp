@@ -49,6 +49,13 @@ struct FetchStats {
     std::atomic<std::uint64_t> resumed{0}; // bytes found in temp files from earlier runs
 };
 
+// The resume journal of a temp file: which bytes of each chunk of
+// `chunk_size` are already in `tmp_name` (a file next to the blob). Written
+// by the fetcher as it goes, and by the P2P path when it hands a partial
+// file over to HTTP.
+std::string resume_journal(std::uint64_t size, std::uint64_t chunk_size, const std::string& tmp_name,
+                           const std::vector<std::uint64_t>& done);
+
 class Fetcher {
 public:
     Fetcher(const Settings& settings, std::vector<std::string> headers,

@@ -1,5 +1,7 @@
 #include "download/p2p.hpp"
 
+#include "download/fetcher.hpp"
+
 #include "p2p/session.hpp"
 #include "torrent/inspect.hpp"
 #include "util/fd.hpp"
@@ -26,8 +28,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-fs::path staging_root(const cache::RepoCache& c) { return c.repo_dir() / ".llmpt" / "staging"; }
 
 // Why a torrent cannot be trusted for this commit, if it cannot.
 std::optional<std::string> mismatch(const torrent::TorrentFacts& t, const CommitId& commit,
@@ -70,7 +70,7 @@ struct Track {
 // A staging file whose bytes matched the Hub's hash: link it into blobs/
 // and the snapshot.
 Status place(const cache::RepoCache& cache, const CommitId& commit, const Track& t, const P2PCallbacks& cb) {
-    const auto staged = staging_root(cache) / commit.str() / t.w.file.path;
+    const auto staged = cache.staging_dir() / commit.str() / t.w.file.path;
     if (t.w.file.size == 0) { // libtorrent never writes empty files
         std::error_code ec;
         fs::create_directories(staged.parent_path(), ec);
@@ -113,7 +113,7 @@ std::uint64_t hand_over(const cache::RepoCache& cache, const CommitId& commit, c
         }
     }
     if (total == 0) return 0;
-    const auto staged = staging_root(cache) / commit.str() / t.w.file.path;
+    const auto staged = cache.staging_dir() / commit.str() / t.w.file.path;
     const std::string name = t.w.file.etag.str() + "." + util::random_hex8() + ".incomplete";
     const auto tmp = cache.repo_dir() / "blobs" / name;
     if (::link(staged.c_str(), tmp.c_str()) != 0) return 0;
@@ -123,12 +123,7 @@ std::uint64_t hand_over(const cache::RepoCache& cache, const CommitId& commit, c
         ::unlink(tmp.c_str());
         return 0;
     }
-    std::string journal = "llmpt-parts 1 " + std::to_string(size) + " " + std::to_string(pl) + " " + name + "\n";
-    char line[32];
-    for (auto d : done) {
-        std::snprintf(line, sizeof line, "%020llu\n", static_cast<unsigned long long>(d));
-        journal += line;
-    }
+    const auto journal = resume_journal(size, pl, name, done);
     if (!util::write_file_atomic(cache.lock_dir() / (t.w.file.etag.str() + ".parts"), journal)) {
         ::unlink(tmp.c_str());
         return 0;
@@ -308,7 +303,7 @@ bool PeerDownload::start() {
     ti_->clear_trackers();
     lt::add_torrent_params p;
     p.ti = ti_;
-    p.save_path = staging_root(cache_).string();
+    p.save_path = cache_.staging_dir().string();
     // Nothing wanted until the check of what staging already holds is done,
     // so that those bytes are told apart from the ones peers send.
     p.file_priorities.assign(static_cast<std::size_t>(ti_->files().num_files()), lt::dont_download);
@@ -319,7 +314,7 @@ bool PeerDownload::start() {
     // In-order pieces let the Hub's hash follow the transfer (hash_ahead).
     p.flags |= lt::torrent_flags::sequential_download;
     std::error_code ec;
-    fs::create_directories(staging_root(cache_), ec);
+    fs::create_directories(cache_.staging_dir(), ec);
 
     auto added = p2p::Session::get(p2p::session_settings(settings_))
                      .add(std::move(p), [this](const p2p::TorrentEvent& e) { on_event(e); });
@@ -371,7 +366,7 @@ Status PeerDownload::hash_ahead(Track& t, const lt::typed_bitfield<lt::piece_ind
         contiguous = std::min(size, contiguous + pl);
     }
     if (contiguous <= t.hashed) return ok();
-    const auto staged = staging_root(cache_) / commit_.str() / t.w.file.path;
+    const auto staged = cache_.staging_dir() / commit_.str() / t.w.file.path;
     auto fd = util::open_fd(staged, O_RDONLY);
     if (!fd) return fd.error();
     thread_local std::vector<char> buf(1 << 20);
@@ -402,7 +397,7 @@ bool PeerDownload::place_completed() {
             warn("a file from peers does not match the Hub's hash (" + t.w.file.path +
                  "): the torrent is not trusted any more; HTTP takes over");
             std::error_code ec;
-            fs::remove(staging_root(cache_) / commit_.str() / t.w.file.path, ec);
+            fs::remove(cache_.staging_dir() / commit_.str() / t.w.file.path, ec);
             return false;
         }
         if (auto st = place(cache_, commit_, t, cb_); !st) {

@@ -24,13 +24,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path staging_root(const cache::RepoCache& c) { return c.repo_dir() / ".llmpt" / "staging"; }
-
 // staging/{commit}/{path} shares the blob's inode: seeding needs no copy.
 Status link_staging(const cache::RepoCache& cache, const CommitId& commit,
                     const std::map<std::string, Etag>& files) {
     for (const auto& [path, etag] : files) {
-        const auto dst = staging_root(cache) / commit.str() / path;
+        const auto dst = cache.staging_dir() / commit.str() / path;
         const auto blob = cache.blob_path(etag);
         struct stat a {}, b {};
         if (::stat(dst.c_str(), &a) == 0 && ::stat(blob.c_str(), &b) == 0 && a.st_ino == b.st_ino &&
@@ -180,7 +178,7 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     if (ec) return Error(errc::failure, "cannot load the torrent: " + ec.message());
     lt::add_torrent_params p;
     p.ti = ti;
-    p.save_path = staging_root(cache).string();
+    p.save_path = cache.staging_dir().string();
     p.flags |= lt::torrent_flags::seed_mode;
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
