@@ -179,7 +179,10 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     lt::add_torrent_params p;
     p.ti = ti;
     p.save_path = cache.staging_dir().string();
-    p.flags |= lt::torrent_flags::seed_mode;
+    // Every blob was checked against the Hub's hash and the torrent made
+    // from those very files: claim every piece, so libtorrent only checks
+    // the file sizes (seed_mode would hash each piece on its first request).
+    p.have_pieces.resize(ti->num_pieces(), true);
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
     if (!req.tracker.empty()) {

@@ -34,9 +34,10 @@ struct SessionSettings {
     int connections_limit = 200;
     bool allow_multiple_connections_per_ip = true; // several peers on one host (tests, NAT)
     std::chrono::seconds stop_tracker_timeout{2};
-    // "posix" (pread/pwrite: RSS stays small) or "mmap" (libtorrent 2.0's
-    // default; maps whole files, which inflates RSS on big models).
-    std::string disk_io = "posix";
+    // "pooled" (ours, p2p/disk_io.hpp: pread/pwrite on a worker pool),
+    // "posix" (libtorrent's: every job on the network thread) or "mmap"
+    // (libtorrent 2.0's default: maps whole files, which inflates RSS).
+    std::string disk_io = "pooled";
 };
 
 // The session settings a download's Settings ask for.

@@ -1,0 +1,586 @@
+#include "p2p/disk_io.hpp"
+
+#include "p2p/stream_hash.hpp"
+
+#include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/disk_buffer_holder.hpp>
+#include <libtorrent/disk_observer.hpp>
+#include <libtorrent/error_code.hpp>
+#include <libtorrent/file_storage.hpp>
+#include <libtorrent/hasher.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/settings_pack.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace llmpt::p2p {
+
+namespace lt = libtorrent;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kBlock = lt::default_block_size;
+
+lt::storage_error errno_error(int err, lt::file_index_t file, lt::operation_t op) {
+    return lt::storage_error(lt::error_code(err, lt::system_category()), file, op);
+}
+
+// Open descriptors shared by every torrent, least recently used closed first.
+// A job holds its descriptor by shared_ptr, so eviction never closes one in use.
+class FileCache {
+public:
+    using Fd = std::shared_ptr<const int>;
+
+    explicit FileCache(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 8)) {}
+
+    // The file of storage `owner` open for reading, or for reading and
+    // writing (created with its directories); null with errno set on failure.
+    Fd open(std::uint64_t owner, lt::file_index_t file, const fs::path& path, bool write) {
+        std::lock_guard lk(mu_);
+        const Key key{owner, static_cast<int>(file)};
+        auto it = open_.find(key);
+        if (it != open_.end() && (it->second.writable || !write)) {
+            it->second.used = ++tick_;
+            return it->second.fd;
+        }
+        if (write) {
+            std::error_code ec;
+            fs::create_directories(path.parent_path(), ec);
+        }
+        const int fd = ::open(path.c_str(), (write ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
+        if (fd < 0) return nullptr;
+        Fd handle(new int(fd), [](const int* p) {
+            ::close(*p);
+            delete p;
+        });
+        if (it == open_.end() && open_.size() >= capacity_) evict_one();
+        open_[key] = Entry{handle, write, ++tick_};
+        return handle;
+    }
+
+    void close_all(std::uint64_t owner) {
+        std::lock_guard lk(mu_);
+        open_.erase(open_.lower_bound(Key{owner, 0}), open_.lower_bound(Key{owner + 1, 0}));
+    }
+
+private:
+    using Key = std::pair<std::uint64_t, int>;
+    struct Entry {
+        Fd fd;
+        bool writable = false;
+        std::uint64_t used = 0;
+    };
+
+    void evict_one() {
+        auto oldest = std::min_element(open_.begin(), open_.end(),
+                                       [](const auto& a, const auto& b) { return a.second.used < b.second.used; });
+        if (oldest != open_.end()) open_.erase(oldest);
+    }
+
+    std::mutex mu_;
+    std::map<Key, Entry> open_;
+    std::uint64_t tick_ = 0;
+    std::size_t capacity_;
+};
+
+// 16 KiB buffers for reads and queued writes, kept for reuse: a fresh
+// allocation per block costs a page fault per block.
+class BufferPool {
+public:
+    explicit BufferPool(std::size_t keep) : keep_(keep) {}
+    ~BufferPool() {
+        for (char* b : free_) delete[] b;
+    }
+    char* get() {
+        {
+            std::lock_guard lk(mu_);
+            if (!free_.empty()) {
+                char* b = free_.back();
+                free_.pop_back();
+                return b;
+            }
+        }
+        return new char[kBlock];
+    }
+    void put(char* b) {
+        {
+            std::lock_guard lk(mu_);
+            if (free_.size() < keep_) {
+                free_.push_back(b);
+                return;
+            }
+        }
+        delete[] b;
+    }
+
+private:
+    std::mutex mu_;
+    std::vector<char*> free_;
+    std::size_t keep_;
+};
+
+// One torrent's files. Jobs hold it by shared_ptr: it outlives remove_torrent
+// until they finish. The torrent's file_storage is kept alive by the
+// torrent, which every job's completion handler holds.
+struct Storage {
+    Storage(const lt::storage_params& p, std::uint64_t id_)
+        : files(p.files), mapped(p.mapped_files), save_path(p.path), id(id_) {}
+
+    const lt::file_storage& files;  // piece layout
+    const lt::file_storage* mapped; // renamed files, or null
+    std::string save_path;
+    std::uint64_t id;
+
+    fs::path path_of(lt::file_index_t f) const { return (mapped ? *mapped : files).file_path(f, save_path); }
+
+    // Per file: the download's stream hash its writes feed, or null.
+    std::vector<std::shared_ptr<StreamHash>> streams;
+    StreamHash* stream(lt::file_index_t f) const {
+        const auto i = static_cast<std::size_t>(static_cast<int>(f));
+        return i < streams.size() ? streams[i].get() : nullptr;
+    }
+
+    std::mutex mu; // guards the maps below
+    std::unordered_map<int, int> writes_in_flight;                        // piece → writes queued or running
+    std::unordered_map<int, std::vector<std::function<void()>>> waiting;  // piece → hash jobs
+    std::unordered_map<int, std::vector<std::optional<lt::sha256_hash>>> block_hashes; // piece → written v2 blocks
+};
+
+using StoragePtr = std::shared_ptr<Storage>;
+
+class PooledDiskIo final : public lt::disk_interface, public lt::buffer_allocator_interface {
+public:
+    PooledDiskIo(lt::io_context& ios, const lt::settings_interface& settings)
+        : ios_(ios), settings_(settings),
+          pool_(static_cast<std::size_t>(std::max(1, settings.get_int(lt::settings_pack::aio_threads)))),
+          files_(static_cast<std::size_t>(std::max(0, settings.get_int(lt::settings_pack::file_pool_size)))) {}
+
+    ~PooledDiskIo() override { pool_.join(); }
+
+    lt::storage_holder new_torrent(const lt::storage_params& p, const std::shared_ptr<void>&) override {
+        auto st = std::make_shared<Storage>(p, ++next_id_);
+        if (any_watched()) {
+            st->streams.resize(static_cast<std::size_t>(p.files.num_files()));
+            for (const auto f : p.files.file_range())
+                if (!p.files.pad_file_at(f)) st->streams[static_cast<std::size_t>(static_cast<int>(f))] = watched(st->path_of(f));
+        }
+        if (free_.empty()) {
+            storages_.push_back(std::move(st));
+            return lt::storage_holder(lt::storage_index_t(static_cast<int>(storages_.size() - 1)), *this);
+        }
+        const auto idx = free_.back();
+        free_.pop_back();
+        storages_[static_cast<std::size_t>(static_cast<int>(idx))] = std::move(st);
+        return lt::storage_holder(idx, *this);
+    }
+
+    void remove_torrent(lt::storage_index_t idx) override {
+        auto& slot = storages_[static_cast<std::size_t>(static_cast<int>(idx))];
+        files_.close_all(slot->id);
+        slot.reset();
+        free_.push_back(idx);
+    }
+
+    void async_read(lt::storage_index_t idx, const lt::peer_request& r,
+                    std::function<void(lt::disk_buffer_holder, const lt::storage_error&)> handler,
+                    lt::disk_job_flags_t) override {
+        auto st = storage(idx);
+        if (r.length <= 0 || r.length > kBlock) {
+            const lt::storage_error err(lt::errors::make_error_code(lt::errors::invalid_request), lt::operation_t::file_read);
+            boost::asio::post(ios_, [h = std::move(handler), err] { h(lt::disk_buffer_holder(), err); });
+            return;
+        }
+        // A block in the page cache is read here, on the network thread: a
+        // trip through the pool and back costs more than the copy. Anything
+        // that would wait for the disk goes to the pool.
+        char* buf = buffers_.get();
+        lt::storage_error err;
+        if (transfer(*st, r.piece, r.start, buf, r.length, Io::read_cached, err) == r.length || err) {
+            boost::asio::post(ios_, [this, h = std::move(handler), buf, len = r.length, err] {
+                h(lt::disk_buffer_holder(*this, buf, len), err);
+            });
+            return;
+        }
+        boost::asio::post(pool_, [this, st = std::move(st), r, buf, h = std::move(handler)]() mutable {
+            lt::storage_error err;
+            const int got = transfer(*st, r.piece, r.start, buf, r.length, Io::read, err);
+            if (!err && got < r.length)
+                err = lt::storage_error(lt::errors::make_error_code(lt::errors::file_too_short), lt::operation_t::file_read);
+            boost::asio::post(ios_, [this, h = std::move(h), buf, len = r.length, err] {
+                h(lt::disk_buffer_holder(*this, buf, len), err);
+            });
+        });
+    }
+
+    bool async_write(lt::storage_index_t idx, const lt::peer_request& r, const char* buf,
+                     std::shared_ptr<lt::disk_observer> observer, std::function<void(const lt::storage_error&)> handler,
+                     lt::disk_job_flags_t) override {
+        auto st = storage(idx);
+        if (r.length <= 0 || r.length > kBlock) {
+            const lt::storage_error err(lt::errors::make_error_code(lt::errors::invalid_request), lt::operation_t::file_write);
+            boost::asio::post(ios_, [h = std::move(handler), err] { h(err); });
+            return false;
+        }
+        char* copy = buffers_.get();
+        std::memcpy(copy, buf, static_cast<std::size_t>(r.length));
+        {
+            std::lock_guard lk(st->mu);
+            ++st->writes_in_flight[static_cast<int>(r.piece)];
+        }
+        queued_bytes_ += r.length;
+        bool full = false;
+        {
+            std::lock_guard lk(observers_mu_);
+            if (queued_bytes_ > max_queued()) {
+                full = exceeded_ = true;
+                if (observer) observers_.push_back(std::move(observer));
+            }
+        }
+        boost::asio::post(pool_, [this, st = std::move(st), r, copy, h = std::move(handler)]() mutable {
+            lt::storage_error err;
+            transfer(*st, r.piece, r.start, copy, r.length, Io::write, err);
+            if (!err) remember_block_hash(*st, r, copy);
+            buffers_.put(copy);
+            std::vector<std::function<void()>> ready;
+            {
+                std::lock_guard lk(st->mu);
+                const int piece = static_cast<int>(r.piece);
+                if (--st->writes_in_flight[piece] == 0) {
+                    st->writes_in_flight.erase(piece);
+                    if (auto it = st->waiting.find(piece); it != st->waiting.end()) {
+                        ready = std::move(it->second);
+                        st->waiting.erase(it);
+                    }
+                }
+            }
+            for (auto& job : ready) boost::asio::post(pool_, std::move(job));
+            boost::asio::post(ios_, [h = std::move(h), err] { h(err); });
+            written(r.length);
+        });
+        return full;
+    }
+
+    void async_hash(lt::storage_index_t idx, lt::piece_index_t piece, lt::span<lt::sha256_hash> v2,
+                    lt::disk_job_flags_t flags,
+                    std::function<void(lt::piece_index_t, const lt::sha1_hash&, const lt::storage_error&)> handler) override {
+        auto st = storage(idx);
+        const bool v1 = bool(flags & disk_interface::v1_hash);
+        auto job = [this, st, piece, v2, v1, h = std::move(handler)] {
+            lt::storage_error err;
+            const auto hash = hash_piece(*st, piece, v2, v1, err);
+            boost::asio::post(ios_, [h, piece, hash, err] { h(piece, hash, err); });
+        };
+        after_writes(*st, piece, std::move(job));
+    }
+
+    void async_hash2(lt::storage_index_t idx, lt::piece_index_t piece, int offset, lt::disk_job_flags_t,
+                     std::function<void(lt::piece_index_t, const lt::sha256_hash&, const lt::storage_error&)> handler) override {
+        auto st = storage(idx);
+        auto job = [this, st, piece, offset, h = std::move(handler)] {
+            std::vector<char> buf(kBlock);
+            lt::storage_error err;
+            const int len = std::min(kBlock, st->files.piece_size2(piece) - offset);
+            const int got = transfer(*st, piece, offset, buf.data(), len, Io::read, err);
+            lt::hasher256 hasher;
+            if (got > 0) hasher.update({buf.data(), got});
+            boost::asio::post(ios_, [h, piece, hash = hasher.final(), err] { h(piece, hash, err); });
+        };
+        after_writes(*st, piece, std::move(job));
+    }
+
+    void async_move_storage(lt::storage_index_t idx, std::string path, lt::move_flags_t,
+                            std::function<void(lt::status_t, const std::string&, const lt::storage_error&)> handler) override {
+        // Staging never moves; say so instead of pretending.
+        const lt::storage_error err(lt::error_code(ENOTSUP, lt::system_category()), lt::operation_t::file_rename);
+        boost::asio::post(ios_, [h = std::move(handler), p = storage(idx)->save_path, err] {
+            h(lt::status_t::fatal_disk_error, p, err);
+        });
+        (void)path;
+    }
+
+    void async_release_files(lt::storage_index_t idx, std::function<void()> handler) override {
+        files_.close_all(storage(idx)->id);
+        if (handler) boost::asio::post(ios_, std::move(handler));
+    }
+
+    void async_check_files(lt::storage_index_t idx, const lt::add_torrent_params* resume,
+                           lt::aux::vector<std::string, lt::file_index_t>,
+                           std::function<void(lt::status_t, const lt::storage_error&)> handler) override {
+        // What the resume data claims is read here, on the network thread,
+        // before the caller's add_torrent_params goes away.
+        auto st = storage(idx);
+        std::map<int, std::int64_t> needed; // file → bytes the claimed pieces need
+        const bool claims = resume && resume->have_pieces.count() > 0;
+        if (claims) {
+            for (lt::piece_index_t p(0); p < resume->have_pieces.end_index(); ++p) {
+                if (!resume->have_pieces.get_bit(p) || p >= st->files.end_piece()) continue;
+                for (const auto& s : st->files.map_block(p, 0, st->files.piece_size(p))) {
+                    if (st->files.pad_file_at(s.file_index)) continue;
+                    auto& n = needed[static_cast<int>(s.file_index)];
+                    n = std::max(n, s.offset + s.size);
+                }
+            }
+        }
+        boost::asio::post(pool_, [this, st, claims, needed = std::move(needed), h = std::move(handler)] {
+            const auto status = claims ? (sizes_hold(*st, needed) ? lt::status_t::no_error : lt::status_t::need_full_check)
+                                       : (any_file(*st) ? lt::status_t::need_full_check : lt::status_t::no_error);
+            boost::asio::post(ios_, [h, status] { h(status, lt::storage_error()); });
+        });
+    }
+
+    void async_stop_torrent(lt::storage_index_t idx, std::function<void()> handler) override {
+        auto st = storage(idx);
+        // After the jobs already queued: the pool runs them first.
+        boost::asio::post(pool_, [this, st, h = std::move(handler)] {
+            files_.close_all(st->id);
+            if (h) boost::asio::post(ios_, h);
+        });
+    }
+
+    void async_rename_file(lt::storage_index_t, lt::file_index_t file, std::string name,
+                           std::function<void(const std::string&, lt::file_index_t, const lt::storage_error&)> handler) override {
+        const auto err = errno_error(ENOTSUP, file, lt::operation_t::file_rename);
+        boost::asio::post(ios_, [h = std::move(handler), n = std::move(name), file, err] { h(n, file, err); });
+    }
+
+    void async_delete_files(lt::storage_index_t idx, lt::remove_flags_t options,
+                            std::function<void(const lt::storage_error&)> handler) override {
+        auto st = storage(idx);
+        boost::asio::post(pool_, [this, st, options, h = std::move(handler)] {
+            files_.close_all(st->id);
+            lt::storage_error err;
+            if (options & lt::session::delete_files) {
+                for (const auto f : st->files.file_range()) {
+                    if (st->files.pad_file_at(f)) continue;
+                    if (::unlink(st->path_of(f).c_str()) != 0 && errno != ENOENT && !err)
+                        err = errno_error(errno, f, lt::operation_t::file_remove);
+                }
+            }
+            boost::asio::post(ios_, [h, err] { h(err); });
+        });
+    }
+
+    void async_set_file_priority(lt::storage_index_t, lt::aux::vector<lt::download_priority_t, lt::file_index_t> prio,
+                                 std::function<void(const lt::storage_error&,
+                                                    lt::aux::vector<lt::download_priority_t, lt::file_index_t>)> handler) override {
+        // Files are created on their first write; torrents from our tracker
+        // have no piece spanning two files (v2 alignment), so an unwanted
+        // file is never touched and needs no part file.
+        boost::asio::post(ios_, [h = std::move(handler), p = std::move(prio)]() mutable { h(lt::storage_error(), std::move(p)); });
+    }
+
+    void async_clear_piece(lt::storage_index_t idx, lt::piece_index_t piece,
+                           std::function<void(lt::piece_index_t)> handler) override {
+        auto st = storage(idx);
+        {
+            std::lock_guard lk(st->mu);
+            st->block_hashes.erase(static_cast<int>(piece));
+        }
+        // The piece failed its check and will be written again.
+        if (!st->streams.empty()) {
+            for (const auto& sl : st->files.map_block(piece, 0, st->files.piece_size(piece)))
+                if (auto* stream = st->stream(sl.file_index))
+                    stream->rewrite(static_cast<std::uint64_t>(sl.offset), static_cast<std::uint64_t>(sl.offset + sl.size));
+        }
+        boost::asio::post(ios_, [h = std::move(handler), piece] { h(piece); });
+    }
+
+    void update_stats_counters(lt::counters&) const override {}
+    std::vector<lt::open_file_state> get_status(lt::storage_index_t) const override { return {}; }
+    void abort(bool wait) override {
+        if (wait) pool_.join();
+        else pool_.stop();
+    }
+    void submit_jobs() override {}
+    void settings_updated() override {}
+
+    void free_disk_buffer(char* b) override { buffers_.put(b); }
+
+private:
+    StoragePtr storage(lt::storage_index_t idx) const { return storages_[static_cast<std::size_t>(static_cast<int>(idx))]; }
+
+    std::int64_t max_queued() const {
+        return std::max<std::int64_t>(settings_.get_int(lt::settings_pack::max_queued_disk_bytes), 1 << 20);
+    }
+
+    void written(int bytes) {
+        queued_bytes_ -= bytes;
+        std::vector<std::shared_ptr<lt::disk_observer>> wake;
+        {
+            std::lock_guard lk(observers_mu_);
+            if (!exceeded_ || queued_bytes_ > max_queued() / 2) return;
+            exceeded_ = false;
+            wake.swap(observers_);
+        }
+        boost::asio::post(ios_, [wake = std::move(wake)] {
+            for (const auto& o : wake) o->on_disk();
+        });
+    }
+
+    // Runs a piece's read-back job once the writes queued for it are on disk.
+    void after_writes(Storage& st, lt::piece_index_t piece, std::function<void()> job) {
+        {
+            std::lock_guard lk(st.mu);
+            if (st.writes_in_flight.count(static_cast<int>(piece))) {
+                st.waiting[static_cast<int>(piece)].push_back(std::move(job));
+                return;
+            }
+        }
+        boost::asio::post(pool_, std::move(job));
+    }
+
+    // A whole v2 block just written: its hash, so the piece check need not read it back.
+    static void remember_block_hash(Storage& st, const lt::peer_request& r, const char* data) {
+        if (!st.files.v2() || r.start % kBlock != 0) return;
+        const int size2 = st.files.piece_size2(r.piece);
+        if (r.length != std::min(kBlock, size2 - r.start)) return;
+        const auto hash = lt::hasher256(data, r.length).final();
+        std::lock_guard lk(st.mu);
+        auto& blocks = st.block_hashes[static_cast<int>(r.piece)];
+        blocks.resize(static_cast<std::size_t>(st.files.blocks_in_piece2(r.piece)));
+        blocks[static_cast<std::size_t>(r.start / kBlock)] = hash;
+    }
+
+    lt::sha1_hash hash_piece(Storage& st, lt::piece_index_t piece, lt::span<lt::sha256_hash> v2, bool v1,
+                             lt::storage_error& err) {
+        std::vector<std::optional<lt::sha256_hash>> known;
+        {
+            std::lock_guard lk(st.mu);
+            if (auto it = st.block_hashes.find(static_cast<int>(piece)); it != st.block_hashes.end()) {
+                known = std::move(it->second);
+                st.block_hashes.erase(it);
+            }
+        }
+        const int size1 = v1 ? st.files.piece_size(piece) : 0;
+        const int size2 = v2.empty() ? 0 : st.files.piece_size2(piece);
+        const int blocks1 = (size1 + kBlock - 1) / kBlock;
+        const int blocks2 = v2.empty() ? 0 : st.files.blocks_in_piece2(piece);
+        known.resize(static_cast<std::size_t>(std::max(blocks2, 0)));
+        lt::hasher sha1;
+        std::vector<char> buf(kBlock);
+        for (int i = 0, offset = 0; i < std::max(blocks1, blocks2); ++i, offset += kBlock) {
+            const bool in2 = i < blocks2;
+            if (in2 && !v1 && known[static_cast<std::size_t>(i)]) {
+                v2[i] = *known[static_cast<std::size_t>(i)];
+                continue;
+            }
+            const int len1 = v1 ? std::min(kBlock, size1 - offset) : 0;
+            const int len2 = in2 ? std::min(kBlock, size2 - offset) : 0;
+            const int got = transfer(st, piece, offset, buf.data(), std::max(len1, len2), Io::read, err);
+            if (got <= 0) break;
+            if (v1) sha1.update({buf.data(), std::min(got, len1)});
+            if (in2) v2[i] = known[static_cast<std::size_t>(i)].value_or(
+                         lt::hasher256(buf.data(), std::min(got, len2)).final());
+        }
+        return v1 ? sha1.final() : lt::sha1_hash();
+    }
+
+    enum class Io { read, read_cached, write };
+
+    // Reads or writes `len` bytes of `piece` from `offset`. Pad files read as
+    // zeros and are never written. Returns the bytes done: short at a file's
+    // end when reading, short for read_cached when a byte is not in the page
+    // cache; or -1 with `err` set.
+    int transfer(Storage& st, lt::piece_index_t piece, int offset, char* buf, int len, Io io, lt::storage_error& err) {
+        const bool write = io == Io::write;
+        int done = 0;
+        for (const auto& s : st.files.map_block(piece, offset, len)) {
+            const auto size = static_cast<std::size_t>(s.size);
+            if (st.files.pad_file_at(s.file_index)) {
+                if (!write) std::memset(buf + done, 0, size);
+                done += static_cast<int>(size);
+                continue;
+            }
+            const auto fd = files_.open(st.id, s.file_index, st.path_of(s.file_index), write);
+            if (!fd) {
+                err = errno_error(errno, s.file_index, lt::operation_t::file_open);
+                return -1;
+            }
+            std::size_t moved = 0;
+            while (moved < size) {
+                const auto at = static_cast<off_t>(s.offset) + static_cast<off_t>(moved);
+                char* p = buf + done + moved;
+                const std::size_t n_want = size - moved;
+                ssize_t n = 0;
+                if (io == Io::read_cached) {
+                    iovec v{p, n_want};
+                    n = ::preadv2(*fd, &v, 1, at, RWF_NOWAIT);
+                    if (n < 0 && errno == EAGAIN) return done + static_cast<int>(moved);
+                } else {
+                    n = write ? ::pwrite(*fd, p, n_want, at) : ::pread(*fd, p, n_want, at);
+                }
+                if (n < 0 && errno == EINTR) continue;
+                if (n < 0) {
+                    err = errno_error(errno, s.file_index, write ? lt::operation_t::file_write : lt::operation_t::file_read);
+                    return -1;
+                }
+                if (n == 0) return done + static_cast<int>(moved); // end of file
+                moved += static_cast<std::size_t>(n);
+                if (io == Io::read_cached && moved < size) return done + static_cast<int>(moved); // partly cached
+            }
+            if (write)
+                if (auto* stream = st.stream(s.file_index))
+                    stream->absorb(static_cast<std::uint64_t>(s.offset), buf + done, size);
+            done += static_cast<int>(size);
+        }
+        return done;
+    }
+
+    // Every file holds at least the bytes the resume data's pieces need.
+    static bool sizes_hold(const Storage& st, const std::map<int, std::int64_t>& needed) {
+        for (const auto& [file, bytes] : needed) {
+            struct stat sb {};
+            if (::stat(st.path_of(lt::file_index_t(file)).c_str(), &sb) != 0 || sb.st_size < bytes) return false;
+        }
+        return true;
+    }
+
+    static bool any_file(const Storage& st) {
+        for (const auto f : st.files.file_range()) {
+            struct stat sb {};
+            if (!st.files.pad_file_at(f) && ::stat(st.path_of(f).c_str(), &sb) == 0) return true;
+        }
+        return false;
+    }
+
+    lt::io_context& ios_;
+    const lt::settings_interface& settings_;
+    boost::asio::thread_pool pool_;
+    FileCache files_;
+    BufferPool buffers_{1024}; // up to 16 MiB kept
+    std::vector<StoragePtr> storages_; // network thread only
+    std::vector<lt::storage_index_t> free_;
+    std::uint64_t next_id_ = 0;
+
+    std::atomic<std::int64_t> queued_bytes_{0};
+    std::mutex observers_mu_;
+    bool exceeded_ = false;
+    std::vector<std::shared_ptr<lt::disk_observer>> observers_;
+};
+
+} // namespace
+
+std::unique_ptr<lt::disk_interface> pooled_disk_io(lt::io_context& ios, const lt::settings_interface& settings,
+                                                   lt::counters&) {
+    return std::make_unique<PooledDiskIo>(ios, settings);
+}
+
+} // namespace llmpt::p2p
