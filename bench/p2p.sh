@@ -66,6 +66,7 @@ echo "== A. P2P from one seeder vs HTTP from llmpt serve (${ROUNDS} rounds)"
 : > "$work/a_p2p"
 : > "$work/a_http"
 : > "$work/rss"
+: > "$work/a_posix"
 for r in $(seq "$ROUNDS"); do
     rm -rf "$work/dl"
     t0=$(now)
@@ -81,9 +82,18 @@ for r in $(seq "$ROUNDS"); do
     cat "$work/rss_one" >> "$work/rss"
     grep -q '"bytes_http":0' "$work/p2p.json" || { echo "P2P round fell back to HTTP: $(cat "$work/p2p.json")"; }
     "$bin/llmpt" verify bench/m --cache-dir "$work/dl" 2> /dev/null
+    # The same with libtorrent's own posix back end in the downloader, to
+    # show what llmpt's pooled one (lib/p2p/disk_io.cpp) is worth.
+    rm -rf "$work/dl"
+    t0=$(now)
+    LLMPT_P2P_DISK_IO=posix "$bin/llmpt" download bench/m --quiet --json --no-webseed \
+        --endpoint "$endpoint" --tracker "$tracker" --listen 127.0.0.1:0 --cache-dir "$work/dl" > "$work/p2p.json"
+    t1=$(now)
+    echo "$t1 - $t0" | bc >> "$work/a_posix"
 done
 a_http=$(median < "$work/a_http")
 a_p2p=$(median < "$work/a_p2p")
+a_posix=$(median < "$work/a_posix")
 rss_kib=$(sort -g "$work/rss" | tail -1)
 
 echo
@@ -91,6 +101,8 @@ echo "results (median of $ROUNDS, ${SIZE_MIB} MiB in 3 files, loopback, 2 cores)
 printf '  A. HTTP (llmpt download --no-p2p)  %7.2f s\n' "$a_http"
 printf '     P2P from one seeder             %7.2f s   ratio P2P/HTTP = %.2f (goal <= 1.0)\n' "$a_p2p" \
     "$(echo "$a_p2p / $a_http" | bc -l)"
+printf '     P2P, libtorrent posix disk I/O  %7.2f s   ratio P2P/HTTP = %.2f\n' "$a_posix" \
+    "$(echo "$a_posix / $a_http" | bc -l)"
 printf '  B. sha256sum                        %7.2f s\n' "$b_sha"
 printf '     first llmpt seed (verify+torrent) %6.2f s   ratio seed/sha256sum = %.2f (goal <= 1.2)\n' "$b_seed" \
     "$(echo "$b_seed / $b_sha" | bc -l)"

@@ -3,6 +3,7 @@
 #include "download/fetcher.hpp"
 
 #include "p2p/session.hpp"
+#include "p2p/stream_hash.hpp"
 #include "torrent/inspect.hpp"
 #include "util/fd.hpp"
 #include "util/hash.hpp"
@@ -60,13 +61,14 @@ struct Track {
     lt::file_index_t index;
     bool done = false;
     cache::FileLock lock;
-    // The Hub's hash follows the file's contiguous run of verified pieces, so
-    // it is ready (almost) when the last piece lands.
+    // The Hub's hash, taken by the disk back end as the bytes are written...
+    std::shared_ptr<p2p::StreamHash> stream;
+    // ...or, without it, read back following the file's contiguous run of
+    // verified pieces.
     std::optional<util::Hasher> hasher;
     std::uint64_t hashed = 0;
 };
 
-// A completed staging file: verify against the Hub's hash, link into blobs/.
 // A staging file whose bytes matched the Hub's hash: link it into blobs/
 // and the snapshot.
 Status place(const cache::RepoCache& cache, const CommitId& commit, const Track& t, const P2PCallbacks& cb) {
@@ -145,6 +147,9 @@ public:
     PeerDownload(const Settings& s, const cache::RepoCache& c, const CommitId& commit, hub::HubApi& hub,
                  const std::atomic<bool>* cancel, const P2PCallbacks& cb)
         : settings_(s), cache_(c), commit_(commit), hub_(hub), cancel_(cancel), cb_(cb) {}
+    ~PeerDownload() { stop_streams(); }
+    PeerDownload(const PeerDownload&) = delete;
+    PeerDownload& operator=(const PeerDownload&) = delete;
 
     std::optional<std::string> find_torrent(const FullList& all_files);
     // Takes the files this process may write; the rest stay with HTTP.
@@ -159,6 +164,11 @@ private:
         if (cb_.warn) cb_.warn(m);
     }
     bool cancelled() const { return cancel_ && cancel_->load(); }
+    fs::path staged(const Track& t) const { return cache_.staging_dir() / commit_.str() / t.w.file.path; }
+    void stop_stream(Track& t);
+    void stop_streams() {
+        for (auto& t : tracks_) stop_stream(t);
+    }
     void wait_checked();
     std::uint64_t wanted_done(std::vector<std::string>* active);
     Status hash_ahead(Track& t, const lt::typed_bitfield<lt::piece_index_t>& have);
@@ -273,7 +283,7 @@ bool PeerDownload::claim(const std::string& torrent, std::vector<Wanted> todo) {
             others_.push_back(std::move(w));
             continue;
         }
-        tracks_.push_back(Track{std::move(w), it->second, false, std::move(*lock), std::nullopt, 0});
+        tracks_.push_back(Track{std::move(w), it->second, false, std::move(*lock), nullptr, std::nullopt, 0});
     }
     return !tracks_.empty();
 }
@@ -315,6 +325,12 @@ bool PeerDownload::start() {
     p.flags |= lt::torrent_flags::sequential_download;
     std::error_code ec;
     fs::create_directories(cache_.staging_dir(), ec);
+    for (auto& t : tracks_) {
+        if (t.w.file.size == 0) continue;
+        t.stream = std::make_shared<p2p::StreamHash>(staged(t), util::hasher_for(t.w.file.etag.kind(), t.w.file.size),
+                                                     t.w.file.size);
+        p2p::watch(staged(t), t.stream);
+    }
 
     auto added = p2p::Session::get(p2p::session_settings(settings_))
                      .add(std::move(p), [this](const p2p::TorrentEvent& e) { on_event(e); });
@@ -325,6 +341,10 @@ bool PeerDownload::start() {
     h_ = *added;
     wait_checked();
     baseline_ = last_total_ = wanted_done(nullptr);
+    // Bytes staging already held will not be written again: those files'
+    // hashes are read back instead.
+    for (auto& t : tracks_)
+        if (progress_[at(t.index)] > 0) stop_stream(t);
     h_.prioritize_files(wanted);
     // Announce once libtorrent counts the wanted bytes as left, or the
     // tracker takes us for a seeder and sends no seeders.
@@ -351,6 +371,13 @@ std::uint64_t PeerDownload::wanted_done(std::vector<std::string>* active) {
     return total;
 }
 
+void PeerDownload::stop_stream(Track& t) {
+    if (!t.stream) return;
+    t.stream->abandon();
+    t.stream.reset();
+    p2p::unwatch(staged(t));
+}
+
 // Hashes the newly contiguous verified bytes of a file from staging.
 Status PeerDownload::hash_ahead(Track& t, const lt::typed_bitfield<lt::piece_index_t>& have) {
     const auto& fs = ti_->files();
@@ -366,8 +393,8 @@ Status PeerDownload::hash_ahead(Track& t, const lt::typed_bitfield<lt::piece_ind
         contiguous = std::min(size, contiguous + pl);
     }
     if (contiguous <= t.hashed) return ok();
-    const auto staged = cache_.staging_dir() / commit_.str() / t.w.file.path;
-    auto fd = util::open_fd(staged, O_RDONLY);
+    const auto path = staged(t);
+    auto fd = util::open_fd(path, O_RDONLY);
     if (!fd) return fd.error();
     thread_local std::vector<char> buf(1 << 20);
     while (t.hashed < contiguous) {
@@ -375,7 +402,7 @@ Status PeerDownload::hash_ahead(Track& t, const lt::typed_bitfield<lt::piece_ind
         const ssize_t n = ::pread(fd->get(), buf.data(), want, static_cast<off_t>(t.hashed));
         if (n <= 0) {
             if (n < 0 && errno == EINTR) continue;
-            return util::errno_error(n < 0 ? errno : EIO, "read", staged.string());
+            return util::errno_error(n < 0 ? errno : EIO, "read", path.string());
         }
         t.hasher->update(buf.data(), static_cast<std::size_t>(n));
         t.hashed += static_cast<std::uint64_t>(n);
@@ -387,17 +414,27 @@ bool PeerDownload::place_completed() {
     const auto have = h_.status(lt::torrent_handle::query_pieces).pieces;
     for (auto& t : tracks_) {
         if (t.done) continue;
-        if (auto st = hash_ahead(t, have); !st) {
-            warn(st.error().what() + "; HTTP takes over");
-            return false;
+        const bool complete = static_cast<std::uint64_t>(progress_[at(t.index)]) == t.w.file.size;
+        std::optional<std::string> digest;
+        if (t.stream && complete) {
+            // Every piece passed its check, so every byte was written: the
+            // stream is done in moments, or was lost.
+            digest = t.stream->digest(std::chrono::seconds(5));
+            stop_stream(t);
         }
-        if (t.hashed != t.w.file.size || static_cast<std::uint64_t>(progress_[at(t.index)]) != t.w.file.size)
-            continue;
-        if (t.hasher->hex_digest() != t.w.file.etag.str()) {
+        if (!t.stream && !digest) {
+            if (auto st = hash_ahead(t, have); !st) {
+                warn(st.error().what() + "; HTTP takes over");
+                return false;
+            }
+            if (complete && t.hashed == t.w.file.size) digest = t.hasher->hex_digest();
+        }
+        if (!digest) continue;
+        if (*digest != t.w.file.etag.str()) {
             warn("a file from peers does not match the Hub's hash (" + t.w.file.path +
                  "): the torrent is not trusted any more; HTTP takes over");
             std::error_code ec;
-            fs::remove(cache_.staging_dir() / commit_.str() / t.w.file.path, ec);
+            fs::remove(staged(t), ec);
             return false;
         }
         if (auto st = place(cache_, commit_, t, cb_); !st) {
@@ -467,6 +504,7 @@ P2POutcome PeerDownload::finish(End end) {
     P2POutcome out;
     const auto final_status = h_.status(lt::torrent_handle::query_pieces);
     p2p::Session::get().remove(h_);
+    stop_streams();
     // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
     for (int i = 0; i < 100 && h_.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
 

@@ -212,6 +212,47 @@ class P2PTest(TestCase):
             good.stop()
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
 
+    def test_hybrid_torrent_pure_p2p(self):
+        # v1 piece hashes span pad files: the disk back end hashes them as zeros.
+        s = Seed(self.seed_cache, self.tracker.url, "--hybrid")
+        try:
+            p, out = self.download("--no-webseed")
+            self.assertExit(p, 0)
+            self.assertEqual((out["bytes_p2p"], out["bytes_http"]), (TOTAL - len(FILES["copy.json"]), 0))
+        finally:
+            s.stop()
+        self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+
+    def test_killed_download_restarts_from_what_staging_holds(self):
+        data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
+        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
+                              publish_body("org/m", self.commit, data))[0], 200)
+        slow = PySeeder(data, os.path.join(self.seed_cache, "models--org--m", "snapshots"), self.tracker.url,
+                        upload_rate=1024 * 1024)
+        try:
+            proc = subprocess.Popen([LLMPT, "download", "org/m", "--endpoint", self.hub.url, "--cache-dir",
+                                     self.cache, "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0",
+                                     "--no-webseed"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.assertGreaterEqual(slow.wait_uploaded(2 * 1024 * 1024), 2 * 1024 * 1024)
+            proc.kill()
+            proc.communicate(timeout=30)
+        finally:
+            slow.stop()
+        s = Seed(self.seed_cache, self.tracker.url)
+        try:
+            p, out = self.download("--no-webseed")
+            self.assertExit(p, 0)
+        finally:
+            s.stop()
+        # What the killed run verified is kept (counted as cached), the rest
+        # came from the peer, and nothing from HTTP. copy.json shares
+        # config.json's blob: cached too if the killed run placed that blob.
+        self.assertGreaterEqual(out["bytes_cached"], 1024 * 1024)
+        self.assertEqual(out["bytes_http"], 0)
+        self.assertIn(out["bytes_p2p"] + out["bytes_cached"],
+                      (out["bytes_total"], out["bytes_total"] - len(FILES["copy.json"])))
+        self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,146 @@
+#include "p2p/stream_hash.hpp"
+
+#include <cerrno>
+
+#include <unordered_map>
+
+namespace llmpt::p2p {
+
+StreamHash::StreamHash(std::filesystem::path file, util::Hasher hasher, std::uint64_t size,
+                       std::uint64_t max_waiting)
+    : file_(std::move(file)), hasher_(std::move(hasher)), size_(size), max_waiting_(max_waiting) {}
+
+void StreamHash::lose() {
+    lost_ = true;
+    waiting_.clear();
+    waiting_bytes_ = 0;
+    done_.notify_all();
+}
+
+void StreamHash::absorb(std::uint64_t offset, const char* data, std::size_t len) {
+    std::unique_lock lk(mu_);
+    if (lost_) return;
+    // Bytes already taken, or waiting, written again: what is on disk may no
+    // longer be what was (or will be) hashed.
+    if (offset < claimed_ || waiting_.count(offset)) return lose();
+    if (busy_ || offset != claimed_) {
+        // Early, or another thread is hashing: keep a copy while there is
+        // room, else only the mark (the bytes are in the file now).
+        Block b;
+        b.len = len;
+        if (waiting_bytes_ + len <= max_waiting_) {
+            b.data.assign(data, data + len);
+            waiting_bytes_ += len;
+        }
+        waiting_.emplace(offset, std::move(b));
+        return;
+    }
+    // In order and nobody hashing: hash straight from the caller's buffer.
+    busy_ = true;
+    claimed_ += len;
+    lk.unlock();
+    hasher_.update(data, len);
+    lk.lock();
+    hashed_ += len;
+    drain(lk);
+}
+
+// Hashes the waiting blocks that continue the stream; the caller holds `lk`
+// and has set busy_.
+void StreamHash::drain(std::unique_lock<std::mutex>& lk) {
+    while (!lost_) {
+        auto it = waiting_.find(claimed_);
+        if (it == waiting_.end()) break;
+        Block b = std::move(it->second);
+        waiting_.erase(it);
+        waiting_bytes_ -= b.data.size();
+        const auto at = claimed_;
+        claimed_ += b.len;
+        lk.unlock();
+        const bool read = b.data.empty() ? read_back(at, b) : true;
+        if (read) hasher_.update(b.data.data(), b.len);
+        lk.lock();
+        if (!read) {
+            lose();
+            break;
+        }
+        hashed_ += b.len;
+    }
+    busy_ = false;
+    done_.notify_all();
+}
+
+// A block kept only as a mark: its bytes, from the file (the page cache).
+bool StreamHash::read_back(std::uint64_t at, Block& b) {
+    if (!fd_) {
+        auto fd = util::open_fd(file_, O_RDONLY);
+        if (!fd) return false;
+        fd_ = std::move(*fd);
+    }
+    b.data.resize(b.len);
+    std::size_t got = 0;
+    while (got < b.len) {
+        const ssize_t n = ::pread(fd_.get(), b.data.data() + got, b.len - got, static_cast<off_t>(at + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        got += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+void StreamHash::rewrite(std::uint64_t from, std::uint64_t to) {
+    std::lock_guard lk(mu_);
+    if (lost_) return;
+    if (from < claimed_) return lose();
+    for (auto it = waiting_.lower_bound(from); it != waiting_.end() && it->first < to;) {
+        waiting_bytes_ -= it->second.data.size();
+        it = waiting_.erase(it);
+    }
+}
+
+void StreamHash::abandon() {
+    std::lock_guard lk(mu_);
+    lose();
+}
+
+std::optional<std::string> StreamHash::digest(std::chrono::milliseconds wait) {
+    std::unique_lock lk(mu_);
+    if (!done_.wait_for(lk, wait, [&] { return lost_ || (!busy_ && hashed_ == size_); }) || lost_) return std::nullopt;
+    lost_ = true; // the hasher is spent
+    return hasher_.hex_digest();
+}
+
+namespace {
+std::mutex g_mu;
+std::unordered_map<std::string, std::shared_ptr<StreamHash>> g_watched;
+
+// libtorrent makes save paths absolute; so do we, without resolving links.
+std::string key(const std::filesystem::path& p) {
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(p, ec);
+    return (ec ? p : abs).lexically_normal().string();
+}
+} // namespace
+
+void watch(const std::filesystem::path& file, std::shared_ptr<StreamHash> hash) {
+    std::lock_guard lk(g_mu);
+    g_watched[key(file)] = std::move(hash);
+}
+
+void unwatch(const std::filesystem::path& file) {
+    std::lock_guard lk(g_mu);
+    g_watched.erase(key(file));
+}
+
+std::shared_ptr<StreamHash> watched(const std::filesystem::path& file) {
+    std::lock_guard lk(g_mu);
+    auto it = g_watched.find(key(file));
+    return it == g_watched.end() ? nullptr : it->second;
+}
+
+bool any_watched() {
+    std::lock_guard lk(g_mu);
+    return !g_watched.empty();
+}
+
+} // namespace llmpt::p2p

@@ -1,0 +1,77 @@
+// The Hub's hash of a file taken as its bytes are written by the disk back
+// end (p2p/disk_io.hpp): the digest is ready when the last block lands, and
+// the bytes are hashed while they are hot in the CPU's cache.
+//
+// Blocks are hashed in file order by whichever writer finds the next one.
+// Blocks that arrive early wait: a copy while the copies stay under a bound,
+// past it only a mark, and the hasher reads those back from the file when
+// their turn comes. If a byte already hashed is written again (a piece that
+// failed its check and is fetched anew), the stream is lost and the caller
+// reads the whole file back instead.
+#pragma once
+
+#include "util/fd.hpp"
+#include "util/hash.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llmpt::p2p {
+
+class StreamHash {
+public:
+    StreamHash(std::filesystem::path file, util::Hasher hasher, std::uint64_t size,
+               std::uint64_t max_waiting = 8ull << 20);
+
+    // Bytes [offset, offset + len) of the file were just written.
+    void absorb(std::uint64_t offset, const char* data, std::size_t len);
+    // Bytes [from, to) will be written again.
+    void rewrite(std::uint64_t from, std::uint64_t to);
+    // Stop following (frees what waits).
+    void abandon();
+
+    // Once every byte was written: the hex digest, or nullopt if the stream
+    // was lost (or is not done within `wait`).
+    std::optional<std::string> digest(std::chrono::milliseconds wait);
+
+private:
+    struct Block {
+        std::vector<char> data; // empty: read it back from the file
+        std::size_t len = 0;
+    };
+    void drain(std::unique_lock<std::mutex>& lk);
+    bool read_back(std::uint64_t at, Block& b);
+    void lose();
+
+    const std::filesystem::path file_;
+    util::UniqueFd fd_; // for read_back; used by the hashing thread only
+    std::mutex mu_;
+    std::condition_variable done_;
+    util::Hasher hasher_;
+    const std::uint64_t size_;
+    const std::uint64_t max_waiting_;
+    std::uint64_t claimed_ = 0; // bytes taken for hashing, in order
+    std::uint64_t hashed_ = 0;  // of those, hashed
+    std::map<std::uint64_t, Block> waiting_;
+    std::uint64_t waiting_bytes_ = 0; // copies held
+    bool busy_ = false;               // a thread is hashing
+    bool lost_ = false;
+};
+
+// Files whose writes feed a StreamHash, by full path (staging files of the
+// downloads in this process). The disk back end looks them up when a
+// torrent is added, so watch before adding the torrent.
+void watch(const std::filesystem::path& file, std::shared_ptr<StreamHash> hash);
+void unwatch(const std::filesystem::path& file);
+std::shared_ptr<StreamHash> watched(const std::filesystem::path& file);
+bool any_watched();
+
+} // namespace llmpt::p2p
