@@ -6,6 +6,7 @@
 #include <llmpt/error.hpp>
 #include <llmpt/repo.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -22,6 +23,9 @@ struct SeedRequest {
     std::string publish_token;
     bool hybrid = false;
     std::string listen = "0.0.0.0:6881"; // the process's P2P listen address (first user wins)
+    // How often maintain() asks the tracker whether it still holds the
+    // torrent (and publishes again if not); 0: never.
+    std::chrono::seconds tracker_check{0};
 };
 
 struct SeedStatus {
@@ -30,6 +34,7 @@ struct SeedStatus {
     std::uint64_t bytes = 0;
     std::uint64_t hashed_now = 0;   // blob bytes hashed at start (0 when all were remembered)
     std::string publish;            // "created", "exists", "skipped (...)" or the error
+    unsigned publishes = 0;         // times this seeder created the torrent on the tracker
     int peers = 0;
     std::uint64_t uploaded = 0;
     std::uint16_t listen_port = 0;
@@ -42,8 +47,13 @@ public:
     virtual SeedStatus status() const = 0;
     // Call now and then (every second is fine): when publishing failed
     // because the tracker was unreachable or refused for a passing reason,
-    // tries again with backoff (1 s doubling to 60 s, with jitter).
+    // tries again with backoff (1 s doubling to 60 s, with jitter). When
+    // the tracker refuses an announce (it lost the torrent, say after a
+    // restart on an empty database), checks and publishes again.
     virtual void maintain() = 0;
+    // Whether every blob is still the file that was verified (same inode,
+    // size and mtime). A changed blob must not be seeded any more.
+    virtual bool intact() const = 0;
     // Stops seeding this snapshot (the session itself lives on).
     virtual void stop() = 0;
 };

@@ -325,15 +325,15 @@ bool PeerDownload::start() {
     p.flags |= lt::torrent_flags::sequential_download;
     std::error_code ec;
     fs::create_directories(cache_.staging_dir(), ec);
+    auto& session = p2p::Session::get(p2p::session_settings(settings_));
     for (auto& t : tracks_) {
-        if (t.w.file.size == 0) continue;
+        if (t.w.file.size == 0 || !session.streams_hashes()) continue;
         t.stream = std::make_shared<p2p::StreamHash>(staged(t), util::hasher_for(t.w.file.etag.kind(), t.w.file.size),
                                                      t.w.file.size);
         p2p::watch(staged(t), t.stream);
     }
 
-    auto added = p2p::Session::get(p2p::session_settings(settings_))
-                     .add(std::move(p), [this](const p2p::TorrentEvent& e) { on_event(e); });
+    auto added = session.add(std::move(p), [this](const p2p::TorrentEvent& e) { on_event(e); });
     if (!added) {
         warn(added.error().message + "; downloading over HTTP");
         return false;

@@ -159,6 +159,7 @@ Result<Response> perform(const Request& req) {
 
     curl_easy_setopt(h, CURLOPT_SHARE, share().get());
     curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req.unix_socket.empty() ? nullptr : req.unix_socket.c_str());
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "llmpt/0.1");
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");

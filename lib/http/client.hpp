@@ -28,6 +28,7 @@ struct ByteRange {
 struct Request {
     std::string method = "GET"; // GET, HEAD, POST
     std::string url;
+    std::string unix_socket;          // set: connect to this Unix socket (the URL's host is only a name)
     std::vector<std::string> headers; // "Name: value"
     std::string body;                 // POST body
     std::optional<ByteRange> range;

@@ -565,7 +565,7 @@ private:
     const lt::settings_interface& settings_;
     boost::asio::thread_pool pool_;
     FileCache files_;
-    BufferPool buffers_{1024}; // up to 16 MiB kept
+    BufferPool buffers_{256}; // up to 4 MiB kept
     std::vector<StoragePtr> storages_; // network thread only
     std::vector<lt::storage_index_t> free_;
     std::uint64_t next_id_ = 0;

@@ -16,6 +16,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <random>
 
 namespace llmpt {
@@ -81,21 +82,63 @@ std::pair<std::string, bool> publish(const SeedRequest& req, const std::string& 
     return {"failed: " + pub.error().message, pub.error().code != errc::network};
 }
 
+// What a blob was when it was verified.
+struct BlobStat {
+    fs::path path;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    struct timespec mtime {};
+
+    static std::optional<BlobStat> of(const fs::path& p) {
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0) return std::nullopt;
+        return BlobStat{p, st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+    }
+    bool same(const BlobStat& o) const {
+        return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+               mtime.tv_nsec == o.mtime.tv_nsec;
+    }
+};
+
 class SeederImpl final : public Seeder {
 public:
-    SeederImpl(lt::torrent_handle h, SeedStatus s, SeedRequest req, std::string data, bool publish_final)
+    SeederImpl(lt::torrent_handle h, SeedStatus s, SeedRequest req, std::string data, bool publish_final,
+               std::vector<BlobStat> blobs, std::shared_ptr<std::atomic<bool>> tracker_refused)
         : h_(std::move(h)), status_(std::move(s)), req_(std::move(req)), data_(std::move(data)),
-          publish_final_(publish_final), next_try_(std::chrono::steady_clock::now() + backoff_) {}
+          publish_final_(publish_final), next_try_(std::chrono::steady_clock::now() + backoff_),
+          blobs_(std::move(blobs)), tracker_refused_(std::move(tracker_refused)) {}
     ~SeederImpl() override { stop(); }
 
+    bool intact() const override {
+        for (const auto& b : blobs_) {
+            const auto now = BlobStat::of(b.path);
+            if (!now || !now->same(b)) return false;
+        }
+        return true;
+    }
+
     void maintain() override {
+        // A refused announce: the tracker may have lost the torrent. Look
+        // again (bounded by the backoff, so a tracker that refuses for
+        // another reason is not asked every second).
+        const auto now = std::chrono::steady_clock::now();
+        if (publish_final_ && now >= next_try_ &&
+            (tracker_refused_->exchange(false) ||
+             (req_.tracker_check.count() > 0 && now >= last_check_ + req_.tracker_check))) {
+            publish_final_ = false;
+            last_check_ = now;
+        }
         if (publish_final_ || std::chrono::steady_clock::now() < next_try_) return;
         auto [outcome, final] = publish(req_, status_.commit, data_, status_.info_hash);
         status_.publish = outcome;
+        if (outcome == "created") ++status_.publishes;
         publish_final_ = final;
         if (final) {
             // Announces the tracker refused before the torrent was known: again now.
+            tracker_refused_->store(false);
             if (h_.is_valid()) h_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+            next_try_ = std::chrono::steady_clock::now() + std::chrono::seconds(5);
             return;
         }
         backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, std::chrono::seconds(60));
@@ -126,6 +169,9 @@ private:
     bool publish_final_;
     std::chrono::milliseconds backoff_{1000};
     std::chrono::steady_clock::time_point next_try_;
+    std::vector<BlobStat> blobs_;
+    std::shared_ptr<std::atomic<bool>> tracker_refused_;
+    std::chrono::steady_clock::time_point last_check_ = std::chrono::steady_clock::now();
 };
 
 } // namespace
@@ -150,6 +196,12 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     status.hashed_now = *hashed;
     if (auto st = verified.save(); !st) return st.error();
     if (auto st = link_staging(cache, *commit, *files); !st) return st.error();
+    std::vector<BlobStat> blobs;
+    for (const auto& [path, etag] : *files) {
+        auto b = BlobStat::of(cache.blob_path(etag));
+        if (!b) return util::errno_error(errno, "cannot stat blob", cache.blob_path(etag).string());
+        blobs.push_back(std::move(*b));
+    }
 
     const auto torrent_file = cache.repo_dir() / ".llmpt" / "torrents" /
                               (commit->str() + (req.hybrid ? ".hybrid" : ".v2") + ".torrent");
@@ -171,6 +223,7 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
 
     const auto [outcome, publish_final] = publish(req, commit->str(), *data, facts->info_hash);
     status.publish = outcome;
+    if (outcome == "created") ++status.publishes;
 
     lt::error_code ec;
     auto ti = std::make_shared<lt::torrent_info>(lt::span<const char>(data->data(), static_cast<std::ptrdiff_t>(data->size())),
@@ -193,10 +246,14 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     auto ss = p2p::session_settings(Settings::from_env());
     ss.listen = req.listen;
     auto& session = p2p::Session::get(ss);
-    auto h = session.add(std::move(p), {});
+    auto refused = std::make_shared<std::atomic<bool>>(false);
+    auto h = session.add(std::move(p), [refused](const p2p::TorrentEvent& e) {
+        if (e.kind == p2p::TorrentEvent::Kind::tracker_error) refused->store(true);
+    });
     if (!h) return h.error();
     status.listen_port = session.listen_port();
-    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(*h, status, req, std::move(*data), publish_final));
+    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(*h, status, req, std::move(*data), publish_final,
+                                                                std::move(blobs), std::move(refused)));
 }
 
 } // namespace llmpt

@@ -72,7 +72,7 @@ Session::Session(const SessionSettings& s) {
     sp.set_int(lt::settings_pack::alert_queue_size, 10000);
     // Bigger buffers for fast links (defaults are tuned for the internet).
     sp.set_int(lt::settings_pack::send_buffer_watermark, 4 * 1024 * 1024);
-    sp.set_int(lt::settings_pack::max_queued_disk_bytes, 32 * 1024 * 1024);
+    sp.set_int(lt::settings_pack::max_queued_disk_bytes, 16 * 1024 * 1024);
     sp.set_int(lt::settings_pack::request_queue_time, 2);
     sp.set_int(lt::settings_pack::max_out_request_queue, 1500);
     sp.set_int(lt::settings_pack::aio_threads, 4);
@@ -80,7 +80,8 @@ Session::Session(const SessionSettings& s) {
     sp.set_str(lt::settings_pack::user_agent, "llmpt/0.1");
     sp.set_str(lt::settings_pack::peer_fingerprint, "-LM0010-");
     lt::session_params params(std::move(sp));
-    if (s.disk_io == "pooled") params.disk_io_constructor = pooled_disk_io;
+    pooled_disk_io_ = s.disk_io == "pooled";
+    if (pooled_disk_io_) params.disk_io_constructor = pooled_disk_io;
     else if (s.disk_io == "posix") params.disk_io_constructor = lt::posix_disk_io_constructor;
     ses_ = std::make_unique<lt::session>(std::move(params));
     alerts_ = std::thread([this] { alert_loop(); });

@@ -66,6 +66,9 @@ public:
     Result<lt::torrent_handle> add(lt::add_torrent_params params, EventFn on_event);
     void remove(const lt::torrent_handle& h);
     std::uint16_t listen_port() const;
+    // Whether writes go through llmpt's disk back end, which feeds the
+    // StreamHashes of p2p/stream_hash.hpp.
+    bool streams_hashes() const { return pooled_disk_io_; }
 
     ~Session();
 
@@ -74,6 +77,7 @@ private:
     void alert_loop();
 
     std::unique_ptr<lt::session> ses_;
+    bool pooled_disk_io_ = false;
     std::thread alerts_;
     std::atomic<bool> stop_{false};
     std::mutex mu_;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -15,6 +16,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 namespace llmpt::server {
 
@@ -52,11 +54,25 @@ std::map<std::string, std::vector<std::string>> parse_query(const std::string& q
 
 namespace {
 
-class Server;
-
-class Session : public std::enable_shared_from_this<Session> {
+// What sessions need of their server, whatever the socket kind.
+class ServerCore {
 public:
-    Session(tcp::socket socket, Server& server);
+    ServerCore(Options o, Handler h) : options_(std::move(o)), handler_(std::move(h)) {}
+    const Options& options() const { return options_; }
+    const Handler& handler() const { return handler_; }
+    std::atomic<std::size_t> connections{0};
+
+protected:
+    Options options_;
+    Handler handler_;
+};
+
+// One connection over TCP or a Unix socket (Protocol: tcp or local::stream_protocol).
+template <class Protocol>
+class Session : public std::enable_shared_from_this<Session<Protocol>> {
+public:
+    using Socket = typename Protocol::socket;
+    Session(Socket socket, ServerCore& server);
     ~Session();
     void start() { read(); }
 
@@ -69,10 +85,12 @@ private:
     void linger(std::size_t drained);
     void fail_request(int status, const std::string& message);
 
-    beast::tcp_stream stream_;
+    using std::enable_shared_from_this<Session<Protocol>>::shared_from_this;
+
+    beast::basic_stream<Protocol> stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
-    Server& server_;
+    ServerCore& server_;
     std::string remote_;
     std::string log_line_;
 
@@ -85,23 +103,38 @@ private:
     std::chrono::steady_clock::time_point last_progress_;
 };
 
-class Server final : public HttpServer {
+template <class Protocol>
+class Server final : public ServerCore, public HttpServer {
 public:
-    Server(Options o, Handler h) : options_(std::move(o)), handler_(std::move(h)), acceptor_(ctx_) {}
+    Server(Options o, Handler h) : ServerCore(std::move(o), std::move(h)), acceptor_(ctx_) {}
 
     Status listen() {
         beast::error_code ec;
-        const auto addr = asio::ip::make_address(options_.host, ec);
-        if (ec) return Error(errc::usage, "invalid listen address", options_.host);
-        const tcp::endpoint ep(addr, options_.port);
-        acceptor_.open(ep.protocol(), ec);
-        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acceptor_.bind(ep, ec);
-        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec)
-            return Error(errc::failure, "cannot listen: " + ec.message(),
-                         options_.host + ":" + std::to_string(options_.port));
-        port_ = acceptor_.local_endpoint().port();
+        if constexpr (std::is_same_v<Protocol, tcp>) {
+            const auto addr = asio::ip::make_address(options_.host, ec);
+            if (ec) return Error(errc::usage, "invalid listen address", options_.host);
+            const tcp::endpoint ep(addr, options_.port);
+            acceptor_.open(ep.protocol(), ec);
+            if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+            if (!ec) acceptor_.bind(ep, ec);
+            if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+            if (ec)
+                return Error(errc::failure, "cannot listen: " + ec.message(),
+                             options_.host + ":" + std::to_string(options_.port));
+            port_ = acceptor_.local_endpoint().port();
+        } else {
+            // Only the owner may connect: the socket is made 0600 before
+            // anyone can reach it (umask around bind).
+            const typename Protocol::endpoint ep(options_.unix_path);
+            acceptor_.open(ep.protocol(), ec);
+            if (!ec) {
+                const mode_t old = ::umask(0177);
+                acceptor_.bind(ep, ec);
+                ::umask(old);
+            }
+            if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+            if (ec) return Error(errc::failure, "cannot listen: " + ec.message(), options_.unix_path);
+        }
         accept();
         for (int i = 0; i < std::max(1, options_.threads); ++i)
             threads_.emplace_back([this] { ctx_.run(); });
@@ -132,31 +165,24 @@ public:
 
     ~Server() override { stop(); }
 
-    const Options& options() const { return options_; }
-    const Handler& handler() const { return handler_; }
-    asio::io_context& ctx() { return ctx_; }
-    std::atomic<std::size_t> connections{0};
-
 private:
     void accept() {
-        acceptor_.async_accept(asio::make_strand(ctx_), [this](beast::error_code ec, tcp::socket s) {
+        acceptor_.async_accept(asio::make_strand(ctx_), [this](beast::error_code ec, typename Protocol::socket s) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
             if (!ec) {
                 if (connections.load() >= options_.max_connections) {
                     beast::error_code ignore;
                     s.close(ignore);
                 } else {
-                    std::make_shared<Session>(std::move(s), *this)->start();
+                    std::make_shared<Session<Protocol>>(std::move(s), *this)->start();
                 }
             }
             accept();
         });
     }
 
-    Options options_;
-    Handler handler_;
     asio::io_context ctx_;
-    tcp::acceptor acceptor_;
+    typename Protocol::acceptor acceptor_;
     std::vector<std::thread> threads_;
     std::uint16_t port_ = 0;
     std::once_flag stopped_;
@@ -165,20 +191,27 @@ private:
     bool done_ = false;
 };
 
-Session::Session(tcp::socket socket, Server& server)
+template <class Protocol>
+Session<Protocol>::Session(Socket socket, ServerCore& server)
     : stream_(std::move(socket)), server_(server), file_timer_(stream_.get_executor()) {
-    beast::error_code ec;
-    const auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = ep.address().to_string();
+    if constexpr (std::is_same_v<Protocol, tcp>) {
+        beast::error_code ec;
+        const auto ep = stream_.socket().remote_endpoint(ec);
+        if (!ec) remote_ = ep.address().to_string();
+    } else {
+        remote_ = "local";
+    }
     ++server_.connections;
 }
 
-Session::~Session() {
+template <class Protocol>
+Session<Protocol>::~Session() {
     if (file_ && file_->fd >= 0) ::close(file_->fd);
     --server_.connections;
 }
 
-void Session::read() {
+template <class Protocol>
+void Session<Protocol>::read() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options().header_limit));
     parser_->body_limit(server_.options().body_limit);
@@ -187,12 +220,14 @@ void Session::read() {
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
 }
 
-void Session::fail_request(int status, const std::string& message) {
+template <class Protocol>
+void Session<Protocol>::fail_request(int status, const std::string& message) {
     linger_ = true; // the rest of the request may still be on its way
     reply(Response::json_error(status, message), false);
 }
 
-void Session::on_read(beast::error_code ec) {
+template <class Protocol>
+void Session<Protocol>::on_read(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::connection_reset || ec == asio::error::eof)
         return;
@@ -231,7 +266,8 @@ void Session::on_read(beast::error_code ec) {
     reply(std::move(res), msg.keep_alive());
 }
 
-void Session::reply(Response res, bool keep_alive) {
+template <class Protocol>
+void Session<Protocol>::reply(Response res, bool keep_alive) {
     res_ = std::make_shared<http::response<http::string_body>>();
     res_->result(static_cast<unsigned>(res.status));
     res_->version(11);
@@ -269,7 +305,8 @@ void Session::reply(Response res, bool keep_alive) {
     });
 }
 
-void Session::send_file() {
+template <class Protocol>
+void Session<Protocol>::send_file() {
     auto& sock = stream_.socket();
     beast::error_code ec;
     sock.non_blocking(true, ec);
@@ -294,7 +331,7 @@ void Session::send_file() {
             file_timer_.async_wait([self = shared_from_this()](beast::error_code e) {
                 if (!e) self->stream_.socket().cancel();
             });
-            sock.async_wait(tcp::socket::wait_write, [self = shared_from_this()](beast::error_code e) {
+            sock.async_wait(asio::socket_base::wait_write, [self = shared_from_this()](beast::error_code e) {
                 self->file_timer_.cancel();
                 if (e && e != asio::error::operation_aborted) return;
                 self->send_file();
@@ -310,11 +347,12 @@ void Session::send_file() {
     done_writing(keep_alive_, {});
 }
 
-void Session::done_writing(bool keep_alive, beast::error_code ec) {
+template <class Protocol>
+void Session<Protocol>::done_writing(bool keep_alive, beast::error_code ec) {
     if (ec) return;
     if (!keep_alive) {
         beast::error_code ignore;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignore);
+        stream_.socket().shutdown(asio::socket_base::shutdown_send, ignore);
         // Lingering close after an early answer: drain what the client is
         // still sending (bounded), so our answer is not lost to a reset.
         if (linger_) {
@@ -326,7 +364,8 @@ void Session::done_writing(bool keep_alive, beast::error_code ec) {
     read();
 }
 
-void Session::linger(std::size_t drained) {
+template <class Protocol>
+void Session<Protocol>::linger(std::size_t drained) {
     if (drained > (8u << 20)) return;
     auto buf = std::make_shared<std::array<char, 16384>>();
     stream_.async_read_some(asio::buffer(*buf), [self = shared_from_this(), buf, drained](
@@ -338,7 +377,12 @@ void Session::linger(std::size_t drained) {
 } // namespace
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(Options options, Handler handler) {
-    auto s = std::make_unique<Server>(std::move(options), std::move(handler));
+    if (!options.unix_path.empty()) {
+        auto s = std::make_unique<Server<asio::local::stream_protocol>>(std::move(options), std::move(handler));
+        if (auto st = s->listen(); !st) return st.error();
+        return std::unique_ptr<HttpServer>(std::move(s));
+    }
+    auto s = std::make_unique<Server<tcp>>(std::move(options), std::move(handler));
     if (auto st = s->listen(); !st) return st.error();
     return std::unique_ptr<HttpServer>(std::move(s));
 }

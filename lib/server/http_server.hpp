@@ -1,5 +1,5 @@
-// server/: the HTTP server our services share (llmpt serve now; the tracker
-// and the daemon's control API later), on Boost.Beast/Asio. It owns
+// server/: the HTTP server our services share (llmpt serve, the tracker, the
+// daemon's control API on a Unix socket), on Boost.Beast/Asio. It owns
 // connections, limits and timeouts; a handler turns a Request into a
 // Response. File bodies go out with sendfile(2), never through user space.
 #pragma once
@@ -57,6 +57,7 @@ using Handler = std::function<Response(const Request&)>;
 struct Options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;                  // 0: any free port
+    std::string unix_path;                   // set: listen on this Unix socket (mode 0600) instead
     int threads = 4;
     std::size_t header_limit = 16 * 1024;    // larger: 431
     std::size_t body_limit = 1 << 20;        // larger: 413

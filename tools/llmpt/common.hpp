@@ -21,6 +21,7 @@ Runner add_cache(CLI::App& app);
 Runner add_verify(CLI::App& app);
 Runner add_create_torrent(CLI::App& app);
 Runner add_seed(CLI::App& app);
+Runner add_daemon(CLI::App& app);
 
 // Set by SIGINT/SIGTERM once install_interrupt_handler() ran.
 extern std::atomic<bool> g_interrupted;

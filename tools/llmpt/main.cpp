@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     const auto verify = llmpt::cli::add_verify(app);
     const auto create_torrent = llmpt::cli::add_create_torrent(app);
     const auto seed = llmpt::cli::add_seed(app);
+    const auto daemon = llmpt::cli::add_daemon(app);
 
     try {
         app.parse(argc, argv);
@@ -35,5 +36,6 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("verify")) return verify();
     if (app.got_subcommand("create-torrent")) return create_torrent();
     if (app.got_subcommand("seed")) return seed();
+    if (app.got_subcommand("daemon")) return daemon();
     return llmpt::cli::usage_error("no command given");
 }

@@ -1,0 +1,380 @@
+#include <llmpt/daemon.hpp>
+
+#include "cache/layout.hpp"
+#include "http/client.hpp"
+#include "server/http_server.hpp"
+#include "util/fd.hpp"
+#include "util/hash.hpp"
+
+#include <llmpt/download.hpp>
+#include <llmpt/seed.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace llmpt::daemon {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+fs::path lock_path(const fs::path& cache) { return cache / ".locks" / "llmpt-daemon.lock"; }
+
+std::optional<Holder> holder(const fs::path& cache) {
+    auto fd = util::open_fd(lock_path(cache), O_RDONLY);
+    if (!fd) return std::nullopt;
+    if (::flock(fd->get(), LOCK_SH | LOCK_NB) == 0) return std::nullopt; // nobody holds it
+    char buf[4096];
+    const ssize_t n = ::pread(fd->get(), buf, sizeof buf - 1, 0);
+    if (n <= 0) return Holder{};
+    const auto j = json::parse(std::string(buf, static_cast<std::size_t>(n)), nullptr, false);
+    Holder h;
+    if (j.is_object()) {
+        h.pid = j.value("pid", 0L);
+        h.socket = j.value("socket", std::string());
+    }
+    return h;
+}
+
+Result<fs::path> default_socket(const fs::path& cache) {
+    std::error_code ec;
+    const auto abs = fs::weakly_canonical(fs::absolute(cache, ec), ec);
+    const auto name = "daemon-" + util::sha256_hex(abs.string()).substr(0, 16) + ".sock";
+    fs::path dir;
+    if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x) dir = fs::path(x) / "llmpt";
+    else dir = fs::path("/tmp") / ("llmpt-" + std::to_string(::getuid()));
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return util::errno_error(errno, "cannot create", dir.string());
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 077))
+        return Error(errc::failure, "refusing a runtime folder that is not ours alone (owner, mode 0700)", dir.string());
+    return dir / name;
+}
+
+Result<ApiResponse> call(const fs::path& socket, const std::string& method, const std::string& path,
+                         const std::string& body, std::chrono::milliseconds timeout) {
+    http::Request req;
+    req.method = method;
+    req.url = "http://llmpt" + path;
+    req.unix_socket = socket.string();
+    req.body = body;
+    if (!body.empty()) req.headers.push_back("Content-Type: application/json");
+    req.connect_timeout = std::chrono::seconds(2);
+    req.total_timeout = timeout;
+    auto r = http::perform(req);
+    if (!r) return r.error();
+    return ApiResponse{r->status, std::move(r->body)};
+}
+
+namespace {
+
+std::string now_utc() {
+    char buf[32];
+    const std::time_t t = std::time(nullptr);
+    std::tm tm {};
+    ::gmtime_r(&t, &tm);
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// "models--org--name" → the repo it caches.
+std::optional<RepoRef> repo_of_folder(const std::string& name) {
+    const auto sep = name.find("--");
+    if (sep == std::string::npos) return std::nullopt;
+    const auto kind = name.substr(0, sep);
+    RepoType type;
+    if (kind == "models") type = RepoType::model;
+    else if (kind == "datasets") type = RepoType::dataset;
+    else if (kind == "spaces") type = RepoType::space;
+    else return std::nullopt;
+    std::string id = name.substr(sep + 2);
+    if (const auto org = id.find("--"); org != std::string::npos) id.replace(org, 2, "/");
+    auto parsed = RepoId::parse(id);
+    if (!parsed) return std::nullopt;
+    RepoRef ref{type, *parsed};
+    if (ref.folder_name() != name) return std::nullopt;
+    return ref;
+}
+
+// A snapshot whose every file (by the commit's manifest) is in the cache.
+struct Snapshot {
+    fs::path cache;
+    RepoRef repo;
+    CommitId commit;
+    std::string key() const { return cache.string() + "|" + repo.folder_name() + "|" + commit.str(); }
+};
+
+bool complete(const cache::RepoCache& rc, const CommitId& c) {
+    const auto manifest = cache::read_manifest(rc, c);
+    if (!manifest || manifest->empty()) return false;
+    for (const auto& f : *manifest)
+        if (!rc.snapshot_has(c, f.path) || !rc.has_blob(f.etag, f.size)) return false;
+    return true;
+}
+
+std::vector<Snapshot> complete_snapshots(const fs::path& cache) {
+    std::vector<Snapshot> out;
+    std::error_code ec;
+    for (const auto& repo_dir : fs::directory_iterator(cache, ec)) {
+        const auto repo = repo_of_folder(repo_dir.path().filename().string());
+        if (!repo) continue;
+        const cache::RepoCache rc(cache, *repo);
+        std::error_code ec2;
+        for (const auto& snap : fs::directory_iterator(repo_dir.path() / "snapshots", ec2)) {
+            const auto commit = CommitId::parse(snap.path().filename().string());
+            if (commit && complete(rc, *commit)) out.push_back(Snapshot{cache, *repo, *commit});
+        }
+    }
+    return out;
+}
+
+struct Seed {
+    Snapshot snap;
+    std::shared_ptr<Seeder> seeder;
+};
+
+class DaemonImpl final : public Daemon {
+public:
+    DaemonImpl(Options o, std::vector<cache::FileLock> locks) : o_(std::move(o)), locks_(std::move(locks)) {}
+
+    ~DaemonImpl() override {
+        if (server_) server_->stop();
+        std::error_code ec;
+        fs::remove(o_.socket, ec);
+    }
+
+    Status open_socket() {
+        std::error_code ec;
+        fs::remove(o_.socket, ec); // a stale one: the lock says nobody else serves it
+        server::Options so;
+        so.unix_path = o_.socket.string();
+        so.threads = 2;
+        so.body_limit = 64 * 1024;
+        so.idle_timeout = std::chrono::seconds(60);
+        auto s = server::HttpServer::start(so, [this](const server::Request& r) { return handle(r); });
+        if (!s) return s.error();
+        server_ = std::move(*s);
+        return ok();
+    }
+
+    const fs::path& socket() const override { return o_.socket; }
+
+    void run(const std::atomic<bool>& stop) override {
+        log("daemon started: pid " + std::to_string(::getpid()) + ", socket " + o_.socket.string() + ", " +
+            std::to_string(o_.caches.size()) + " cache(s), tracker " + (o_.tracker.empty() ? "none" : o_.tracker));
+        std::thread scanner([&] {
+            while (!stop.load()) {
+                scan();
+                std::unique_lock lk(wake_mu_);
+                wake_.wait_for(lk, o_.scan_interval, [&] { return stop.load(); });
+            }
+        });
+        while (!stop.load()) {
+            maintain();
+            std::unique_lock lk(wake_mu_);
+            wake_.wait_for(lk, std::chrono::seconds(1), [&] { return stop.load(); });
+        }
+        {
+            std::lock_guard lk(wake_mu_);
+        }
+        wake_.notify_all();
+        scanner.join();
+        if (server_) server_->stop();
+        std::lock_guard lk(mu_);
+        for (auto& [_, s] : seeds_) s.seeder->stop();
+        seeds_.clear();
+        llmpt::shutdown();
+        log("daemon stopped");
+    }
+
+private:
+    void log(const std::string& line) const {
+        if (o_.log) o_.log(now_utc() + " " + line);
+    }
+
+    // Publish retries and republishing (Seeder::maintain), outside the lock:
+    // they may wait on the tracker. A changed outcome is logged.
+    void maintain() {
+        for (auto& [key, seed] : snapshot_seeds()) {
+            const auto before = seed.seeder->status();
+            seed.seeder->maintain();
+            const auto after = seed.seeder->status();
+            if (after.publish != before.publish || after.publishes != before.publishes)
+                log("publish " + name(seed.snap) + ": " + after.publish +
+                    (after.publishes > 1 ? " (again: the tracker had lost it)" : ""));
+        }
+    }
+
+    struct ScanResult {
+        int added = 0, removed = 0, failed = 0;
+    };
+
+    // Seeds what is new, stops what is gone or changed. One scan at a time.
+    ScanResult scan() {
+        std::lock_guard scanning(scan_mu_);
+        ScanResult r;
+        std::map<std::string, Snapshot> found;
+        for (const auto& c : o_.caches)
+            for (auto& s : complete_snapshots(c)) found.emplace(s.key(), std::move(s));
+
+        std::vector<Seed> gone;
+        {
+            std::lock_guard lk(mu_);
+            for (auto it = seeds_.begin(); it != seeds_.end();) {
+                const bool vanished = !found.count(it->first);
+                if (vanished || !it->second.seeder->intact()) {
+                    log(std::string("stopped seeding ") + name(it->second.snap) +
+                        (vanished ? ": the snapshot is gone" : ": a blob changed since it was verified"));
+                    if (!vanished) retry_after_[it->first] = Clock::now() + std::chrono::minutes(5);
+                    gone.push_back(std::move(it->second));
+                    it = seeds_.erase(it);
+                    ++r.removed;
+                } else {
+                    ++it;
+                }
+            }
+        }
+        for (auto& g : gone) g.seeder->stop();
+
+        for (auto& [key, snap] : found) {
+            {
+                std::lock_guard lk(mu_);
+                if (seeds_.count(key)) continue;
+            }
+            if (auto it = retry_after_.find(key); it != retry_after_.end() && Clock::now() < it->second) continue;
+            SeedRequest req;
+            req.repo = snap.repo.id.str();
+            req.repo_type = snap.repo.type;
+            req.revision = snap.commit.str();
+            req.cache_dir = snap.cache;
+            req.tracker = o_.tracker;
+            req.publish_token = o_.publish_token;
+            req.listen = o_.listen;
+            req.tracker_check = o_.tracker_check;
+            auto seeder = Seeder::start(req);
+            if (!seeder) {
+                log("cannot seed " + name(snap) + ": " + seeder.error().what());
+                retry_after_[key] = Clock::now() + std::chrono::minutes(5);
+                ++r.failed;
+                continue;
+            }
+            const auto st = (*seeder)->status();
+            log("seeding " + name(snap) + " info_hash " + st.info_hash + " (" + std::to_string(st.files) +
+                " files, " + std::to_string(st.hashed_now) + " bytes hashed now) publish " + st.publish);
+            retry_after_.erase(key);
+            std::lock_guard lk(mu_);
+            seeds_.emplace(key, Seed{snap, std::shared_ptr<Seeder>(std::move(*seeder))});
+            ++r.added;
+        }
+        return r;
+    }
+
+    static std::string name(const Snapshot& s) { return std::string(to_string(s.repo.type)) + " " + s.repo.id.str() + "@" + s.commit.str(); }
+
+    server::Response reply(const json& j, int status = 200) {
+        server::Response r;
+        r.status = status;
+        r.body = j.dump();
+        r.header("Content-Type", "application/json");
+        return r;
+    }
+
+    server::Response handle(const server::Request& req) {
+        if (req.path == "/health") {
+            if (req.method != "GET") return server::Response::json_error(405, "use GET");
+            std::lock_guard lk(mu_);
+            json caches = json::array();
+            for (const auto& c : o_.caches) caches.push_back(c.string());
+            return reply({{"status", "ok"}, {"pid", ::getpid()}, {"caches", caches}, {"seeds", seeds_.size()},
+                          {"tracker", o_.tracker}});
+        }
+        if (req.path == "/v1/seeds") {
+            if (req.method != "GET") return server::Response::json_error(405, "use GET");
+            json list = json::array();
+            for (const auto& [_, s] : snapshot_seeds()) {
+                const auto st = s.seeder->status();
+                list.push_back({{"repo", s.snap.repo.id.str()},
+                                {"repo_type", to_string(s.snap.repo.type)},
+                                {"revision", s.snap.commit.str()},
+                                {"cache", s.snap.cache.string()},
+                                {"info_hash", st.info_hash},
+                                {"files", st.files},
+                                {"bytes", st.bytes},
+                                {"peers", st.peers},
+                                {"uploaded", st.uploaded},
+                                {"publish", st.publish}});
+            }
+            return reply(list);
+        }
+        if (req.path == "/v1/scan") {
+            if (req.method != "POST") return server::Response::json_error(405, "use POST");
+            const auto r = scan();
+            std::lock_guard lk(mu_);
+            return reply({{"seeds", seeds_.size()}, {"added", r.added}, {"removed", r.removed}, {"failed", r.failed}});
+        }
+        return server::Response::json_error(404, "no such endpoint: " + req.path);
+    }
+
+    std::map<std::string, Seed> snapshot_seeds() {
+        std::lock_guard lk(mu_);
+        return seeds_;
+    }
+
+    Options o_;
+    std::vector<cache::FileLock> locks_;
+    std::unique_ptr<server::HttpServer> server_;
+    std::mutex mu_; // seeds_
+    std::map<std::string, Seed> seeds_;
+    std::mutex scan_mu_; // one scan at a time; guards retry_after_
+    std::map<std::string, Clock::time_point> retry_after_;
+    std::mutex wake_mu_;
+    std::condition_variable wake_;
+};
+
+} // namespace
+
+Result<std::unique_ptr<Daemon>> Daemon::start(Options o) {
+    if (o.caches.empty()) return Error(errc::usage, "no cache to serve");
+    for (auto& c : o.caches) {
+        std::error_code ec;
+        fs::create_directories(c, ec);
+        c = fs::weakly_canonical(fs::absolute(c, ec), ec);
+    }
+    if (o.socket.empty()) {
+        auto s = default_socket(o.caches.front());
+        if (!s) return s.error();
+        o.socket = *s;
+    }
+    std::vector<cache::FileLock> locks;
+    for (const auto& c : o.caches) {
+        auto l = cache::FileLock::try_lock(lock_path(c));
+        if (!l) return l.error();
+        if (!l->held()) {
+            const auto h = holder(c);
+            return Error(errc::failure,
+                         "a daemon already serves this cache" +
+                             (h && h->pid ? " (pid " + std::to_string(h->pid) + ", socket " + h->socket.string() + ")"
+                                          : std::string()),
+                         c.string());
+        }
+        const auto text = json{{"pid", ::getpid()}, {"socket", o.socket.string()}}.dump() + "\n";
+        if (::ftruncate(l->fd(), 0) != 0 || ::pwrite(l->fd(), text.data(), text.size(), 0) < 0)
+            return util::errno_error(errno, "cannot write", lock_path(c).string());
+        locks.push_back(std::move(*l));
+    }
+    auto d = std::make_unique<DaemonImpl>(std::move(o), std::move(locks));
+    if (auto st = d->open_socket(); !st) return st.error();
+    return std::unique_ptr<Daemon>(std::move(d));
+}
+
+} // namespace llmpt::daemon

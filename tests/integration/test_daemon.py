@@ -1,0 +1,190 @@
+"""llmpt daemon: one per cache, seeds and publishes every complete snapshot,
+notices new, deleted and changed ones, republishes to a tracker that lost
+its data, and answers a control API on a Unix socket (mode 0600)."""
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import stat
+import time
+import unittest
+
+from harness import Serve, TestCase, free_port, import_repo, run
+from tracker_harness import Tracker, http as http_get
+
+FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(2 * 1024 * 1024 + 7),
+         "sub/tok.txt": b"a\nb\n"}
+OTHER = {"config.json": b'{"b": 2}\n', "weights.bin": os.urandom(1024 * 1024 + 3)}
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("llmpt", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def api(sock, method, path, body=None, headers=None):
+    c = UnixHTTPConnection(sock)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data else None)
+    finally:
+        c.close()
+
+
+def wait_for(what, predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out after %d s waiting for %s" % (timeout, what))
+
+
+class DaemonTest(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.cache = self.path("cache")
+        self.runtime = self.path("run")
+        os.mkdir(self.runtime, 0o700)
+        self.env = {"XDG_RUNTIME_DIR": self.runtime}
+        self.started = []
+
+    def tearDown(self):
+        for cache in self.started:
+            run(["daemon", "stop", "--cache-dir", cache], env=self.env)
+        super().tearDown()
+
+    def start(self, tracker_url, cache=None, *extra):
+        cache = cache or self.cache
+        p = run(["daemon", "start", "--cache-dir", cache, "--tracker", tracker_url, "--listen", "127.0.0.1:0",
+                 "--scan-interval", "1", "--log-file", self.path("daemon.log")] + list(extra), env=self.env)
+        self.assertExit(p, 0)
+        self.started.append(cache)
+        self.sock = p.stdout.split("socket ")[1].rstrip(")\n")
+        return p
+
+    def log(self):
+        with open(self.path("daemon.log")) as f:
+            return f.read()
+
+    def seeds(self):
+        status, body = api(self.sock, "GET", "/v1/seeds")
+        self.assertEqual(status, 200)
+        return body
+
+    def published(self, tracker, commit):
+        st, _, body = http_get(tracker.url + "/api/v1/torrents?repo_id=org/m&revision=" + commit)
+        return st == 200 and json.loads(body)["total"] > 0
+
+    def test_seeds_and_publishes_what_the_cache_holds(self):
+        commit = import_repo(self.cache, "org/m", FILES)
+        with Tracker(self.path("t.db")) as t:
+            self.start(t.url)
+            wait_for("the publish", lambda: self.published(t, commit))
+            seeds = wait_for("the seed", self.seeds)
+            self.assertEqual((seeds[0]["repo"], seeds[0]["revision"]), ("org/m", commit))
+            # A downloader with an empty cache gets it all from the daemon.
+            with Serve(self.cache) as hub:
+                p = run(["download", "org/m", "--endpoint", hub.url, "--cache-dir", self.path("dl"), "--json",
+                         "--tracker", t.url, "--listen", "127.0.0.1:0", "--no-webseed"])
+                self.assertExit(p, 0)
+                out = json.loads(p.stdout)
+                self.assertEqual(out["bytes_http"], 0)
+                self.assertEqual(out["bytes_p2p"], out["bytes_total"])
+            status = run(["daemon", "status", "--cache-dir", self.cache, "--json"], env=self.env)
+            self.assertExit(status, 0)
+            self.assertEqual(json.loads(status.stdout)[0]["seeds"][0]["revision"], commit)
+            stop = run(["daemon", "stop", "--cache-dir", self.cache], env=self.env)
+            self.assertExit(stop, 0)
+            self.assertFalse(os.path.exists(self.sock))
+            self.assertExit(run(["daemon", "status", "--cache-dir", self.cache], env=self.env), 1)
+            with open(self.path("daemon.log")) as f:
+                log = f.read()
+            self.assertIn("seeding model org/m@" + commit, log)
+            self.assertIn("daemon stopped", log)
+
+    def test_new_deleted_and_changed_snapshots(self):
+        os.makedirs(self.cache)
+        with Tracker(self.path("t.db")) as t:
+            self.start(t.url)
+            self.assertEqual(self.seeds(), [])
+            commit = import_repo(self.cache, "org/m", FILES)  # copied in while it runs
+            wait_for("the new snapshot", self.seeds, timeout=30)
+            other = import_repo(self.cache, "org/other", OTHER)
+            status, body = api(self.sock, "POST", "/v1/scan")  # no waiting for the next scan
+            self.assertEqual((status, body["seeds"]), (200, 2))
+            # a blob changed in place: no longer seeded
+            blob = os.path.realpath(os.path.join(self.cache, "models--org--other", "snapshots", other, "weights.bin"))
+            with open(blob, "r+b") as f:
+                f.write(b"X")
+            wait_for("the changed snapshot to go", lambda: len(self.seeds()) == 1)
+            self.assertEqual(self.seeds()[0]["revision"], commit)
+            # a deleted snapshot: no longer seeded
+            shutil.rmtree(os.path.join(self.cache, "models--org--m"))
+            wait_for("the deleted snapshot to go", lambda: self.seeds() == [])
+
+    def test_tracker_restarted_empty_gets_the_torrent_again(self):
+        commit = import_repo(self.cache, "org/m", FILES)
+        port = free_port()
+        t = Tracker(self.path("t.db"), "--announce-interval", "10", port=port)
+        try:
+            self.start(t.url, None, "--tracker-check", "1")
+            wait_for("the seed", lambda: "publish created" in self.log())
+            self.assertTrue(self.published(t, commit))
+            t.stop()
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(self.path("t.db" + suffix)):
+                    os.unlink(self.path("t.db" + suffix))
+            t.start()  # on the same port, with an empty database
+            self.assertFalse(self.published(t, commit))
+            wait_for("the publish again", lambda: self.published(t, commit), timeout=60)
+            wait_for("the log line", lambda: "publish model org/m@%s: created" % commit in self.log())
+        finally:
+            t.stop()
+
+    def test_one_daemon_per_cache_and_a_private_socket(self):
+        import_repo(self.cache, "org/m", FILES)
+        with Tracker(self.path("t.db")) as t:
+            self.start(t.url)
+            self.assertEqual(stat.S_IMODE(os.stat(self.sock).st_mode), 0o600)
+            second = run(["daemon", "start", "--cache-dir", self.cache, "--tracker", t.url,
+                          "--listen", "127.0.0.1:0"], env=self.env)
+            self.assertExit(second, 1)
+            self.assertIn("a daemon already serves this cache (pid", second.stderr)
+            fg = run(["daemon", "start", "--foreground", "--cache-dir", self.cache, "--socket", self.path("x.sock")],
+                     env=self.env)
+            self.assertExit(fg, 1)
+            self.assertIn("already serves", fg.stderr)
+
+    def test_control_api_answers_bad_requests_with_json_errors(self):
+        os.makedirs(self.cache)
+        with Tracker(self.path("t.db")) as t:
+            self.start(t.url)
+            self.assertEqual(api(self.sock, "GET", "/health")[1]["status"], "ok")
+            status, body = api(self.sock, "GET", "/v1/nothing")
+            self.assertEqual(status, 404)
+            self.assertIn("error", body)
+            self.assertEqual(api(self.sock, "DELETE", "/v1/seeds")[0], 405)
+            self.assertEqual(api(self.sock, "GET", "/v1/scan")[0], 405)
+            status, body = api(self.sock, "POST", "/v1/scan", body=b"x" * (1 << 20))
+            self.assertEqual(status, 413)
+
+    def test_usage_errors(self):
+        self.assertExit(run(["daemon"]), 2)
+        self.assertExit(run(["daemon", "start", "--foreground", "--listen", "nope:port"]), 2)
+        self.assertExit(run(["daemon", "stop", "--cache-dir", self.path("none")], env=self.env), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
