@@ -348,7 +348,8 @@ public:
 
     void async_stop_torrent(lt::storage_index_t idx, std::function<void()> handler) override {
         auto st = storage(idx);
-        // After the jobs already queued: the pool runs them first.
+        // Queued behind the torrent's earlier jobs (a job still running on
+        // another worker keeps its descriptor alive by shared_ptr).
         boost::asio::post(pool_, [this, st, h = std::move(handler)] {
             files_.close_all(st->id);
             if (h) boost::asio::post(ios_, h);
