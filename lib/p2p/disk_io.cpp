@@ -306,14 +306,13 @@ public:
         after_writes(*st, piece, std::move(job));
     }
 
-    void async_move_storage(lt::storage_index_t idx, std::string path, lt::move_flags_t,
+    void async_move_storage(lt::storage_index_t idx, std::string, lt::move_flags_t,
                             std::function<void(lt::status_t, const std::string&, const lt::storage_error&)> handler) override {
         // Staging never moves; say so instead of pretending.
         const lt::storage_error err(lt::error_code(ENOTSUP, lt::system_category()), lt::operation_t::file_rename);
         boost::asio::post(ios_, [h = std::move(handler), p = storage(idx)->save_path, err] {
             h(lt::status_t::fatal_disk_error, p, err);
         });
-        (void)path;
     }
 
     void async_release_files(lt::storage_index_t idx, std::function<void()> handler) override {

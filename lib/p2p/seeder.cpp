@@ -82,39 +82,27 @@ std::pair<std::string, bool> publish(const SeedRequest& req, const std::string& 
     return {"failed: " + pub.error().message, pub.error().code != errc::network};
 }
 
-// What a blob was when it was verified.
-struct BlobStat {
-    fs::path path;
-    dev_t dev = 0;
-    ino_t ino = 0;
-    off_t size = 0;
-    struct timespec mtime {};
-
-    static std::optional<BlobStat> of(const fs::path& p) {
-        struct stat st {};
-        if (::stat(p.c_str(), &st) != 0) return std::nullopt;
-        return BlobStat{p, st.st_dev, st.st_ino, st.st_size, st.st_mtim};
-    }
-    bool same(const BlobStat& o) const {
-        return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
-               mtime.tv_nsec == o.mtime.tv_nsec;
-    }
+// The repo's cache and what its blobs were verified as, kept together (the
+// record refers to the cache) for Seeder::intact().
+struct Verified {
+    explicit Verified(cache::RepoCache c) : cache(std::move(c)), blobs(cache) {}
+    const cache::RepoCache cache;
+    cache::VerifiedBlobs blobs;
 };
 
 class SeederImpl final : public Seeder {
 public:
     SeederImpl(lt::torrent_handle h, SeedStatus s, SeedRequest req, std::string data, bool publish_final,
-               std::vector<BlobStat> blobs, std::shared_ptr<std::atomic<bool>> tracker_refused)
+               std::unique_ptr<Verified> verified, std::vector<Etag> etags,
+               std::shared_ptr<std::atomic<bool>> tracker_refused)
         : h_(std::move(h)), status_(std::move(s)), req_(std::move(req)), data_(std::move(data)),
           publish_final_(publish_final), next_try_(std::chrono::steady_clock::now() + backoff_),
-          blobs_(std::move(blobs)), tracker_refused_(std::move(tracker_refused)) {}
+          verified_(std::move(verified)), etags_(std::move(etags)), tracker_refused_(std::move(tracker_refused)) {}
     ~SeederImpl() override { stop(); }
 
     bool intact() const override {
-        for (const auto& b : blobs_) {
-            const auto now = BlobStat::of(b.path);
-            if (!now || !now->same(b)) return false;
-        }
+        for (const auto& e : etags_)
+            if (!verified_->blobs.known(e)) return false;
         return true;
     }
 
@@ -169,7 +157,8 @@ private:
     bool publish_final_;
     std::chrono::milliseconds backoff_{1000};
     std::chrono::steady_clock::time_point next_try_;
-    std::vector<BlobStat> blobs_;
+    std::unique_ptr<Verified> verified_;
+    std::vector<Etag> etags_;
     std::shared_ptr<std::atomic<bool>> tracker_refused_;
     std::chrono::steady_clock::time_point last_check_ = std::chrono::steady_clock::now();
 };
@@ -179,7 +168,8 @@ private:
 Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     auto id = RepoId::parse(req.repo);
     if (!id) return id.error();
-    const cache::RepoCache cache(req.cache_dir, RepoRef{req.repo_type, *id});
+    auto verified = std::make_unique<Verified>(cache::RepoCache(req.cache_dir, RepoRef{req.repo_type, *id}));
+    const auto& cache = verified->cache;
     const auto commit = cache.resolve_offline(req.revision);
     if (!commit)
         return Error(errc::not_found, req.repo + "@" + req.revision + " is not in the cache at " + req.cache_dir.string());
@@ -190,18 +180,13 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     SeedStatus status;
     status.commit = commit->str();
     status.files = files->size();
-    cache::VerifiedBlobs verified(cache);
-    auto hashed = cache::verify_blobs(cache, *files, verified);
+    auto hashed = cache::verify_blobs(cache, *files, verified->blobs);
     if (!hashed) return hashed.error();
     status.hashed_now = *hashed;
-    if (auto st = verified.save(); !st) return st.error();
+    if (auto st = verified->blobs.save(); !st) return st.error();
     if (auto st = link_staging(cache, *commit, *files); !st) return st.error();
-    std::vector<BlobStat> blobs;
-    for (const auto& [path, etag] : *files) {
-        auto b = BlobStat::of(cache.blob_path(etag));
-        if (!b) return util::errno_error(errno, "cannot stat blob", cache.blob_path(etag).string());
-        blobs.push_back(std::move(*b));
-    }
+    std::vector<Etag> etags;
+    for (const auto& [_, etag] : *files) etags.push_back(etag);
 
     const auto torrent_file = cache.repo_dir() / ".llmpt" / "torrents" /
                               (commit->str() + (req.hybrid ? ".hybrid" : ".v2") + ".torrent");
@@ -253,7 +238,8 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     if (!h) return h.error();
     status.listen_port = session.listen_port();
     return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(*h, status, req, std::move(*data), publish_final,
-                                                                std::move(blobs), std::move(refused)));
+                                                                std::move(verified), std::move(etags),
+                                                                std::move(refused)));
 }
 
 } // namespace llmpt
