@@ -313,7 +313,7 @@ bool PeerDownload::start() {
     ti_->clear_trackers();
     lt::add_torrent_params p;
     p.ti = ti_;
-    p.save_path = cache_.staging_dir().string();
+    p.save_path = torrent::storage_path(*ti_, cache_.staging_dir(), commit_.str());
     // Nothing wanted until the check of what staging already holds is done,
     // so that those bytes are told apart from the ones peers send.
     p.file_priorities.assign(static_cast<std::size_t>(ti_->files().num_files()), lt::dont_download);

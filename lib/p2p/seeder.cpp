@@ -216,7 +216,7 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     if (ec) return Error(errc::failure, "cannot load the torrent: " + ec.message());
     lt::add_torrent_params p;
     p.ti = ti;
-    p.save_path = cache.staging_dir().string();
+    p.save_path = torrent::storage_path(*ti, cache.staging_dir(), commit->str());
     // Every blob was checked against the Hub's hash and the torrent made
     // from those very files: claim every piece, so libtorrent only checks
     // the file sizes (seed_mode would hash each piece on its first request).

@@ -45,7 +45,9 @@ Result<TorrentFacts> inspect(std::string_view bytes, const Limits& limits) {
     f.info_hash = util::to_hex({hashes.v2.data(), hashes.v2.size()});
     f.announce_key = f.info_hash.substr(0, 40);
     if (hashes.has_v1()) f.info_hash_v1 = util::to_hex({hashes.v1.data(), hashes.v1.size()});
-    f.name = ti.name();
+    // The name as the info dict says it: libtorrent reports a one-file v2
+    // torrent under its file's name, and DESIGN §5 wants the commit.
+    f.name = std::string(node.dict_find_dict("info").dict_find_string_value("name"));
     f.piece_length = static_cast<std::uint64_t>(ti.piece_length());
 
     const auto& fs = ti.files();
@@ -61,6 +63,17 @@ Result<TorrentFacts> inspect(std::string_view bytes, const Limits& limits) {
         f.total_size += size;
     }
     return f;
+}
+
+std::string storage_path(const lt::torrent_info& ti, const std::filesystem::path& staging, const std::string& commit) {
+    const auto& fs = ti.files();
+    const std::string root = ti.name() + "/";
+    for (const auto i : fs.file_range()) {
+        if (fs.file_flags(i) & lt::file_storage::flag_pad_file) continue;
+        if (fs.file_path(i).compare(0, root.size(), root) == 0) return staging.string();
+        break;
+    }
+    return (staging / commit).string();
 }
 
 Status check_snapshot_torrent(const TorrentFacts& t, const std::string& revision) {

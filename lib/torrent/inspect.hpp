@@ -6,7 +6,10 @@
 
 #include <llmpt/error.hpp>
 
+#include <libtorrent/fwd.hpp>
+
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +44,12 @@ Result<TorrentFacts> inspect(std::string_view bytes, const Limits& limits = {});
 
 // DESIGN §5 piece length for a snapshot of `total` bytes.
 std::uint64_t piece_length_for(std::uint64_t total);
+
+// The save path under which libtorrent puts a snapshot torrent's files at
+// {staging}/{commit}/{path}: `staging` itself, unless libtorrent reads `ti`
+// as a single-file torrent (a v2 torrent of one file), whose file path has
+// no root folder.
+std::string storage_path(const lt::torrent_info& ti, const std::filesystem::path& staging, const std::string& commit);
 
 // Rules for a snapshot torrent: v2, name == 40-hex commit == revision, piece
 // length from the table, safe unique paths, no symlinks. The error message

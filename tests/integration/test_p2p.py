@@ -253,6 +253,36 @@ class P2PTest(TestCase):
                       (out["bytes_total"], out["bytes_total"] - len(FILES["copy.json"])))
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
 
+    def single_file_snapshot(self, *seed_args):
+        # libtorrent reads a one-file v2 torrent as a single-file torrent named
+        # after the file; it is still published under the commit (DESIGN §5)
+        # and its file still lands in staging/{commit}/ on both sides.
+        one = {"model.safetensors": BIG}
+        hub_cache, seed_cache = self.path("hub1"), self.path("seed1")
+        self.commit = import_repo(hub_cache, "org/m", one)
+        import_repo(seed_cache, "org/m", one)
+        self.hub.stop()
+        self.hub = Serve(hub_cache)
+        s = Seed(seed_cache, self.tracker.url, *seed_args)
+        try:
+            self.assertEqual(s.publish, "created", s.stderr())
+            self.assertEqual(facts(self.torrent())["name"], self.commit)
+            p, out = self.download("--no-webseed")
+            self.assertExit(p, 0)
+            self.assertEqual((out["bytes_p2p"], out["bytes_http"]), (len(BIG), 0))
+        finally:
+            s.stop()
+        staged = os.path.join(self.cache, "models--org--m", ".llmpt", "staging", self.commit, "model.safetensors")
+        blob = os.path.realpath(os.path.join(self.cache, "models--org--m", "snapshots", self.commit, "model.safetensors"))
+        self.assertEqual(os.stat(staged).st_ino, os.stat(blob).st_ino)
+        self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+
+    def test_single_file_snapshot(self):
+        self.single_file_snapshot()
+
+    def test_single_file_snapshot_hybrid(self):
+        self.single_file_snapshot("--hybrid")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -87,16 +87,19 @@ def facts(data):
     ti = lt.torrent_info(data)
     ih = ti.info_hashes()
     fs = ti.files()
+    # The info dict's name: libtorrent reports a one-file v2 torrent under
+    # the file's name.
+    name = lt.bdecode(data)[b"info"][b"name"].decode()
     files = []
     for i in range(fs.num_files()):
         if fs.file_flags(i) & lt.file_storage.flag_pad_file:
             continue
         path = fs.file_path(i)
-        prefix = ti.name() + "/"
+        prefix = name + "/"
         files.append({"path": path[len(prefix):] if path.startswith(prefix) else path, "size": fs.file_size(i)})
     v2 = str(ih.v2) if ih.has_v2() else ""
     return {
-        "name": ti.name(), "info_hash": v2, "announce_key": v2[:40],
+        "name": name, "info_hash": v2, "announce_key": v2[:40],
         "v1": str(ih.v1) if ih.has_v1() else "",
         "total_size": sum(f["size"] for f in files), "file_count": len(files),
         "piece_length": ti.piece_length(), "files": files,
