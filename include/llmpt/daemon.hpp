@@ -6,7 +6,9 @@
 // refused by name and `llmpt daemon stop|status` find the first.
 #pragma once
 
+#include <llmpt/download.hpp>
 #include <llmpt/error.hpp>
+#include <llmpt/settings.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llmpt::daemon {
@@ -27,6 +30,9 @@ struct Options {
     std::filesystem::path socket;              // control API; empty: default_socket(caches[0])
     std::chrono::seconds scan_interval{10};    // new/deleted/changed snapshots noticed within this
     std::chrono::seconds tracker_check{60};    // a tracker that lost a torrent gets it again within this
+    std::filesystem::path state_dir;           // tasks.json; empty: {caches[0]}/.locks/llmpt-daemon
+    int max_running = 2;                       // download tasks at once; the others wait queued
+    std::string endpoint;                      // the Hub for file lists of snapshots without a manifest; empty: HF_ENDPOINT
     std::function<void(const std::string&)> log; // one line per event
 };
 
@@ -51,6 +57,41 @@ struct ApiResponse {
 Result<ApiResponse> call(const std::filesystem::path& socket, const std::string& method, const std::string& path,
                          const std::string& body = {},
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// A download handed to a daemon: the fields of `llmpt download`, as the JSON
+// body of POST /v1/tasks. Empty fields take the daemon's defaults (its first
+// cache, its environment's endpoint, token and tracker).
+struct TaskRequest {
+    std::string repo;
+    std::string repo_type = "model";
+    std::string revision = "main";
+    std::vector<std::string> files, include, exclude;
+    std::string cache_dir, local_dir;
+    std::string endpoint, token, tracker;
+    bool no_p2p = false, no_webseed = false;
+    int p2p_timeout = 0;          // seconds; 0: the default
+    int connections = 0;          // 0: the default
+    std::uint64_t chunk_size = 0; // MiB; 0: the default
+
+    std::string to_json() const;
+    // errc::usage naming the field: unknown fields, wrong types, a missing repo.
+    static Result<TaskRequest> parse(std::string_view json);
+    // The download it asks for, on top of `base` (errc::usage if a value is out of range).
+    Status apply(Settings& settings, DownloadRequest& download) const;
+};
+
+// One event of a task's stream (GET /v1/tasks/{id}/events): "state" first
+// (the task as GET /v1/tasks/{id} shows it), then "plan", "progress", "file",
+// "warning" (data as llmpt::to_json(Event)), and last "done", "failed" or
+// "cancelled" (the task again, with its result or error).
+struct TaskEvent {
+    std::string event;
+    std::string data;
+};
+// Follows a task's event stream until it ends (Ok), `cancel` is set
+// (errc::interrupted) or the daemon goes away (errc::network).
+Status follow(const std::filesystem::path& socket, const std::string& task_id,
+              const std::function<void(const TaskEvent&)>& on_event, const std::atomic<bool>* cancel = nullptr);
 
 class Daemon {
 public:

@@ -15,7 +15,9 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llmpt {
@@ -47,6 +49,11 @@ struct DownloadResult {
     double seconds = 0;
     bool offline = false;                    // served from the cache without the Hub
 };
+
+// {"repo","commit","path","files","bytes_total","bytes_p2p","bytes_webseed",
+//  "bytes_http","bytes_cached","seconds"}: `llmpt download --json` (DESIGN §6).
+std::string to_json(const DownloadResult& r);
+std::optional<DownloadResult> result_from_json(std::string_view text);
 
 Result<DownloadResult> download(const Settings& settings, const DownloadRequest& request,
                                 const EventHandler& on_event = {});

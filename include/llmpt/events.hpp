@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -41,5 +43,11 @@ struct WarningEvent {
 
 using Event = std::variant<PlanEvent, ProgressEvent, FileReadyEvent, WarningEvent>;
 using EventHandler = std::function<void(const Event&)>;
+
+// The JSON object of an event, as `llmpt download --events` prints it and the
+// daemon streams it: {"event": "plan"|"progress"|"file"|"warning", ...}.
+std::string to_json(const Event& e);
+// The event a to_json() text describes; nullopt for anything else.
+std::optional<Event> event_from_json(std::string_view text);
 
 } // namespace llmpt

@@ -1,6 +1,7 @@
 #include <llmpt/daemon.hpp>
 
 #include "cache/layout.hpp"
+#include "daemon/tasks.hpp"
 #include "http/client.hpp"
 #include "server/http_server.hpp"
 #include "util/fd.hpp"
@@ -145,10 +146,24 @@ struct Seed {
 
 class DaemonImpl final : public Daemon {
 public:
-    DaemonImpl(Options o, std::vector<cache::FileLock> locks) : o_(std::move(o)), locks_(std::move(locks)) {}
+    DaemonImpl(Options o, std::vector<cache::FileLock> locks) : o_(std::move(o)), locks_(std::move(locks)) {
+        Tasks::Config tc;
+        tc.base = Settings::from_env();
+        tc.base.cache_dir = o_.caches.front();
+        tc.base.p2p_listen = o_.listen; // the session the seeders share
+        if (!o_.tracker.empty()) tc.base.tracker = o_.tracker;
+        if (!o_.endpoint.empty()) tc.base.endpoint = o_.endpoint;
+        tc.caches = o_.caches;
+        tc.state_file = o_.state_dir / "tasks.json";
+        tc.max_running = o_.max_running;
+        tc.log = [this](const std::string& line) { log(line); };
+        tc.on_finished = [this] { request_scan(); };
+        tasks_ = std::make_unique<Tasks>(std::move(tc));
+    }
 
     ~DaemonImpl() override {
         if (server_) server_->stop();
+        tasks_.reset();
         std::error_code ec;
         fs::remove(o_.socket, ec);
     }
@@ -172,11 +187,13 @@ public:
     void run(const std::atomic<bool>& stop) override {
         log("daemon started: pid " + std::to_string(::getpid()) + ", socket " + o_.socket.string() + ", " +
             std::to_string(o_.caches.size()) + " cache(s), tracker " + (o_.tracker.empty() ? "none" : o_.tracker));
+        tasks_->resume_saved();
         std::thread scanner([&] {
             while (!stop.load()) {
                 scan();
                 std::unique_lock lk(wake_mu_);
-                wake_.wait_for(lk, o_.scan_interval, [&] { return stop.load(); });
+                wake_.wait_for(lk, o_.scan_interval, [&] { return stop.load() || scan_requested_; });
+                scan_requested_ = false;
             }
         });
         while (!stop.load()) {
@@ -190,6 +207,7 @@ public:
         wake_.notify_all();
         scanner.join();
         if (server_) server_->stop();
+        tasks_.reset(); // running downloads stop; they resume at the next start
         std::lock_guard lk(mu_);
         for (auto& [_, s] : seeds_) s.seeder->stop();
         seeds_.clear();
@@ -198,6 +216,15 @@ public:
     }
 
 private:
+    // A finished task wrote a snapshot: seed it now rather than at the next scan.
+    void request_scan() {
+        {
+            std::lock_guard lk(wake_mu_);
+            scan_requested_ = true;
+        }
+        wake_.notify_all();
+    }
+
     void log(const std::string& line) const {
         if (o_.log) o_.log(now_utc() + " " + line);
     }
@@ -296,8 +323,19 @@ private:
             json caches = json::array();
             for (const auto& c : o_.caches) caches.push_back(c.string());
             return reply({{"status", "ok"}, {"pid", ::getpid()}, {"caches", caches}, {"seeds", seeds_.size()},
-                          {"tracker", o_.tracker}});
+                          {"tasks", tasks_ ? tasks_->active() : 0}, {"tracker", o_.tracker}});
         }
+        if (req.path == "/v1/tasks") {
+            if (req.method == "GET") return raw_json(tasks_->list_json());
+            if (req.method != "POST") return server::Response::json_error(405, "use GET or POST");
+            auto tr = TaskRequest::parse(req.body);
+            if (!tr) return server::Response::json_error(400, tr.error().what());
+            auto sub = tasks_->submit(*tr);
+            if (!sub) return server::Response::json_error(sub.error().code == errc::usage ? 400 : 503, sub.error().what());
+            auto task = json::parse(tasks_->get_json(sub->id).value_or("null"));
+            return reply({{"id", sub->id}, {"existing", sub->existing}, {"task", task}}, sub->existing ? 200 : 201);
+        }
+        if (req.path.starts_with("/v1/tasks/")) return handle_task(req);
         if (req.path == "/v1/seeds") {
             if (req.method != "GET") return server::Response::json_error(405, "use GET");
             json list = json::array();
@@ -325,6 +363,45 @@ private:
         return server::Response::json_error(404, "no such endpoint: " + req.path);
     }
 
+    static server::Response raw_json(std::string body, int status = 200) {
+        server::Response r;
+        r.status = status;
+        r.body = std::move(body);
+        r.header("Content-Type", "application/json");
+        return r;
+    }
+
+    // /v1/tasks/{id} (GET, DELETE) and /v1/tasks/{id}/events (GET, Server-Sent Events).
+    server::Response handle_task(const server::Request& req) {
+        std::string id = req.path.substr(std::string_view("/v1/tasks/").size());
+        bool events = false;
+        if (id.ends_with("/events")) {
+            id.resize(id.size() - std::string_view("/events").size());
+            events = true;
+        }
+        const auto unknown = [&] { return server::Response::json_error(404, "no such task: " + id); };
+        if (id.empty() || id.find('/') != std::string::npos) return unknown();
+        if (events) {
+            if (req.method != "GET") return server::Response::json_error(405, "use GET");
+            auto stream = tasks_->events(id);
+            if (!stream) return unknown();
+            server::Response r;
+            r.header("Content-Type", "text/event-stream");
+            r.header("Cache-Control", "no-cache");
+            r.stream = std::move(stream);
+            return r;
+        }
+        if (req.method == "GET") {
+            const auto j = tasks_->get_json(id);
+            return j ? raw_json(*j) : unknown();
+        }
+        if (req.method == "DELETE") {
+            const auto j = tasks_->cancel(id);
+            return j ? raw_json(*j) : unknown();
+        }
+        return server::Response::json_error(405, "use GET or DELETE");
+    }
+
     std::map<std::string, Seed> snapshot_seeds() {
         std::lock_guard lk(mu_);
         return seeds_;
@@ -337,8 +414,10 @@ private:
     std::map<std::string, Seed> seeds_;
     std::mutex scan_mu_; // one scan at a time; guards retry_after_
     std::map<std::string, Clock::time_point> retry_after_;
-    std::mutex wake_mu_;
+    std::unique_ptr<Tasks> tasks_;
+    std::mutex wake_mu_; // scan_requested_
     std::condition_variable wake_;
+    bool scan_requested_ = false;
 };
 
 } // namespace
@@ -354,6 +433,13 @@ Result<std::unique_ptr<Daemon>> Daemon::start(Options o) {
         auto s = default_socket(o.caches.front());
         if (!s) return s.error();
         o.socket = *s;
+    }
+    if (o.state_dir.empty()) o.state_dir = o.caches.front() / ".locks" / "llmpt-daemon";
+    {
+        std::error_code ec;
+        fs::create_directories(o.state_dir, ec);
+        if (ec) return util::errno_error(ec.value(), "cannot create the state folder", o.state_dir.string());
+        fs::permissions(o.state_dir, fs::perms::owner_all, ec); // tasks.json holds tokens
     }
     std::vector<cache::FileLock> locks;
     for (const auto& c : o.caches) {

@@ -62,9 +62,27 @@ public:
     const Handler& handler() const { return handler_; }
     std::atomic<std::size_t> connections{0};
 
+    // Streamed bodies in flight, cancelled when the server stops.
+    void track(const std::shared_ptr<BodyStream>& s) {
+        std::lock_guard lk(streams_mu_);
+        std::erase_if(streams_, [](const auto& w) { return w.expired(); });
+        streams_.push_back(s);
+    }
+    void cancel_streams() {
+        std::vector<std::weak_ptr<BodyStream>> all;
+        {
+            std::lock_guard lk(streams_mu_);
+            all.swap(streams_);
+        }
+        for (auto& w : all)
+            if (auto s = w.lock()) s->cancel();
+    }
+
 protected:
     Options options_;
     Handler handler_;
+    std::mutex streams_mu_;
+    std::vector<std::weak_ptr<BodyStream>> streams_;
 };
 
 // One connection over TCP or a Unix socket (Protocol: tcp or local::stream_protocol).
@@ -81,6 +99,10 @@ private:
     void on_read(beast::error_code ec);
     void reply(Response res, bool keep_alive);
     void send_file();
+    void start_stream();
+    void pump();
+    void write_stream(std::string data);
+    void watch_client();
     void done_writing(bool keep_alive, beast::error_code ec);
     void linger(std::size_t drained);
     void fail_request(int status, const std::string& message);
@@ -101,6 +123,11 @@ private:
     bool linger_ = false;
     asio::steady_timer file_timer_;
     std::chrono::steady_clock::time_point last_progress_;
+
+    // A streamed body (Response::stream).
+    std::shared_ptr<BodyStream> body_stream_;
+    std::string chunk_;
+    std::array<char, 512> sink_{};
 };
 
 template <class Protocol>
@@ -145,6 +172,7 @@ public:
 
     void stop() override {
         std::call_once(stopped_, [this] {
+            cancel_streams();
             asio::post(ctx_, [this] {
                 beast::error_code ec;
                 acceptor_.close(ec);
@@ -263,7 +291,8 @@ void Session<Protocol>::on_read(beast::error_code ec) {
         ::close(res.file->fd);
         res.file->fd = -1;
     }
-    reply(std::move(res), msg.keep_alive());
+    if (head) res.stream.reset();
+    reply(std::move(res), msg.keep_alive() && !res.stream);
 }
 
 template <class Protocol>
@@ -282,14 +311,24 @@ void Session<Protocol>::reply(Response res, bool keep_alive) {
     bool has_length = false;
     for (auto& [k, v] : res.headers)
         if (beast::iequals(k, "content-length")) has_length = true;
-    if (!has_length) res_->content_length(length);
+    if (!has_length && !res.stream) res_->content_length(length);
     if (res.file && res.file->fd >= 0) file_ = res.file;
+    body_stream_ = std::move(res.stream);
+    if (body_stream_) server_.track(body_stream_);
     if (server_.options().log) {
         server_.options().log(log_line_ + std::to_string(res.status) + " " + std::to_string(length));
         log_line_.clear();
     }
 
     stream_.expires_after(server_.options().idle_timeout);
+    if (body_stream_) {
+        auto sr = std::make_shared<http::response_serializer<http::string_body>>(*res_);
+        http::async_write_header(stream_, *sr, [self = shared_from_this(), sr](beast::error_code ec, std::size_t) {
+            if (ec) return self->body_stream_->cancel();
+            self->start_stream();
+        });
+        return;
+    }
     if (file_) {
         // Header only now; the body follows with sendfile.
         auto sr = std::make_shared<http::response_serializer<http::string_body>>(*res_);
@@ -345,6 +384,57 @@ void Session<Protocol>::send_file() {
     file_.reset();
     sock.non_blocking(false, ec);
     done_writing(keep_alive_, {});
+}
+
+// A streamed body goes over the raw socket (the stream's timeouts would
+// apply to the watch read too): each write must finish within the idle
+// timeout, and a read that ends tells that the client went away.
+template <class Protocol>
+void Session<Protocol>::start_stream() {
+    stream_.expires_never();
+    watch_client();
+    pump();
+}
+
+template <class Protocol>
+void Session<Protocol>::watch_client() {
+    stream_.socket().async_read_some(asio::buffer(sink_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (!ec) return self->watch_client(); // nothing is expected; ignore it
+        self->body_stream_->cancel();
+        beast::error_code ignore;
+        self->stream_.socket().close(ignore);
+    });
+}
+
+template <class Protocol>
+void Session<Protocol>::pump() {
+    body_stream_->next([self = shared_from_this()](std::string data) {
+        asio::post(self->stream_.get_executor(),
+                   [self, data = std::move(data)]() mutable { self->write_stream(std::move(data)); });
+    });
+}
+
+template <class Protocol>
+void Session<Protocol>::write_stream(std::string data) {
+    auto& sock = stream_.socket();
+    beast::error_code ignore;
+    if (!sock.is_open()) return;
+    if (data.empty()) { // the end of the body: the connection ends it
+        sock.shutdown(asio::socket_base::shutdown_send, ignore);
+        sock.close(ignore);
+        return;
+    }
+    chunk_ = std::move(data);
+    file_timer_.expires_after(server_.options().idle_timeout);
+    file_timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+        beast::error_code ignore2;
+        if (!e) self->stream_.socket().close(ignore2); // a client that does not read
+    });
+    asio::async_write(sock, asio::buffer(chunk_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        self->file_timer_.cancel();
+        if (ec) return self->body_stream_->cancel();
+        self->pump();
+    });
 }
 
 template <class Protocol>

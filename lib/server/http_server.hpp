@@ -39,11 +39,27 @@ struct FileRegion {
     std::uint64_t length = 0;
 };
 
+// A body produced over time (Server-Sent Events). The connection writes
+// what next() delivers, asks again when it is written, and closes after an
+// empty delivery: the body ends with the connection (no Content-Length).
+class BodyStream {
+public:
+    using Deliver = std::function<void(std::string)>;
+    virtual ~BodyStream() = default;
+    // Calls `deliver` exactly once, now or later and from any thread, with
+    // the next bytes; an empty string ends the body. Unless cancelled first.
+    virtual void next(Deliver deliver) = 0;
+    // The client went away or the server stops: once this returns, the
+    // pending `deliver` is dropped and never called.
+    virtual void cancel() = 0;
+};
+
 struct Response {
     int status = 200;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     std::optional<FileRegion> file;  // if set, the body is this region
+    std::shared_ptr<BodyStream> stream; // if set, the body is what it delivers
 
     Response& header(std::string name, std::string value) {
         headers.emplace_back(std::move(name), std::move(value));

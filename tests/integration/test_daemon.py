@@ -51,7 +51,9 @@ def wait_for(what, predicate, timeout=30):
     raise AssertionError("timed out after %d s waiting for %s" % (timeout, what))
 
 
-class DaemonTest(TestCase):
+class DaemonCase(TestCase):
+    """A daemon per test, on its own cache and runtime folder; no tests here."""
+
     def setUp(self):
         super().setUp()
         self.cache = self.path("cache")
@@ -78,6 +80,8 @@ class DaemonTest(TestCase):
         with open(self.path("daemon.log")) as f:
             return f.read()
 
+
+class DaemonTest(DaemonCase):
     def seeds(self):
         status, body = api(self.sock, "GET", "/v1/seeds")
         self.assertEqual(status, 200)

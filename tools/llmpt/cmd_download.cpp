@@ -2,6 +2,7 @@
 #include "common.hpp"
 #include "progress.hpp"
 
+#include <llmpt/daemon.hpp>
 #include <llmpt/download.hpp>
 
 #include <nlohmann/json.hpp>
@@ -16,65 +17,39 @@ namespace llmpt::cli {
 namespace {
 
 struct DownloadArgs {
-    std::string repo;
-    std::vector<std::string> files;
-    std::string revision = "main";
-    std::string repo_type = "model";
-    std::vector<std::string> include, exclude;
-    std::string cache_dir, local_dir, endpoint, token, tracker, listen;
-    bool no_p2p = false, no_webseed = false, json = false, quiet = false, events = false;
-    int p2p_timeout = 0;
-    int connections = 0;
-    std::uint64_t chunk_mib = 0;
+    daemon::TaskRequest task; // every download option but --listen
+    std::string listen;
+    bool json = false, quiet = false, events = false, in_process = false;
 };
 
-int run_download(const DownloadArgs& a) {
-    auto settings = Settings::from_env();
-    if (!a.cache_dir.empty()) settings.cache_dir = a.cache_dir;
-    if (!a.endpoint.empty()) settings.endpoint = a.endpoint;
-    while (!settings.endpoint.empty() && settings.endpoint.back() == '/') settings.endpoint.pop_back();
-    if (!a.token.empty()) settings.token = a.token;
-    if (a.connections > 0) settings.http_connections = a.connections;
-    if (a.chunk_mib > 0) settings.http_chunk_size = a.chunk_mib << 20;
-    if (!a.tracker.empty()) settings.tracker = a.tracker;
-    if (a.no_p2p) settings.p2p = false;
-    if (a.no_webseed) settings.webseed = false;
-    if (a.p2p_timeout > 0) settings.p2p_timeout = std::chrono::seconds(a.p2p_timeout);
-    if (!a.listen.empty()) {
-        if (!parse_listen(a.listen, "0.0.0.0")) return usage_error("--listen must be HOST:PORT, got '" + a.listen + "'");
-        settings.p2p_listen = a.listen;
+void emit(const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+}
+
+// What the caller prints at the end: the path, or the --json/--events summary.
+int print_result(const DownloadArgs& a, const DownloadResult& r) {
+    if (r.offline && !a.quiet) std::fprintf(stderr, "llmpt: using the cached snapshot (the Hub was not asked)\n");
+    if (a.json || a.events) {
+        auto j = nlohmann::json::parse(to_json(r));
+        if (a.events) j["event"] = "done";
+        emit(j.dump());
+    } else {
+        std::printf("%s\n", r.path.c_str());
     }
+    return 0;
+}
 
-    DownloadRequest req;
-    req.repo = a.repo;
-    const auto type = repo_type_option(a.repo_type);
-    if (!type) return usage_error("--repo-type must be model, dataset or space");
-    req.repo_type = *type;
-    req.revision = a.revision;
-    req.files = a.files;
-    req.include = a.include;
-    req.exclude = a.exclude;
-    req.local_dir = a.local_dir;
+// Shows one event: the progress bar, and with --events the NDJSON line.
+void show(const DownloadArgs& a, ProgressBar& bar, const Event& e) {
+    bar.on_event(e);
+    if (a.events && !std::holds_alternative<ProgressEvent>(e)) emit(to_json(e));
+}
+
+int run_in_process(const DownloadArgs& a, Settings settings, DownloadRequest req) {
     req.cancel = &g_interrupted;
-    install_interrupt_handler();
-
     ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO), !a.quiet);
-    const auto emit = [](const nlohmann::json& j) {
-        std::printf("%s\n", j.dump().c_str());
-        std::fflush(stdout);
-    };
-    auto result = download(settings, req, [&](const Event& e) {
-        bar.on_event(e);
-        if (!a.events) return;
-        if (const auto* p = std::get_if<PlanEvent>(&e))
-            emit({{"event", "plan"}, {"commit", p->commit}, {"files", p->files_total},
-                  {"files_cached", p->files_cached}, {"bytes_total", p->bytes_total},
-                  {"bytes_cached", p->bytes_cached}});
-        else if (const auto* f = std::get_if<FileReadyEvent>(&e))
-            emit({{"event", "file"}, {"path", f->path}, {"local_path", f->local_path}, {"size", f->size}});
-        else if (const auto* w = std::get_if<WarningEvent>(&e))
-            emit({{"event", "warning"}, {"message", w->message}});
-    });
+    auto result = download(settings, req, [&](const Event& e) { show(a, bar, e); });
     bar.finish();
     llmpt::shutdown();
     if (!result) {
@@ -82,52 +57,127 @@ int run_download(const DownloadArgs& a) {
             std::fprintf(stderr, "llmpt: interrupted; run the same command again to resume\n");
         return report(result.error());
     }
-    if (result->offline && !a.quiet)
-        std::fprintf(stderr, "llmpt: using the cached snapshot (the Hub was not asked)\n");
-    if (a.json || a.events) {
-        nlohmann::json j = {{"repo", result->repo},
-                                  {"commit", result->commit},
-                                  {"path", result->path.string()},
-                                  {"files", result->files},
-                                  {"bytes_total", result->bytes_total},
-                                  {"bytes_p2p", result->bytes_p2p},
-                                  {"bytes_webseed", result->bytes_webseed},
-                                  {"bytes_http", result->bytes_http},
-                                  {"bytes_cached", result->bytes_cached},
-                                  {"seconds", result->seconds}};
-        if (a.events) j["event"] = "done";
-        emit(j);
-    } else {
-        std::printf("%s\n", result->path.c_str());
+    return print_result(a, *result);
+}
+
+// The download as a task of the daemon that serves the cache: the request
+// carries this process's settings (its environment may differ from the
+// daemon's), the same request joins a running task, and Ctrl+C only
+// detaches. nullopt: the daemon did not take it (the caller downloads itself).
+std::optional<int> run_in_daemon(const DownloadArgs& a, const std::filesystem::path& socket,
+                                 const daemon::TaskRequest& task) {
+    auto posted = daemon::call(socket, "POST", "/v1/tasks", task.to_json(), std::chrono::seconds(10));
+    if (!posted) {
+        if (!a.quiet) std::fprintf(stderr, "llmpt: the daemon does not answer (%s); downloading here\n",
+                                   posted.error().what().c_str());
+        return std::nullopt;
     }
-    return 0;
+    const auto answer = nlohmann::json::parse(posted->body, nullptr, false);
+    if (posted->status == 400) {
+        const auto msg = answer.is_object() ? answer.value("error", std::string()) : posted->body;
+        return report(Error(errc::usage, "the daemon refused the download: " + msg));
+    }
+    if ((posted->status != 200 && posted->status != 201) || !answer.is_object() || !answer.contains("id")) {
+        if (!a.quiet) std::fprintf(stderr, "llmpt: the daemon answered %d; downloading here\n", posted->status);
+        return std::nullopt;
+    }
+    const auto id = answer.value("id", std::string());
+    if (!a.quiet)
+        std::fprintf(stderr, "llmpt: %s task %s of the daemon (--in-process downloads here instead)\n",
+                     answer.value("existing", false) ? "following the running" : "downloading as", id.c_str());
+
+    install_interrupt_handler();
+    ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO), !a.quiet);
+    std::optional<nlohmann::json> final_task;
+    std::string final_state;
+    auto st = daemon::follow(
+        socket, id,
+        [&](const daemon::TaskEvent& ev) {
+            if (ev.event == "done" || ev.event == "failed" || ev.event == "cancelled") {
+                final_state = ev.event;
+                final_task = nlohmann::json::parse(ev.data, nullptr, false);
+            } else if (auto e = event_from_json(ev.data)) {
+                show(a, bar, *e);
+            }
+        },
+        &g_interrupted);
+    bar.finish();
+    if (!st && st.error().code == errc::interrupted) {
+        std::fprintf(stderr,
+                     "llmpt: detached; task %s goes on in the daemon. Run the same command again to follow it, "
+                     "or see `llmpt daemon status`.\n",
+                     id.c_str());
+        return 130;
+    }
+    if (!st) return report(st.error());
+    if (!final_task || !final_task->is_object())
+        return report(Error(errc::failure, "the daemon stopped before task " + id +
+                                               " finished; it resumes when the daemon starts again"));
+    if (final_state == "cancelled") return report(Error(errc::interrupted, "task " + id + " was cancelled"));
+    if (final_state == "failed") {
+        const auto& err = (*final_task)["error"];
+        const auto code = err.is_object() ? err.value("exit_code", 1) : 1;
+        return report(Error(static_cast<errc>(code == 0 ? 1 : code),
+                            err.is_object() ? err.value("message", std::string("failed")) : "failed"));
+    }
+    const auto result = result_from_json((*final_task)["result"].dump());
+    if (!result) return report(Error(errc::failure, "the daemon's answer has no result"));
+    return print_result(a, *result);
+}
+
+int run_download(DownloadArgs a) {
+    auto settings = Settings::from_env();
+    if (!a.listen.empty()) {
+        if (!parse_listen(a.listen, "0.0.0.0")) return usage_error("--listen must be HOST:PORT, got '" + a.listen + "'");
+        settings.p2p_listen = a.listen;
+    }
+    if (!repo_type_option(a.task.repo_type)) return usage_error("--repo-type must be model, dataset or space");
+    DownloadRequest req;
+    if (auto st = a.task.apply(settings, req); !st) return report(st.error());
+
+    if (!a.in_process && !settings.offline) {
+        if (const auto h = daemon::holder(settings.cache_dir); h && !h->socket.empty()) {
+            // Spell out what this process would use, so the daemon downloads the same thing.
+            auto task = a.task;
+            std::error_code ec;
+            task.cache_dir = std::filesystem::absolute(settings.cache_dir, ec).string();
+            if (!task.local_dir.empty()) task.local_dir = std::filesystem::absolute(task.local_dir, ec).string();
+            task.endpoint = settings.endpoint;
+            task.token = settings.token;
+            task.tracker = settings.tracker;
+            if (auto code = run_in_daemon(a, h->socket, task)) return *code;
+        }
+    }
+    install_interrupt_handler();
+    return run_in_process(a, std::move(settings), std::move(req));
 }
 
 } // namespace
 
 Runner add_download(CLI::App& app) {
     auto a = std::make_shared<DownloadArgs>();
+    auto& t = a->task;
     auto* cmd = app.add_subcommand("download", "Download a repo revision into the HuggingFace cache");
     cmd->footer("Prints the snapshot folder (or --local-dir). Environment: HF_ENDPOINT, HF_TOKEN, "
                 "HF_HUB_CACHE, HF_HOME, HF_HUB_OFFLINE, LLMPT_TRACKER.");
-    cmd->add_option("repo", a->repo, "Repo id, e.g. org/name")->required();
-    cmd->add_option("files", a->files, "Only these files (repo-relative paths)");
-    cmd->add_option("--revision", a->revision, "Branch, tag, refs/pr/N or commit")->capture_default_str();
-    cmd->add_option("--repo-type", a->repo_type, "model, dataset or space")->capture_default_str();
-    cmd->add_option("--include", a->include, "Only paths matching this glob (repeatable)");
-    cmd->add_option("--exclude", a->exclude, "Skip paths matching this glob (repeatable)");
-    cmd->add_option("--cache-dir", a->cache_dir, "Cache root (default: HF_HUB_CACHE or ~/.cache/huggingface/hub)");
-    cmd->add_option("--local-dir", a->local_dir, "Write plain files into this folder instead of the cache");
-    cmd->add_option("--endpoint", a->endpoint, "Hub endpoint (default: HF_ENDPOINT or https://huggingface.co)");
-    cmd->add_option("--token", a->token, "Hub token (default: HF_TOKEN)");
-    cmd->add_option("--connections", a->connections, "Parallel HTTP transfers (default 8)")
+    cmd->add_option("repo", t.repo, "Repo id, e.g. org/name")->required();
+    cmd->add_option("files", t.files, "Only these files (repo-relative paths)");
+    cmd->add_option("--revision", t.revision, "Branch, tag, refs/pr/N or commit")->capture_default_str();
+    cmd->add_option("--repo-type", t.repo_type, "model, dataset or space")->capture_default_str();
+    cmd->add_option("--include", t.include, "Only paths matching this glob (repeatable)");
+    cmd->add_option("--exclude", t.exclude, "Skip paths matching this glob (repeatable)");
+    cmd->add_option("--cache-dir", t.cache_dir, "Cache root (default: HF_HUB_CACHE or ~/.cache/huggingface/hub)");
+    cmd->add_option("--local-dir", t.local_dir, "Write plain files into this folder instead of the cache");
+    cmd->add_option("--endpoint", t.endpoint, "Hub endpoint (default: HF_ENDPOINT or https://huggingface.co)");
+    cmd->add_option("--token", t.token, "Hub token (default: HF_TOKEN)");
+    cmd->add_option("--connections", t.connections, "Parallel HTTP transfers (default 8)")
         ->check(CLI::Range(1, 64));
-    cmd->add_option("--chunk-size", a->chunk_mib, "MiB per ranged HTTP request for large files (default 32)")
+    cmd->add_option("--chunk-size", t.chunk_size, "MiB per ranged HTTP request for large files (default 32)")
         ->check(CLI::Range(1, 4096));
-    cmd->add_option("--tracker", a->tracker, "llmpt tracker base URL (default: LLMPT_TRACKER, HF_P2P_TRACKER)");
-    cmd->add_flag("--no-p2p", a->no_p2p, "HTTP only: do not ask the tracker or peers");
-    cmd->add_flag("--no-webseed", a->no_webseed, "Do not let the P2P session fetch pieces from the Hub");
-    cmd->add_option("--p2p-timeout", a->p2p_timeout, "Seconds without P2P progress before HTTP takes over (default 10)")
+    cmd->add_option("--tracker", t.tracker, "llmpt tracker base URL (default: LLMPT_TRACKER, HF_P2P_TRACKER)");
+    cmd->add_flag("--no-p2p", t.no_p2p, "HTTP only: do not ask the tracker or peers");
+    cmd->add_flag("--no-webseed", t.no_webseed, "Do not let the P2P session fetch pieces from the Hub");
+    cmd->add_option("--p2p-timeout", t.p2p_timeout, "Seconds without P2P progress before HTTP takes over (default 10)")
         ->check(CLI::Range(1, 3600));
     cmd->add_option("--listen", a->listen, "HOST:PORT for peers (default 0.0.0.0:0)");
     cmd->add_flag("--json", a->json, "Print a JSON summary instead of the path");
@@ -135,6 +185,9 @@ Runner add_download(CLI::App& app) {
                   "Print NDJSON events on stdout as they happen: plan, one 'file' per file as soon as it is "
                   "verified and usable (completion order), warnings, then 'done' with the summary");
     cmd->add_flag("-q,--quiet", a->quiet, "No progress output");
+    cmd->add_flag("--in-process", a->in_process,
+                  "Download in this process even when a daemon serves the cache (by default the daemon runs the "
+                  "download as a task: Ctrl+C then only detaches, and the same command re-attaches)");
     return [a] { return run_download(*a); };
 }
 
