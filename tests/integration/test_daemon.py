@@ -157,6 +157,17 @@ class DaemonTest(DaemonCase):
         finally:
             t.stop()
 
+    def test_publish_token_is_used_and_kept_off_the_command_line(self):
+        commit = import_repo(self.cache, "org/m", FILES)
+        with Tracker(self.path("t.db"), "--publish-token", "s3cret") as t:
+            self.start(t.url, None, "--publish-token", "s3cret")
+            wait_for("the publish", lambda: self.published(t, commit))
+            pid = api(self.sock, "GET", "/health")[1]["pid"]
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+            self.assertIn(b"--foreground", argv)
+            self.assertNotIn(b"s3cret", argv)
+
     def test_one_daemon_per_cache_and_a_private_socket(self):
         import_repo(self.cache, "org/m", FILES)
         with Tracker(self.path("t.db")) as t:

@@ -165,6 +165,8 @@ class TaskTest(DaemonCase):
         self.assertEqual(b.returncode, 130, err_b)
         self.assertIn("detached; task %s goes on in the daemon" % task_id, err_b)
         self.assertEqual(self.task(task_id)["state"], "running")
+        status = run(["daemon", "status", "--cache-dir", self.cache], env=self.env)
+        self.assertIn("task %s  running  org/m@main" % task_id, status.stdout)
         # The same command again follows the running task to its end.
         again = run(self.cli("--json")[1:], env=self.env, timeout=120)
         self.assertExit(again, 0)

@@ -1,5 +1,6 @@
 // llmpt daemon start|stop|restart|status: the seeder daemon's life cycle.
 #include "common.hpp"
+#include "progress.hpp"
 
 #include <llmpt/daemon.hpp>
 #include <llmpt/settings.hpp>
@@ -29,8 +30,8 @@ using json = nlohmann::json;
 
 struct DaemonArgs {
     std::vector<std::string> caches;
-    std::string tracker, listen = "0.0.0.0:6881", publish_token, socket, log_file;
-    int scan_interval = 10, tracker_check = 60;
+    std::string tracker, listen = "0.0.0.0:6881", publish_token, socket, log_file, endpoint;
+    int scan_interval = 10, tracker_check = 60, max_tasks = 2;
     bool foreground = false, json_out = false;
 
     std::vector<fs::path> cache_dirs() const {
@@ -40,6 +41,10 @@ struct DaemonArgs {
         return out;
     }
 };
+
+// The publish token reaches the background daemon through its environment,
+// not its command line (which every user can read in /proc).
+constexpr const char* kPublishTokenEnv = "LLMPT_PUBLISH_TOKEN";
 
 // The fd a background start waits on: the daemon writes "ready" or its error there.
 constexpr const char* kNotifyEnv = "LLMPT_DAEMON_NOTIFY_FD";
@@ -70,7 +75,11 @@ int run_foreground(const DaemonArgs& a) {
     o.caches = a.cache_dirs();
     o.tracker = a.tracker.empty() ? Settings::from_env().tracker : a.tracker;
     o.publish_token = a.publish_token;
+    if (o.publish_token.empty())
+        if (const char* t = std::getenv(kPublishTokenEnv)) o.publish_token = t;
     o.listen = a.listen;
+    o.endpoint = a.endpoint;
+    o.max_running = a.max_tasks;
     o.socket = a.socket;
     o.scan_interval = std::chrono::seconds(a.scan_interval);
     o.tracker_check = std::chrono::seconds(a.tracker_check);
@@ -117,6 +126,7 @@ int run_start(const DaemonArgs& a, const std::vector<std::string>& argv) {
         ::dup2(err >= 0 ? err : null, STDERR_FILENO);
         const int notify_fd = ::fcntl(fds[1], F_DUPFD, 3); // without O_CLOEXEC: it survives exec
         ::setenv(kNotifyEnv, std::to_string(notify_fd).c_str(), 1);
+        if (!a.publish_token.empty()) ::setenv(kPublishTokenEnv, a.publish_token.c_str(), 1);
         std::vector<char*> args;
         for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
         args.push_back(const_cast<char*>("--foreground"));
@@ -202,8 +212,19 @@ int run_status(const DaemonArgs& a) {
         } else {
             one["seeds"] = json::parse(seeds->body, nullptr, false);
         }
+        if (auto tasks = daemon::call(h->socket, "GET", "/v1/tasks"); tasks && tasks->status == 200)
+            one["tasks"] = json::parse(tasks->body, nullptr, false);
         if (!a.json_out) {
             std::printf("daemon pid %ld serves %s (socket %s)\n", h->pid, c.c_str(), h->socket.c_str());
+            for (const auto& t : one.value("tasks", json::array())) {
+                if (!t.is_object()) continue;
+                const auto& p = t["progress"];
+                std::string done;
+                if (p.is_object())
+                    done = "  " + human_bytes(p.value("bytes_done", 0.0)) + "/" + human_bytes(p.value("bytes_total", 0.0));
+                std::printf("  task %s  %s  %s@%s%s\n", t.value("id", "").c_str(), t.value("state", "").c_str(),
+                            t.value("repo", "").c_str(), t.value("revision", "").c_str(), done.c_str());
+            }
             if (one.contains("error")) std::printf("  control API: %s\n", one["error"].get<std::string>().c_str());
             for (const auto& s : one.value("seeds", json::array()))
                 std::printf("  seeding %s@%s  %d peers  %llu bytes uploaded  publish %s\n",
@@ -225,7 +246,12 @@ void start_options(CLI::App* cmd, DaemonArgs& a) {
     common_options(cmd, a);
     cmd->add_option("--tracker", a.tracker, "Tracker base URL (default: LLMPT_TRACKER)");
     cmd->add_option("--listen", a.listen, "HOST:PORT for peers (port 0: any)")->capture_default_str();
-    cmd->add_option("--publish-token", a.publish_token, "Token for publishing to the tracker");
+    cmd->add_option("--publish-token", a.publish_token, "Token for publishing to the tracker (default: LLMPT_PUBLISH_TOKEN)");
+    cmd->add_option("--endpoint", a.endpoint,
+                    "Hub asked for the file list of snapshots that llmpt did not download (default: HF_ENDPOINT)");
+    cmd->add_option("--max-tasks", a.max_tasks, "Download tasks that run at once; the others wait queued")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
     cmd->add_option("--log-file", a.log_file, "Append the daemon's log lines here (default: stderr in the foreground)");
     cmd->add_option("--scan-interval", a.scan_interval, "Seconds between scans of the caches")->capture_default_str();
     cmd->add_option("--tracker-check", a.tracker_check,
@@ -241,7 +267,9 @@ Runner add_daemon(CLI::App& app) {
     cmd->require_subcommand(1);
     cmd->footer("One daemon per cache. It verifies each complete snapshot (remembering what it verified), "
                 "seeds it, publishes it when the tracker lacks it, notices new, deleted and changed snapshots "
-                "within --scan-interval, and answers a control API on a Unix socket (mode 0600).");
+                "within --scan-interval, and answers a control API on a Unix socket (mode 0600). `llmpt download` "
+                "into a cache the daemon serves runs as a daemon task: it outlives the terminal, and the same "
+                "command re-attaches (`llmpt daemon status` lists the tasks).");
     auto* start = cmd->add_subcommand("start", "Start the daemon (in the background unless --foreground)");
     start_options(start, *a);
     start->add_flag("--foreground", a->foreground, "Run in this process until SIGINT/SIGTERM");
@@ -249,7 +277,7 @@ Runner add_daemon(CLI::App& app) {
     common_options(stop, *a);
     auto* restart = cmd->add_subcommand("restart", "Stop the daemon, then start it again");
     start_options(restart, *a);
-    auto* status = cmd->add_subcommand("status", "Whether a daemon serves the caches, and what it seeds");
+    auto* status = cmd->add_subcommand("status", "Whether a daemon serves the caches, its tasks and its seeds");
     common_options(status, *a);
     status->add_flag("--json", a->json_out, "One JSON array on stdout");
 
@@ -260,10 +288,11 @@ Runner add_daemon(CLI::App& app) {
             for (const auto& c : a->caches) v.insert(v.end(), {"--cache-dir", fs::absolute(c).string()});
             if (!a->socket.empty()) v.insert(v.end(), {"--socket", fs::absolute(a->socket).string()});
             if (!a->tracker.empty()) v.insert(v.end(), {"--tracker", a->tracker});
-            if (!a->publish_token.empty()) v.insert(v.end(), {"--publish-token", a->publish_token});
+            if (!a->endpoint.empty()) v.insert(v.end(), {"--endpoint", a->endpoint});
             if (!a->log_file.empty()) v.insert(v.end(), {"--log-file", fs::absolute(a->log_file).string()});
             v.insert(v.end(), {"--listen", a->listen, "--scan-interval", std::to_string(a->scan_interval),
-                               "--tracker-check", std::to_string(a->tracker_check)});
+                               "--tracker-check", std::to_string(a->tracker_check), "--max-tasks",
+                               std::to_string(a->max_tasks)});
             return v;
         };
         if (start->parsed()) return a->foreground ? run_foreground(*a) : run_start(*a, argv());
