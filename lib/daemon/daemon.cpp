@@ -3,6 +3,7 @@
 #include "cache/layout.hpp"
 #include "daemon/tasks.hpp"
 #include "http/client.hpp"
+#include "hub/hub.hpp"
 #include "server/http_server.hpp"
 #include "util/fd.hpp"
 #include "util/hash.hpp"
@@ -115,16 +116,21 @@ struct Snapshot {
     std::string key() const { return cache.string() + "|" + repo.folder_name() + "|" + commit.str(); }
 };
 
-bool complete(const cache::RepoCache& rc, const CommitId& c) {
-    const auto manifest = cache::read_manifest(rc, c);
-    if (!manifest || manifest->empty()) return false;
-    for (const auto& f : *manifest)
+bool all_present(const cache::RepoCache& rc, const CommitId& c, const std::vector<cache::ManifestEntry>& files) {
+    for (const auto& f : files)
         if (!rc.snapshot_has(c, f.path) || !rc.has_blob(f.etag, f.size)) return false;
-    return true;
+    return !files.empty();
 }
 
-std::vector<Snapshot> complete_snapshots(const fs::path& cache) {
-    std::vector<Snapshot> out;
+// Every snapshot folder of the cache, and whether llmpt wrote its manifest
+// (the commit's complete file list).
+struct Found {
+    Snapshot snap;
+    std::optional<std::vector<cache::ManifestEntry>> manifest;
+};
+
+std::vector<Found> snapshots_of(const fs::path& cache) {
+    std::vector<Found> out;
     std::error_code ec;
     for (const auto& repo_dir : fs::directory_iterator(cache, ec)) {
         const auto repo = repo_of_folder(repo_dir.path().filename().string());
@@ -133,7 +139,7 @@ std::vector<Snapshot> complete_snapshots(const fs::path& cache) {
         std::error_code ec2;
         for (const auto& snap : fs::directory_iterator(repo_dir.path() / "snapshots", ec2)) {
             const auto commit = CommitId::parse(snap.path().filename().string());
-            if (commit && complete(rc, *commit)) out.push_back(Snapshot{cache, *repo, *commit});
+            if (commit) out.push_back(Found{Snapshot{cache, *repo, *commit}, cache::read_manifest(rc, *commit)});
         }
     }
     return out;
@@ -251,8 +257,16 @@ private:
         std::lock_guard scanning(scan_mu_);
         ScanResult r;
         std::map<std::string, Snapshot> found;
+        std::set<std::string> seen;
         for (const auto& c : o_.caches)
-            for (auto& s : complete_snapshots(c)) found.emplace(s.key(), std::move(s));
+            for (auto& f : snapshots_of(c)) {
+                seen.insert(f.snap.key());
+                const cache::RepoCache rc(f.snap.cache, f.snap.repo);
+                if (!f.manifest) f.manifest = listed_by_hub(f.snap);
+                if (f.manifest && all_present(rc, f.snap.commit, *f.manifest)) found.emplace(f.snap.key(), f.snap);
+            }
+        std::erase_if(listed_, [&](const auto& kv) { return !seen.count(kv.first); });
+        std::erase_if(partial_logged_, [&](const auto& k) { return !seen.count(k); });
 
         std::vector<Seed> gone;
         {
@@ -304,6 +318,51 @@ private:
             ++r.added;
         }
         return r;
+    }
+
+    // A snapshot llmpt did not download (huggingface_hub did, or it was copied
+    // in) has no manifest: the Hub says which files the commit has, once per
+    // snapshot (a commit's files never change). When all are there, the
+    // manifest is written and the snapshot is seeded like any other; a
+    // partial one (allow_patterns) is not. Runs on the scan thread.
+    std::optional<std::vector<cache::ManifestEntry>> listed_by_hub(const Snapshot& snap) {
+        const auto key = snap.key();
+        auto it = listed_.find(key);
+        if (it == listed_.end()) {
+            if (auto r = retry_after_.find("list|" + key); r != retry_after_.end() && Clock::now() < r->second)
+                return std::nullopt;
+            auto settings = Settings::from_env();
+            if (!o_.endpoint.empty()) settings.endpoint = o_.endpoint;
+            settings.max_retries = 1; // the scan goes on; the next try is minutes away
+            settings.api_timeout = std::chrono::seconds(10);
+            hub::HubClient hub(settings);
+            auto files = hub.list_files(snap.repo, snap.commit);
+            if (!files) {
+                log("cannot list " + name(snap) + " on the Hub (" + settings.endpoint + "): " + files.error().what() +
+                    "; not seeding it");
+                retry_after_["list|" + key] =
+                    Clock::now() + (files.error().code == errc::not_found ? std::chrono::minutes(60) : std::chrono::minutes(5));
+                return std::nullopt;
+            }
+            std::vector<cache::ManifestEntry> entries;
+            for (auto& f : *files) entries.push_back({std::move(f.path), std::move(f.etag), f.size});
+            it = listed_.emplace(key, std::move(entries)).first;
+        }
+        const cache::RepoCache rc(snap.cache, snap.repo);
+        if (!all_present(rc, snap.commit, it->second)) {
+            if (partial_logged_.insert(key).second)
+                log("not seeding " + name(snap) + ": only part of the commit's " + std::to_string(it->second.size()) +
+                    " files is in the cache");
+            return std::nullopt;
+        }
+        if (auto st = cache::write_manifest(rc, snap.commit, it->second); !st)
+            log("cannot write the manifest of " + name(snap) + ": " + st.error().what());
+        else
+            log("listed " + name(snap) + " on the Hub: all " + std::to_string(it->second.size()) + " files are here");
+        partial_logged_.erase(key);
+        auto out = std::move(it->second);
+        listed_.erase(it);
+        return out;
     }
 
     static std::string name(const Snapshot& s) { return std::string(to_string(s.repo.type)) + " " + s.repo.id.str() + "@" + s.commit.str(); }
@@ -412,8 +471,10 @@ private:
     std::unique_ptr<server::HttpServer> server_;
     std::mutex mu_; // seeds_
     std::map<std::string, Seed> seeds_;
-    std::mutex scan_mu_; // one scan at a time; guards retry_after_
+    std::mutex scan_mu_; // one scan at a time; guards retry_after_, listed_, partial_logged_
     std::map<std::string, Clock::time_point> retry_after_;
+    std::map<std::string, std::vector<cache::ManifestEntry>> listed_; // by the Hub, for snapshots without a manifest
+    std::set<std::string> partial_logged_;
     std::unique_ptr<Tasks> tasks_;
     std::mutex wake_mu_; // scan_requested_
     std::condition_variable wake_;

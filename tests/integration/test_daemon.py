@@ -157,6 +157,31 @@ class DaemonTest(DaemonCase):
         finally:
             t.stop()
 
+    def test_snapshot_without_a_manifest_is_listed_on_the_hub(self):
+        # As huggingface_hub leaves a download: blobs and snapshot links, no
+        # llmpt manifest; first only part of it (allow_patterns).
+        commit = import_repo(self.cache, "org/m", FILES)
+        hub_cache = self.path("hub")
+        import_repo(hub_cache, "org/m", FILES)
+        repo = os.path.join(self.cache, "models--org--m")
+        manifest = os.path.join(repo, ".llmpt", "manifests", commit + ".json")
+        os.unlink(manifest)
+        tok = os.path.join(repo, "snapshots", commit, "sub", "tok.txt")
+        target = os.readlink(tok)
+        os.unlink(tok)
+        with Tracker(self.path("t.db")) as t, Serve(hub_cache) as hub:
+            self.start(t.url, None, "--endpoint", hub.url)
+            wait_for("the partial snapshot to be noticed", lambda: "only part of the commit's 3 files" in self.log())
+            api(self.sock, "POST", "/v1/scan")
+            self.assertEqual(self.seeds(), [])
+            os.symlink(target, tok)  # the rest arrives
+            wait_for("the seed", self.seeds)
+            self.assertTrue(os.path.exists(manifest))
+            self.assertIn("listed model org/m@%s on the Hub: all 3 files are here" % commit, self.log())
+            wait_for("the publish", lambda: self.published(t, commit))
+            # The commit's file list was asked once, whatever the number of scans.
+            self.assertEqual(len([r for r in hub.requests() if "/tree/" in r]), 1)
+
     def test_publish_token_is_used_and_kept_off_the_command_line(self):
         commit = import_repo(self.cache, "org/m", FILES)
         with Tracker(self.path("t.db"), "--publish-token", "s3cret") as t:
