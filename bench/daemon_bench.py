@@ -185,7 +185,7 @@ def main():
 
         # C. GET /v1/tasks under 50 event streams of a running download.
         hub_cache = os.path.join(work, "hub")
-        commit = import_repo(hub_cache, "bench/big", {"model.bin": os.urandom(64 << 20)})
+        commit = import_repo(hub_cache, "bench/big", {"config.json": b"{}\n", "model.bin": os.urandom(64 << 20)})
         snap = os.path.join(hub_cache, "models--bench--big", "snapshots")
         data = make_torrent(os.path.join(snap, commit))
         req = urllib.request.Request(tracker.url + "/api/v1/publish", method="POST",
@@ -223,6 +223,13 @@ def main():
         print("   the streams received %d events in all (min %d per stream); task state while measured: %s, "
               "%d bytes done" % (sum(counts), min(counts), state["state"],
                                  (state.get("progress") or {}).get("bytes_done", 0)))
+        if os.environ.get("DEBUG"):
+            with open(log) as f:
+                print(f.read()[-1500:])
+            print(json.dumps(state)[:3000])
+            print(seeder.h.status().num_peers, seeder.uploaded())
+        if state.get("warnings"):
+            print("   task warnings: %s" % state["warnings"])
     finally:
         subprocess.run([LLMPT, "daemon", "stop", "--cache-dir", cache], env=env, capture_output=True)
         if seeder:

@@ -45,6 +45,9 @@ public:
     static Result<std::unique_ptr<Seeder>> start(const SeedRequest& request);
     virtual ~Seeder() = default;
     virtual SeedStatus status() const = 0;
+    // status() without peers and uploaded bytes: it does not ask the P2P
+    // session, so polling hundreds of seeders every second costs nothing.
+    virtual SeedStatus publish_status() const = 0;
     // Call now and then (every second is fine): when publishing failed
     // because the tracker was unreachable or refused for a passing reason,
     // tries again with backoff (1 s doubling to 60 s, with jitter). When

@@ -239,9 +239,9 @@ private:
     // they may wait on the tracker. A changed outcome is logged.
     void maintain() {
         for (auto& [key, seed] : snapshot_seeds()) {
-            const auto before = seed.seeder->status();
+            const auto before = seed.seeder->publish_status();
             seed.seeder->maintain();
-            const auto after = seed.seeder->status();
+            const auto after = seed.seeder->publish_status();
             if (after.publish != before.publish || after.publishes != before.publishes)
                 log("publish " + name(seed.snap) + ": " + after.publish +
                     (after.publishes > 1 ? " (again: the tracker had lost it)" : ""));
@@ -262,7 +262,8 @@ private:
             for (auto& f : snapshots_of(c)) {
                 seen.insert(f.snap.key());
                 const cache::RepoCache rc(f.snap.cache, f.snap.repo);
-                if (!f.manifest) f.manifest = listed_by_hub(f.snap);
+                // A snapshot without a manifest that a task is downloading gets one when done.
+                if (!f.manifest && !tasks_->busy(f.snap.cache, f.snap.repo)) f.manifest = listed_by_hub(f.snap);
                 if (f.manifest && all_present(rc, f.snap.commit, *f.manifest)) found.emplace(f.snap.key(), f.snap);
             }
         std::erase_if(listed_, [&](const auto& kv) { return !seen.count(kv.first); });

@@ -210,6 +210,16 @@ std::size_t Tasks::active() const {
     return n;
 }
 
+bool Tasks::busy(const fs::path& cache, const RepoRef& repo) const {
+    std::lock_guard lk(mu_);
+    for (const auto& [_, t] : tasks_) {
+        std::lock_guard tl(t->mu);
+        if (finished(t->state) || t->req.cache_dir != cache.string() || t->req.repo != repo.id.str()) continue;
+        if (t->req.repo_type == to_string(repo.type)) return true;
+    }
+    return false;
+}
+
 Result<Tasks::Submitted> Tasks::submit(const TaskRequest& request) {
     TaskRequest req = request;
     std::error_code ec;

@@ -61,6 +61,8 @@ public:
     std::shared_ptr<server::BodyStream> events(const std::string& id);
 
     std::size_t active() const;
+    // Whether a queued or running task downloads into this repo of this cache.
+    bool busy(const std::filesystem::path& cache, const RepoRef& repo) const;
 
 private:
     void run(const std::shared_ptr<Task>& t);

@@ -135,6 +135,7 @@ public:
         next_try_ = std::chrono::steady_clock::now() + backoff_ + std::chrono::milliseconds(jitter(rng));
     }
 
+    SeedStatus publish_status() const override { return status_; }
     SeedStatus status() const override {
         SeedStatus s = status_;
         if (h_.is_valid()) {

@@ -150,6 +150,8 @@ class TaskTest(DaemonCase):
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
         wait_for("the daemon to seed what its task downloaded",
                  lambda: "seeding model org/m@" + self.commit in self.log())
+        # A snapshot a task is writing is not taken for one without a manifest.
+        self.assertNotIn("cannot list", self.log())
 
     def test_two_clients_one_task_and_ctrl_c_only_detaches(self):
         self.start(self.tracker.url)

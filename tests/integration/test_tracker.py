@@ -154,7 +154,7 @@ class TrackerTest(TestCase):
         self.assertEqual(len(rows[0][1]), 12)
 
     def test_limits_and_hostile_requests(self):
-        with Tracker(self.path("t.db"), "--publish-rate", "0.01", "--announce-rate", "1") as t:
+        with Tracker(self.path("t.db"), "--publish-rate", "0.01", "--announce-rate", "1", "--announce-burst", "3") as t:
             big = b"{" + b" " * (25 << 20) + b"}"
             answer = raw_request(t.port, b"POST /api/v1/publish HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                                  % len(big) + big)

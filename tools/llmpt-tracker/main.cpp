@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     std::string listen = "127.0.0.1:8080", db = "llmpt-tracker.db", token_file, hub, log_file;
     std::vector<std::string> tokens;
     int interval = 300, threads = 4;
-    double announce_rate = 20, publish_rate = 0.5;
+    double announce_rate = 20, publish_rate = 0.5, announce_burst = -1;
     bool trust_proxy = false, quiet = false;
     app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
     app.add_option("--db", db, "SQLite database file (created if missing)")->capture_default_str();
@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
     app.add_option("--hub-endpoint", hub, "Check published torrents against this Hub's file lists");
     app.add_option("--announce-rate", announce_rate, "Announces per second per client address (0: no limit)")
         ->check(CLI::Range(0.0, 1e6))->capture_default_str();
+    app.add_option("--announce-burst", announce_burst,
+                   "Announces one client address may send at once (default: 60 s worth of --announce-rate, so "
+                   "that a daemon seeding hundreds of snapshots, or a lab behind one NAT, can start at once)")
+        ->check(CLI::Range(1.0, 1e7));
     app.add_option("--publish-rate", publish_rate, "Publishes per second per client address (0: no limit)")
         ->check(CLI::Range(0.0, 1e6))->capture_default_str();
     app.add_flag("--trust-proxy", trust_proxy, "Take the client address from X-Forwarded-For / X-Real-IP / ip=");
@@ -110,7 +114,7 @@ int main(int argc, char** argv) {
     o.announce_interval = std::chrono::seconds(interval);
     o.min_interval = std::chrono::seconds(std::max(5, interval / 10));
     o.announce_rate = announce_rate;
-    o.announce_burst = std::max(1.0, announce_rate * 3);
+    o.announce_burst = announce_burst > 0 ? announce_burst : std::max(1.0, announce_rate * 60);
     o.publish_rate = publish_rate;
     o.publish_burst = std::max(1.0, publish_rate * 40);
     o.trust_proxy = trust_proxy;
