@@ -3,6 +3,7 @@
 #include <llmpt/download.hpp>
 
 #include "cache/layout.hpp"
+#include "cache/verified.hpp"
 #include "download/fetcher.hpp"
 #include "download/p2p.hpp"
 #include "download/plan.hpp"
@@ -92,6 +93,7 @@ private:
     Result<DownloadResult> offline(const std::string& why);
     Result<std::vector<hub::RemoteFile>> select(hub::HubApi& hub, const CommitId& commit);
     Status check_space(const std::vector<Wanted>& todo, const fs::path& dir);
+    void remember_verified(const std::vector<Etag>& fetched) const;
     Status fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo);
     Status fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit,
                                 const std::vector<hub::RemoteFile>& todo);
@@ -410,6 +412,15 @@ DownloadResult Download::finish(const CommitId& commit, fs::path path) {
     return r;
 }
 
+// Every blob placed this run matched the Hub's hash: a seeder of this cache
+// (`llmpt seed`, the daemon) need not hash it again. Best effort.
+void Download::remember_verified(const std::vector<Etag>& fetched) const {
+    if (fetched.empty()) return;
+    cache::VerifiedBlobs verified(*cache_);
+    for (const auto& e : fetched) verified.remember(e);
+    (void)verified.save();
+}
+
 Result<DownloadResult> Download::run() {
     if (auto st = validate(); !st) return st.error();
     if (settings_.offline) return offline("offline mode (HF_HUB_OFFLINE=1)");
@@ -472,6 +483,8 @@ Result<DownloadResult> Download::run() {
         return st.error();
     }
 
+    std::vector<Etag> fetched;
+    for (const auto& w : todo) fetched.push_back(w.file.etag);
     Status st = ok();
     if (local) st = fetch_into_local_dir(hub, *commit, local_todo);
     else if (auto lay = cache_->ensure_layout(); !lay) st = lay;
@@ -483,6 +496,7 @@ Result<DownloadResult> Download::run() {
 
     events_.drain(on_event_);
     if (local) return finish(*commit, req_.local_dir);
+    remember_verified(fetched);
     if (manifest_)
         if (auto m = cache::write_manifest(*cache_, *commit, *manifest_); !m) return m.error();
     // refs/ last: only once the snapshot is there.

@@ -150,6 +150,8 @@ class TaskTest(DaemonCase):
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
         wait_for("the daemon to seed what its task downloaded",
                  lambda: "seeding model org/m@" + self.commit in self.log())
+        # What the task verified is not hashed again by the seeder.
+        self.assertRegex(self.log(), r"seeding model org/m@%s info_hash \w+ \(3 files, 0 bytes hashed now\)" % self.commit)
         # A snapshot a task is writing is not taken for one without a manifest.
         self.assertNotIn("cannot list", self.log())
 
