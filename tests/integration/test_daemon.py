@@ -198,6 +198,21 @@ class DaemonTest(DaemonCase):
         with Tracker(self.path("t.db")) as t:
             self.start(t.url)
             self.assertEqual(stat.S_IMODE(os.stat(self.sock).st_mode), 0o600)
+            if os.getuid() == 0:  # another user cannot connect (root would pass any mode)
+                pid = os.fork()
+                if pid == 0:
+                    code = 1
+                    try:
+                        os.setgid(65534)
+                        os.setuid(65534)
+                        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                        s.connect(self.sock)
+                    except PermissionError:
+                        code = 0
+                    except BaseException:
+                        code = 2
+                    os._exit(code)
+                self.assertEqual(os.waitpid(pid, 0)[1], 0, "another user reached the control socket")
             second = run(["daemon", "start", "--cache-dir", self.cache, "--tracker", t.url,
                           "--listen", "127.0.0.1:0"], env=self.env)
             self.assertExit(second, 1)
