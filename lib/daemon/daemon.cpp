@@ -7,6 +7,7 @@
 #include "server/http_server.hpp"
 #include "util/fd.hpp"
 #include "util/hash.hpp"
+#include "util/time.hpp"
 
 #include <llmpt/download.hpp>
 #include <llmpt/seed.hpp>
@@ -79,15 +80,6 @@ Result<ApiResponse> call(const fs::path& socket, const std::string& method, cons
 }
 
 namespace {
-
-std::string now_utc() {
-    char buf[32];
-    const std::time_t t = std::time(nullptr);
-    std::tm tm {};
-    ::gmtime_r(&t, &tm);
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 // "models--org--name" → the repo it caches.
 std::optional<RepoRef> repo_of_folder(const std::string& name) {
@@ -232,7 +224,7 @@ private:
     }
 
     void log(const std::string& line) const {
-        if (o_.log) o_.log(now_utc() + " " + line);
+        if (o_.log) o_.log(util::utc_timestamp() + " " + line);
     }
 
     // Publish retries and republishing (Seeder::maintain), outside the lock:

@@ -2,13 +2,13 @@
 
 #include "util/fd.hpp"
 #include "util/hash.hpp"
+#include "util/time.hpp"
 
 #include <llmpt/download.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <atomic>
-#include <ctime>
 #include <random>
 
 namespace llmpt::daemon {
@@ -21,15 +21,6 @@ namespace {
 constexpr std::size_t kMaxFinished = 100;       // finished tasks remembered
 constexpr std::size_t kMaxWarnings = 20;        // per task, the latest
 constexpr std::size_t kStreamBacklog = 4u << 20; // bytes a subscriber may fall behind
-
-std::string now_utc() {
-    char buf[32];
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 std::string new_id() {
     static std::mutex mu;
@@ -247,7 +238,7 @@ Result<Tasks::Submitted> Tasks::submit(const TaskRequest& request) {
         t = std::make_shared<Task>();
         t->id = new_id();
         t->key = key;
-        t->created = now_utc();
+        t->created = util::utc_timestamp();
         t->req = std::move(req);
         tasks_.emplace(t->id, t);
         order_.push_back(t->id);
@@ -456,7 +447,7 @@ void Tasks::resume_saved() {
             auto t = std::make_shared<Task>();
             t->id = e["id"].get<std::string>();
             if (tasks_.count(t->id)) continue;
-            t->created = e.value("created", now_utc());
+            t->created = e.value("created", util::utc_timestamp());
             t->req = std::move(*req);
             t->key = util::sha256_hex(t->req.to_json());
             const auto state = e.value("state", std::string("queued"));

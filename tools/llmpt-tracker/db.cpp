@@ -1,5 +1,7 @@
 #include "db.hpp"
 
+#include "util/time.hpp"
+
 #include <sqlite3.h>
 
 #include <ctime>
@@ -48,14 +50,7 @@ CREATE TABLE IF NOT EXISTS publish_log (
 );
 )sql";
 
-std::string now_iso() {
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string now_iso() { return util::utc_timestamp(); }
 
 // Statement with reset-on-scope-exit; bind helpers.
 struct Stmt {

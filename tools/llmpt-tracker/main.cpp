@@ -1,6 +1,8 @@
 // llmpt-tracker: the torrent registry and BitTorrent tracker (DESIGN §5).
 #include "service.hpp"
 
+#include "util/time.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <condition_variable>
@@ -13,15 +15,6 @@
 #include <thread>
 
 namespace {
-
-std::string timestamp() {
-    char buf[32];
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 bool parse_listen(const std::string& s, std::string& host, std::uint16_t& port) {
     const auto colon = s.rfind(':');
@@ -98,7 +91,7 @@ int main(int argc, char** argv) {
     auto log_mu = std::make_shared<std::mutex>();
     auto log = [log_mu, log_out](const std::string& line) {
         std::lock_guard lk(*log_mu);
-        std::fprintf(log_out, "%s %s\n", timestamp().c_str(), line.c_str());
+        std::fprintf(log_out, "%s %s\n", llmpt::util::utc_timestamp().c_str(), line.c_str());
         std::fflush(log_out);
     };
 
