@@ -188,10 +188,21 @@ public:
         tasks_->resume_saved();
         std::thread scanner([&] {
             while (!stop.load()) {
-                scan();
+                {
+                    std::lock_guard lk(wake_mu_);
+                    scan_requested_ = false;
+                    scanning_ = true;
+                }
+                const auto r = scan();
+                {
+                    std::lock_guard lk(wake_mu_);
+                    scanning_ = false;
+                    ++scans_done_;
+                    last_scan_ = r;
+                }
+                scanned_.notify_all();
                 std::unique_lock lk(wake_mu_);
                 wake_.wait_for(lk, o_.scan_interval, [&] { return stop.load() || scan_requested_; });
-                scan_requested_ = false;
             }
         });
         while (!stop.load()) {
@@ -201,8 +212,10 @@ public:
         }
         {
             std::lock_guard lk(wake_mu_);
+            stopping_ = true;
         }
         wake_.notify_all();
+        scanned_.notify_all();
         scanner.join();
         if (server_) server_->stop();
         tasks_.reset(); // running downloads stop; they resume at the next start
@@ -221,6 +234,23 @@ private:
             scan_requested_ = true;
         }
         wake_.notify_all();
+    }
+
+    // POST /v1/scan: a scan on the scanner thread that starts after this
+    // request, awaited for a while (verifying a large new snapshot can take
+    // minutes: then 202, and the scan goes on).
+    server::Response scan_now() {
+        std::unique_lock lk(wake_mu_);
+        const auto target = scans_done_ + (scanning_ ? 2 : 1);
+        scan_requested_ = true;
+        wake_.notify_all();
+        if (!scanned_.wait_for(lk, std::chrono::seconds(20), [&] { return stopping_ || scans_done_ >= target; }) ||
+            stopping_)
+            return reply({{"scanning", true}}, 202);
+        const auto r = last_scan_;
+        lk.unlock();
+        std::lock_guard seeds(mu_);
+        return reply({{"seeds", seeds_.size()}, {"added", r.added}, {"removed", r.removed}, {"failed", r.failed}});
     }
 
     void log(const std::string& line) const {
@@ -408,9 +438,7 @@ private:
         }
         if (req.path == "/v1/scan") {
             if (req.method != "POST") return server::Response::json_error(405, "use POST");
-            const auto r = scan();
-            std::lock_guard lk(mu_);
-            return reply({{"seeds", seeds_.size()}, {"added", r.added}, {"removed", r.removed}, {"failed", r.failed}});
+            return scan_now();
         }
         return server::Response::json_error(404, "no such endpoint: " + req.path);
     }
@@ -469,9 +497,12 @@ private:
     std::map<std::string, std::vector<cache::ManifestEntry>> listed_; // by the Hub, for snapshots without a manifest
     std::set<std::string> partial_logged_;
     std::unique_ptr<Tasks> tasks_;
-    std::mutex wake_mu_; // scan_requested_
-    std::condition_variable wake_;
-    bool scan_requested_ = false;
+    std::mutex wake_mu_; // everything below
+    std::condition_variable wake_;    // the scanner: a scan is asked for, or the daemon stops
+    std::condition_variable scanned_; // POST /v1/scan: a scan ended
+    bool scan_requested_ = false, scanning_ = false, stopping_ = false;
+    std::uint64_t scans_done_ = 0;
+    ScanResult last_scan_;
 };
 
 } // namespace
