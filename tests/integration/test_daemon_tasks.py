@@ -171,14 +171,20 @@ class TaskTest(DaemonCase):
         self.assertEqual(self.task(task_id)["state"], "running")
         status = run(["daemon", "status", "--cache-dir", self.cache], env=self.env)
         self.assertIn("task %s  running  org/m@main" % task_id, status.stdout)
-        # The same command again follows the running task to its end.
-        again = run(self.cli("--json")[1:], env=self.env, timeout=120)
+        # The same command again follows the running task to its end; with
+        # --events it still gets the plan and every file once, those made
+        # usable before it joined included.
+        again = run(self.cli("--events")[1:], env=self.env, timeout=120)
         self.assertExit(again, 0)
         self.assertIn("following the running task " + task_id, again.stderr)
+        events = [json.loads(line) for line in again.stdout.splitlines()]
+        self.assertEqual([e["event"] for e in events].count("plan"), 1)
+        self.assertEqual(sorted(e["path"] for e in events if e["event"] == "file"), sorted(FILES))
+        self.assertEqual(events[-1]["event"], "done")
         out_a, err_a = a.communicate(timeout=120)
         self.assertEqual(a.returncode, 0, err_a)
         self.assertIn(task_id, err_a)
-        self.assertEqual(json.loads(out_a)["path"], json.loads(again.stdout)["path"])
+        self.assertEqual(json.loads(out_a)["path"], events[-1]["path"])
         self.assertEqual(json.loads(out_a)["bytes_http"], 0)
         self.assertEqual(len(api(self.sock, "GET", "/v1/tasks")[1]), 1)
         # --in-process downloads here (all cached by now) and makes no task.

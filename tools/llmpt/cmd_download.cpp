@@ -11,6 +11,8 @@
 
 #include <cstdio>
 #include <memory>
+#include <set>
+#include <utility>
 
 namespace llmpt::cli {
 
@@ -90,14 +92,37 @@ std::optional<int> run_in_daemon(const DownloadArgs& a, const std::filesystem::p
     ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO), !a.quiet);
     std::optional<nlohmann::json> final_task;
     std::string final_state;
+    // A client that joins a running task learns what happened before from
+    // the "state" event: its plan and the files already usable are shown
+    // as if they had just happened, each once.
+    bool plan_shown = false;
+    std::set<std::string> files_shown;
+    const auto show_once = [&](const Event& e) {
+        if (std::holds_alternative<PlanEvent>(e)) {
+            if (std::exchange(plan_shown, true)) return;
+        } else if (const auto* f = std::get_if<FileReadyEvent>(&e)) {
+            if (!files_shown.insert(f->path).second) return;
+        }
+        show(a, bar, e);
+    };
     auto st = daemon::follow(
         socket, id,
         [&](const daemon::TaskEvent& ev) {
-            if (ev.event == "done" || ev.event == "failed" || ev.event == "cancelled") {
-                final_state = ev.event;
-                final_task = nlohmann::json::parse(ev.data, nullptr, false);
+            const bool last = ev.event == "done" || ev.event == "failed" || ev.event == "cancelled";
+            if (last || ev.event == "state") {
+                const auto task = nlohmann::json::parse(ev.data, nullptr, false);
+                if (last) {
+                    final_state = ev.event;
+                    final_task = task;
+                }
+                if (!task.is_object()) return;
+                if (task.contains("plan") && task["plan"].is_object())
+                    if (auto e = event_from_json(task["plan"].dump())) show_once(*e);
+                if (task.contains("files_ready") && task["files_ready"].is_array())
+                    for (const auto& f : task["files_ready"])
+                        if (auto e = event_from_json(f.dump())) show_once(*e);
             } else if (auto e = event_from_json(ev.data)) {
-                show(a, bar, *e);
+                show_once(*e);
             }
         },
         &g_interrupted);
