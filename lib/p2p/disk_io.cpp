@@ -137,6 +137,26 @@ private:
     std::size_t keep_;
 };
 
+// The allocator of every disk buffer handed to libtorrent, never destroyed:
+// libtorrent may free a buffer after the disk back end is gone (a peer
+// connection released by the session's last handlers as it shuts down), so
+// freeing must not need the back end.
+class SharedBuffers final : public lt::buffer_allocator_interface {
+public:
+    static SharedBuffers& get() {
+        static auto* instance = new SharedBuffers; // leaked on purpose: see above
+        return *instance;
+    }
+    char* take() { return pool_.get(); }
+    void free_disk_buffer(char* b) override { pool_.put(b); }
+    // A buffer of ours as libtorrent holds it: freed when the holder goes,
+    // even in a handler that is destroyed without running.
+    lt::disk_buffer_holder hold(char* b, int len) { return lt::disk_buffer_holder(*this, b, len); }
+
+private:
+    BufferPool pool_{256}; // up to 4 MiB kept
+};
+
 // One torrent's files. Jobs hold it by shared_ptr: it outlives remove_torrent
 // until they finish. The torrent's file_storage is kept alive by the
 // torrent, which every job's completion handler holds.
@@ -166,7 +186,7 @@ struct Storage {
 
 using StoragePtr = std::shared_ptr<Storage>;
 
-class PooledDiskIo final : public lt::disk_interface, public lt::buffer_allocator_interface {
+class PooledDiskIo final : public lt::disk_interface {
 public:
     PooledDiskIo(lt::io_context& ios, const lt::settings_interface& settings)
         : ios_(ios), settings_(settings),
@@ -211,22 +231,22 @@ public:
         // A block in the page cache is read here, on the network thread: a
         // trip through the pool and back costs more than the copy. Anything
         // that would wait for the disk goes to the pool.
-        char* buf = buffers_.get();
+        auto& buffers = SharedBuffers::get();
+        char* buf = buffers.take();
         lt::storage_error err;
         if (transfer(*st, r.piece, r.start, buf, r.length, Io::read_cached, err) == r.length || err) {
-            boost::asio::post(ios_, [this, h = std::move(handler), buf, len = r.length, err] {
-                h(lt::disk_buffer_holder(*this, buf, len), err);
+            boost::asio::post(ios_, [h = std::move(handler), b = buffers.hold(buf, r.length), err]() mutable {
+                h(std::move(b), err);
             });
             return;
         }
-        boost::asio::post(pool_, [this, st = std::move(st), r, buf, h = std::move(handler)]() mutable {
+        in_pool([this, st = std::move(st), r, b = buffers.hold(buf, r.length),
+                                  h = std::move(handler)]() mutable {
             lt::storage_error err;
-            const int got = transfer(*st, r.piece, r.start, buf, r.length, Io::read, err);
+            const int got = transfer(*st, r.piece, r.start, b.data(), r.length, Io::read, err);
             if (!err && got < r.length)
                 err = lt::storage_error(lt::errors::make_error_code(lt::errors::file_too_short), lt::operation_t::file_read);
-            boost::asio::post(ios_, [this, h = std::move(h), buf, len = r.length, err] {
-                h(lt::disk_buffer_holder(*this, buf, len), err);
-            });
+            boost::asio::post(ios_, [h = std::move(h), b = std::move(b), err]() mutable { h(std::move(b), err); });
         });
     }
 
@@ -239,7 +259,7 @@ public:
             boost::asio::post(ios_, [h = std::move(handler), err] { h(err); });
             return false;
         }
-        char* copy = buffers_.get();
+        char* copy = SharedBuffers::get().take();
         std::memcpy(copy, buf, static_cast<std::size_t>(r.length));
         {
             std::lock_guard lk(st->mu);
@@ -254,11 +274,11 @@ public:
                 if (observer) observers_.push_back(std::move(observer));
             }
         }
-        boost::asio::post(pool_, [this, st = std::move(st), r, copy, h = std::move(handler)]() mutable {
+        in_pool([this, st = std::move(st), r, copy, h = std::move(handler)]() mutable {
             lt::storage_error err;
             transfer(*st, r.piece, r.start, copy, r.length, Io::write, err);
             if (!err) remember_block_hash(*st, r, copy);
-            buffers_.put(copy);
+            SharedBuffers::get().free_disk_buffer(copy);
             std::vector<std::function<void()>> ready;
             {
                 std::lock_guard lk(st->mu);
@@ -271,7 +291,7 @@ public:
                     }
                 }
             }
-            for (auto& job : ready) boost::asio::post(pool_, std::move(job));
+            for (auto& job : ready) in_pool(std::move(job));
             boost::asio::post(ios_, [h = std::move(h), err] { h(err); });
             written(r.length);
         });
@@ -283,10 +303,10 @@ public:
                     std::function<void(lt::piece_index_t, const lt::sha1_hash&, const lt::storage_error&)> handler) override {
         auto st = storage(idx);
         const bool v1 = bool(flags & disk_interface::v1_hash);
-        auto job = [this, st, piece, v2, v1, h = std::move(handler)] {
+        auto job = [this, st, piece, v2, v1, h = std::move(handler)]() mutable {
             lt::storage_error err;
             const auto hash = hash_piece(*st, piece, v2, v1, err);
-            boost::asio::post(ios_, [h, piece, hash, err] { h(piece, hash, err); });
+            boost::asio::post(ios_, [h = std::move(h), piece, hash, err] { h(piece, hash, err); });
         };
         after_writes(*st, piece, std::move(job));
     }
@@ -294,14 +314,14 @@ public:
     void async_hash2(lt::storage_index_t idx, lt::piece_index_t piece, int offset, lt::disk_job_flags_t,
                      std::function<void(lt::piece_index_t, const lt::sha256_hash&, const lt::storage_error&)> handler) override {
         auto st = storage(idx);
-        auto job = [this, st, piece, offset, h = std::move(handler)] {
+        auto job = [this, st, piece, offset, h = std::move(handler)]() mutable {
             std::vector<char> buf(kBlock);
             lt::storage_error err;
             const int len = std::min(kBlock, st->files.piece_size2(piece) - offset);
             const int got = transfer(*st, piece, offset, buf.data(), len, Io::read, err);
             lt::hasher256 hasher;
             if (got > 0) hasher.update({buf.data(), got});
-            boost::asio::post(ios_, [h, piece, hash = hasher.final(), err] { h(piece, hash, err); });
+            boost::asio::post(ios_, [h = std::move(h), piece, hash = hasher.final(), err] { h(piece, hash, err); });
         };
         after_writes(*st, piece, std::move(job));
     }
@@ -338,10 +358,10 @@ public:
                 }
             }
         }
-        boost::asio::post(pool_, [this, st, claims, needed = std::move(needed), h = std::move(handler)] {
+        in_pool([this, st, claims, needed = std::move(needed), h = std::move(handler)]() mutable {
             const auto status = claims ? (sizes_hold(*st, needed) ? lt::status_t::no_error : lt::status_t::need_full_check)
                                        : (any_file(*st) ? lt::status_t::need_full_check : lt::status_t::no_error);
-            boost::asio::post(ios_, [h, status] { h(status, lt::storage_error()); });
+            boost::asio::post(ios_, [h = std::move(h), status] { h(status, lt::storage_error()); });
         });
     }
 
@@ -349,9 +369,9 @@ public:
         auto st = storage(idx);
         // Queued behind the torrent's earlier jobs (a job still running on
         // another worker keeps its descriptor alive by shared_ptr).
-        boost::asio::post(pool_, [this, st, h = std::move(handler)] {
+        in_pool([this, st, h = std::move(handler)]() mutable {
             files_.close_all(st->id);
-            if (h) boost::asio::post(ios_, h);
+            if (h) boost::asio::post(ios_, std::move(h));
         });
     }
 
@@ -364,7 +384,7 @@ public:
     void async_delete_files(lt::storage_index_t idx, lt::remove_flags_t options,
                             std::function<void(const lt::storage_error&)> handler) override {
         auto st = storage(idx);
-        boost::asio::post(pool_, [this, st, options, h = std::move(handler)] {
+        in_pool([this, st, options, h = std::move(handler)]() mutable {
             files_.close_all(st->id);
             lt::storage_error err;
             if (options & lt::session::delete_files) {
@@ -374,7 +394,7 @@ public:
                         err = errno_error(errno, f, lt::operation_t::file_remove);
                 }
             }
-            boost::asio::post(ios_, [h, err] { h(err); });
+            boost::asio::post(ios_, [h = std::move(h), err] { h(err); });
         });
     }
 
@@ -405,16 +425,32 @@ public:
 
     void update_stats_counters(lt::counters&) const override {}
     std::vector<lt::open_file_state> get_status(lt::storage_index_t) const override { return {}; }
+    // Queued jobs are never dropped: one dropped unrun would destroy its
+    // completion handler, and with it a torrent's storage_holder, after this
+    // back end is gone. They all run (each keeps the network thread's
+    // io_context alive until its completion is delivered, see in_pool()).
     void abort(bool wait) override {
         if (wait) pool_.join();
-        else pool_.stop();
     }
     void submit_jobs() override {}
     void settings_updated() override {}
 
-    void free_disk_buffer(char* b) override { buffers_.put(b); }
-
 private:
+    // Runs `job` on the worker pool. The job holds work on the network
+    // thread's io_context until it has posted its completion there, so the
+    // session's network thread (which stops when its io_context runs out of
+    // work) delivers every completion while this back end still exists.
+    template <class Job>
+    void in_pool(Job&& job) {
+        boost::asio::post(pool_, [work = boost::asio::make_work_guard(ios_), job = std::forward<Job>(job)]() mutable {
+            {
+                auto run = std::move(job); // its captures go before the work does
+                run();
+            }
+            work.reset();
+        });
+    }
+
     StoragePtr storage(lt::storage_index_t idx) const { return storages_[static_cast<std::size_t>(static_cast<int>(idx))]; }
 
     std::int64_t max_queued() const {
@@ -444,7 +480,7 @@ private:
                 return;
             }
         }
-        boost::asio::post(pool_, std::move(job));
+        in_pool(std::move(job));
     }
 
     // A whole v2 block just written: its hash, so the piece check need not read it back.
@@ -565,7 +601,6 @@ private:
     const lt::settings_interface& settings_;
     boost::asio::thread_pool pool_;
     FileCache files_;
-    BufferPool buffers_{256}; // up to 4 MiB kept
     std::vector<StoragePtr> storages_; // network thread only
     std::vector<lt::storage_index_t> free_;
     std::uint64_t next_id_ = 0;
