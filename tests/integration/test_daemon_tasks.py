@@ -211,15 +211,27 @@ class TaskTest(DaemonCase):
         self.assertEqual(api(self.sock, "GET", "/v1/tasks/" + task_id)[0], 404)
 
     def test_kill_9_mid_download_then_restart_resumes_the_task(self):
+        self.stop_mid_download_then_resume(kill=True)
+
+    def test_stop_mid_download_then_start_resumes_the_task(self):
+        self.stop_mid_download_then_resume(kill=False)
+
+    def stop_mid_download_then_resume(self, kill):
         self.start(self.tracker.url)
         slow = self.seeder(rate=1024 * 1024)
         _, posted = self.post(self.request())
         task_id = posted["id"]
         self.assertGreaterEqual(slow.wait_uploaded(3 * 1024 * 1024), 3 * 1024 * 1024)
-        pid = api(self.sock, "GET", "/health")[1]["pid"]
-        os.kill(pid, signal.SIGKILL)
-        wait_for("the daemon to die", lambda: run(["daemon", "status", "--cache-dir", self.cache],
-                                                  env=self.env).returncode != 0)
+        if kill:
+            pid = api(self.sock, "GET", "/health")[1]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            wait_for("the daemon to die", lambda: run(["daemon", "status", "--cache-dir", self.cache],
+                                                      env=self.env).returncode != 0)
+        else:  # a stop interrupts the task without cancelling it
+            t0 = time.monotonic()
+            self.assertExit(run(["daemon", "stop", "--cache-dir", self.cache], env=self.env), 0)
+            self.assertLess(time.monotonic() - t0, 20)
+            self.assertIn("daemon stopped", self.log())
         slow.stop()
         self.seeders.remove(slow)
         self.seeder()  # a fast one now
