@@ -310,37 +310,65 @@ private:
         }
         for (auto& g : gone) g.seeder->stop();
 
-        for (auto& [key, snap] : found) {
+        // New snapshots are verified and seeded in parallel, a repo per
+        // worker (a repo's record of verified blobs is one file).
+        std::map<std::string, std::vector<const Snapshot*>> by_repo;
+        for (const auto& [key, snap] : found) {
             {
                 std::lock_guard lk(mu_);
                 if (seeds_.count(key)) continue;
             }
             if (auto it = retry_after_.find(key); it != retry_after_.end() && Clock::now() < it->second) continue;
-            SeedRequest req;
-            req.repo = snap.repo.id.str();
-            req.repo_type = snap.repo.type;
-            req.revision = snap.commit.str();
-            req.cache_dir = snap.cache;
-            req.tracker = o_.tracker;
-            req.publish_token = o_.publish_token;
-            req.listen = o_.listen;
-            req.tracker_check = o_.tracker_check;
-            auto seeder = Seeder::start(req);
-            if (!seeder) {
-                log("cannot seed " + name(snap) + ": " + seeder.error().what());
-                retry_after_[key] = Clock::now() + std::chrono::minutes(5);
-                ++r.failed;
-                continue;
-            }
-            const auto st = (*seeder)->status();
-            log("seeding " + name(snap) + " info_hash " + st.info_hash + " (" + std::to_string(st.files) +
-                " files, " + std::to_string(st.hashed_now) + " bytes hashed now) publish " + st.publish);
-            retry_after_.erase(key);
-            std::lock_guard lk(mu_);
-            seeds_.emplace(key, Seed{snap, std::shared_ptr<Seeder>(std::move(*seeder))});
-            ++r.added;
+            by_repo[snap.cache.string() + "|" + snap.repo.folder_name()].push_back(&snap);
         }
+        std::vector<std::vector<const Snapshot*>> groups;
+        for (auto& [_, g] : by_repo) groups.push_back(std::move(g));
+        std::atomic<std::size_t> next{0};
+        std::mutex counts_mu; // r and retry_after_, from the workers
+        const auto work = [&] {
+            for (auto i = next++; i < groups.size(); i = next++)
+                for (const auto* snap : groups[i]) {
+                    const bool added = start_seed(*snap);
+                    std::lock_guard lk(counts_mu);
+                    if (added) {
+                        retry_after_.erase(snap->key());
+                        ++r.added;
+                    } else {
+                        retry_after_[snap->key()] = Clock::now() + std::chrono::minutes(5);
+                        ++r.failed;
+                    }
+                }
+        };
+        const auto workers = std::min<std::size_t>(groups.size(), std::max(1u, std::thread::hardware_concurrency()));
+        std::vector<std::thread> extra;
+        for (std::size_t i = 1; i < workers; ++i) extra.emplace_back(work);
+        work();
+        for (auto& t : extra) t.join();
         return r;
+    }
+
+    // Verifies, seeds and publishes one snapshot (Seeder::start); logs the outcome.
+    bool start_seed(const Snapshot& snap) {
+        SeedRequest req;
+        req.repo = snap.repo.id.str();
+        req.repo_type = snap.repo.type;
+        req.revision = snap.commit.str();
+        req.cache_dir = snap.cache;
+        req.tracker = o_.tracker;
+        req.publish_token = o_.publish_token;
+        req.listen = o_.listen;
+        req.tracker_check = o_.tracker_check;
+        auto seeder = Seeder::start(req);
+        if (!seeder) {
+            log("cannot seed " + name(snap) + ": " + seeder.error().what());
+            return false;
+        }
+        const auto st = (*seeder)->status();
+        log("seeding " + name(snap) + " info_hash " + st.info_hash + " (" + std::to_string(st.files) + " files, " +
+            std::to_string(st.hashed_now) + " bytes hashed now) publish " + st.publish);
+        std::lock_guard lk(mu_);
+        seeds_.emplace(snap.key(), Seed{snap, std::shared_ptr<Seeder>(std::move(*seeder))});
+        return true;
     }
 
     // A snapshot llmpt did not download (huggingface_hub did, or it was copied
