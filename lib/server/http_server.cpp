@@ -292,7 +292,8 @@ void Session<Protocol>::on_read(beast::error_code ec) {
         res.file->fd = -1;
     }
     if (head) res.stream.reset();
-    reply(std::move(res), msg.keep_alive() && !res.stream);
+    const bool keep_alive = msg.keep_alive() && !res.stream; // a streamed body ends with the connection
+    reply(std::move(res), keep_alive);
 }
 
 template <class Protocol>

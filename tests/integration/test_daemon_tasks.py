@@ -125,6 +125,8 @@ class TaskTest(DaemonCase):
         self.assertNotIn("token", task["request"])
         # A late joiner: the current state first, then the events, then the end.
         s = EventStream(self.sock, first["id"])
+        self.assertEqual(s.resp.getheader("Content-Type"), "text/event-stream")
+        self.assertEqual(s.resp.getheader("Connection"), "close")  # the stream ends with the connection
         event, state = s.next()
         self.assertEqual(event, "state")
         self.assertEqual(state["state"], "running")
