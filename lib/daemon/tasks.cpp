@@ -160,9 +160,9 @@ struct Task {
             warnings.push_back(w->message);
             if (warnings.size() > kMaxWarnings) warnings.erase(warnings.begin());
         }
-        const auto text = llmpt::to_json(e);
-        const auto name = json::parse(text).value("event", std::string("event"));
-        publish_locked(frame(name, text), std::holds_alternative<ProgressEvent>(e));
+        static constexpr const char* names[] = {"plan", "progress", "file", "warning"}; // Event's alternatives
+        static_assert(std::size(names) == std::variant_size_v<Event>);
+        publish_locked(frame(names[e.index()], llmpt::to_json(e)), std::holds_alternative<ProgressEvent>(e));
     }
 
     // The final state: subscribers get it as the last event, then their streams end.
