@@ -1,6 +1,7 @@
 """Helpers for the P2P tests: python3-libtorrent peers we control (rate
 limits, stopping mid-transfer, corrupt data) next to our own seeder."""
 
+import os
 import time
 
 import libtorrent as lt
@@ -20,6 +21,11 @@ class PySeeder:
         self.ses = session(upload_rate)
         atp = lt.add_torrent_params()
         atp.ti = lt.torrent_info(torrent_data)
+        # save_path holds {commit}/{path}; libtorrent reads a one-file v2
+        # torrent as a single-file torrent, whose file has no root folder.
+        name = lt.bdecode(torrent_data)[b"info"][b"name"].decode()
+        if not atp.ti.files().file_path(0).startswith(atp.ti.name() + "/"):
+            save_path = os.path.join(save_path, name)
         atp.save_path = save_path
         atp.trackers = [tracker_url + "/announce"]
         atp.flags = (atp.flags | lt.torrent_flags.seed_mode) & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
