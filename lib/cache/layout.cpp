@@ -123,41 +123,45 @@ Status RepoCache::mark_no_exist(const CommitId& c, const std::string& path) cons
     return ok();
 }
 
-Result<std::map<std::string, Etag>> RepoCache::snapshot_files(const CommitId& c) const {
-    std::map<std::string, Etag> out;
-    std::error_code ec;
+Status RepoCache::for_each_snapshot_entry(const CommitId& c, const SnapshotEntry& entry) const {
     const auto dir = snapshot_dir(c);
-    fs::recursive_directory_iterator it(dir, ec), end;
-    if (ec) return Error(errc::not_found, "no snapshot " + c.str(), dir.string());
-    for (; it != end; it.increment(ec)) {
-        if (ec) return Error(errc::failure, "cannot list snapshot: " + ec.message(), dir.string());
-        if (!it->is_symlink(ec)) continue;
-        const auto target = fs::read_symlink(it->path(), ec);
-        auto etag = Etag::parse(target.filename().string());
-        if (ec || !etag) continue;
-        out.emplace(it->path().lexically_relative(dir).generic_string(), *etag);
-    }
-    return out;
-}
-
-Result<std::map<std::string, Etag>> RepoCache::checked_snapshot_files(const CommitId& c) const {
-    const auto dir = snapshot_dir(c);
-    std::map<std::string, Etag> out;
     std::error_code ec;
     fs::recursive_directory_iterator it(dir, ec), end;
     if (ec) return Error(errc::not_found, "no snapshot " + c.str(), dir.string());
     for (; it != end; it.increment(ec)) {
         if (ec) return Error(errc::failure, "cannot read snapshot: " + ec.message(), dir.string());
         if (it->is_directory(ec) && !it->is_symlink(ec)) continue;
-        const auto rel = it->path().lexically_relative(dir).generic_string();
-        const auto target = fs::read_symlink(it->path(), ec);
+        if (auto st = entry(it->path().lexically_relative(dir).generic_string(), it->path()); !st) return st;
+    }
+    return ok();
+}
+
+Result<std::map<std::string, Etag>> RepoCache::snapshot_files(const CommitId& c) const {
+    std::map<std::string, Etag> out;
+    auto st = for_each_snapshot_entry(c, [&](const std::string& rel, const fs::path& path) {
+        std::error_code ec;
+        const auto target = fs::read_symlink(path, ec); // not a symlink: ec set
+        if (auto etag = Etag::parse(target.filename().string()); !ec && etag) out.emplace(rel, *etag);
+        return ok();
+    });
+    if (!st) return st.error();
+    return out;
+}
+
+Result<std::map<std::string, Etag>> RepoCache::checked_snapshot_files(const CommitId& c) const {
+    std::map<std::string, Etag> out;
+    auto st = for_each_snapshot_entry(c, [&](const std::string& rel, const fs::path& path) -> Status {
+        std::error_code ec;
+        const auto target = fs::read_symlink(path, ec);
         const auto etag = Etag::parse(target.filename().string());
         if (ec || !etag || target.string() != blob_link_target(rel, *etag))
             return Error(errc::integrity, "snapshot entry is not a link into this repo's blobs/", rel);
         if (!fs::is_regular_file(blob_path(*etag), ec))
             return Error(errc::not_found, "snapshot is incomplete: missing blob for " + rel, rel);
         out.emplace(rel, *etag);
-    }
+        return ok();
+    });
+    if (!st) return st.error();
     return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -58,6 +59,11 @@ public:
     Result<std::map<std::string, Etag>> checked_snapshot_files(const CommitId& c) const;
     // path -> etag for every file of a snapshot (from the symlinks).
     Result<std::map<std::string, Etag>> snapshot_files(const CommitId& c) const;
+    // Calls `entry` with the repo-relative path and the path on disk of every
+    // entry of snapshots/{commit} that is not a plain folder, at any depth;
+    // stops at the first error it returns. errc::not_found without a snapshot.
+    using SnapshotEntry = std::function<Status(const std::string& rel, const fs::path& path)>;
+    Status for_each_snapshot_entry(const CommitId& c, const SnapshotEntry& entry) const;
 
 private:
     fs::path root_;

@@ -17,38 +17,33 @@ Result<VerifyReport> verify_snapshot(const fs::path& cache_dir, const RepoRef& r
                      repo.id.str() + "@" + revision + " is not in the cache at " + cache_dir.string());
     VerifyReport report;
     report.commit = commit->str();
-    const auto dir = cache.snapshot_dir(*commit);
-    std::error_code ec;
-    fs::recursive_directory_iterator it(dir, ec), end;
-    if (ec) return Error(errc::failure, "cannot read snapshot: " + ec.message(), dir.string());
-    for (; it != end; it.increment(ec)) {
-        if (ec) return Error(errc::failure, "cannot read snapshot: " + ec.message(), dir.string());
-        if (it->is_directory(ec) && !it->is_symlink(ec)) continue;
-        const auto rel = it->path().lexically_relative(dir).generic_string();
-        if (!it->is_symlink(ec)) {
+    auto st = cache.for_each_snapshot_entry(*commit, [&](const std::string& rel, const fs::path& path) -> Status {
+        std::error_code ec;
+        if (!fs::is_symlink(path, ec)) {
             report.problems.push_back({rel, "not a symlink into blobs/"});
-            continue;
+            return ok();
         }
-        const auto target = fs::read_symlink(it->path(), ec).string();
+        const auto target = fs::read_symlink(path, ec).string();
         const auto etag = Etag::parse(fs::path(target).filename().string());
         if (!etag || target != cache::blob_link_target(rel, *etag)) {
             report.problems.push_back({rel, "symlink does not point at ../blobs/{etag}: " + target});
-            continue;
+            return ok();
         }
         const auto blob = cache.blob_path(*etag);
         if (!fs::is_regular_file(blob, ec)) {
             report.problems.push_back({rel, "missing blob " + etag->str()});
-            continue;
+            return ok();
         }
         auto digest = util::hash_file(blob, etag->kind());
         if (!digest) return digest.error();
         ++report.files_checked;
         report.bytes_checked += fs::file_size(blob, ec);
         if (*digest != etag->str())
-            report.problems.push_back({rel, std::string(etag->kind() == Etag::Kind::sha256 ? "sha256"
-                                                                                           : "git-sha1") +
+            report.problems.push_back({rel, std::string(etag->kind() == Etag::Kind::sha256 ? "sha256" : "git-sha1") +
                                                 " mismatch: blob hashes to " + *digest});
-    }
+        return ok();
+    });
+    if (!st) return st.error();
     return report;
 }
 
