@@ -418,13 +418,15 @@ private:
 
     static std::string name(const Snapshot& s) { return std::string(to_string(s.repo.type)) + " " + s.repo.id.str() + "@" + s.commit.str(); }
 
-    server::Response reply(const json& j, int status = 200) {
+    // A JSON answer: already serialized (the task list), or a json value.
+    static server::Response raw_json(std::string body, int status = 200) {
         server::Response r;
         r.status = status;
-        r.body = j.dump();
+        r.body = std::move(body);
         r.header("Content-Type", "application/json");
         return r;
     }
+    static server::Response reply(const json& j, int status = 200) { return raw_json(j.dump(), status); }
 
     server::Response handle(const server::Request& req) {
         if (req.path == "/health") {
@@ -469,14 +471,6 @@ private:
             return scan_now();
         }
         return server::Response::json_error(404, "no such endpoint: " + req.path);
-    }
-
-    static server::Response raw_json(std::string body, int status = 200) {
-        server::Response r;
-        r.status = status;
-        r.body = std::move(body);
-        r.header("Content-Type", "application/json");
-        return r;
     }
 
     // /v1/tasks/{id} (GET, DELETE) and /v1/tasks/{id}/events (GET, Server-Sent Events).
