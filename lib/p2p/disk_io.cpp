@@ -1,6 +1,7 @@
 #include "p2p/disk_io.hpp"
 
 #include "p2p/stream_hash.hpp"
+#include "util/multi_hash.hpp"
 
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/disk_buffer_holder.hpp>
@@ -26,7 +27,6 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -38,6 +38,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kBlock = lt::default_block_size;
+// Blocks read back and hashed together when a piece is checked.
+constexpr int kRunBlocks = 32;
 
 lt::storage_error errno_error(int err, lt::file_index_t file, lt::operation_t op) {
     return lt::storage_error(lt::error_code(err, lt::system_category()), file, op);
@@ -171,7 +173,7 @@ struct Storage {
 
     fs::path path_of(lt::file_index_t f) const { return (mapped ? *mapped : files).file_path(f, save_path); }
 
-    // Per file: the download's stream hash its writes feed, or null.
+    // Per file: the download's stream hash its checked pieces feed, or null.
     std::vector<std::shared_ptr<StreamHash>> streams;
     StreamHash* stream(lt::file_index_t f) const {
         const auto i = static_cast<std::size_t>(static_cast<int>(f));
@@ -181,7 +183,6 @@ struct Storage {
     std::mutex mu; // guards the maps below
     std::unordered_map<int, int> writes_in_flight;                        // piece → writes queued or running
     std::unordered_map<int, std::vector<std::function<void()>>> waiting;  // piece → hash jobs
-    std::unordered_map<int, std::vector<std::optional<lt::sha256_hash>>> block_hashes; // piece → written v2 blocks
 };
 
 using StoragePtr = std::shared_ptr<Storage>;
@@ -277,7 +278,6 @@ public:
         in_pool([this, st = std::move(st), r, copy, h = std::move(handler)]() mutable {
             lt::storage_error err;
             transfer(*st, r.piece, r.start, copy, r.length, Io::write, err);
-            if (!err) remember_block_hash(*st, r, copy);
             SharedBuffers::get().free_disk_buffer(copy);
             std::vector<std::function<void()>> ready;
             {
@@ -410,10 +410,6 @@ public:
     void async_clear_piece(lt::storage_index_t idx, lt::piece_index_t piece,
                            std::function<void(lt::piece_index_t)> handler) override {
         auto st = storage(idx);
-        {
-            std::lock_guard lk(st->mu);
-            st->block_hashes.erase(static_cast<int>(piece));
-        }
         // The piece failed its check and will be written again.
         if (!st->streams.empty()) {
             for (const auto& sl : st->files.map_block(piece, 0, st->files.piece_size(piece)))
@@ -483,48 +479,40 @@ private:
         in_pool(std::move(job));
     }
 
-    // A whole v2 block just written: its hash, so the piece check need not read it back.
-    static void remember_block_hash(Storage& st, const lt::peer_request& r, const char* data) {
-        if (!st.files.v2() || r.start % kBlock != 0) return;
-        const int size2 = st.files.piece_size2(r.piece);
-        if (r.length != std::min(kBlock, size2 - r.start)) return;
-        const auto hash = lt::hasher256(data, r.length).final();
-        std::lock_guard lk(st.mu);
-        auto& blocks = st.block_hashes[static_cast<int>(r.piece)];
-        blocks.resize(static_cast<std::size_t>(st.files.blocks_in_piece2(r.piece)));
-        blocks[static_cast<std::size_t>(r.start / kBlock)] = hash;
-    }
-
+    // The piece's v1 hash (hybrid torrents) and, into `v2`, its blocks' v2
+    // hashes. The piece is read back in runs (from the page cache: it was
+    // just written); a run's blocks are hashed side by side
+    // (util::sha256_each) and its bytes feed the files' stream hashes.
     lt::sha1_hash hash_piece(Storage& st, lt::piece_index_t piece, lt::span<lt::sha256_hash> v2, bool v1,
                              lt::storage_error& err) {
-        std::vector<std::optional<lt::sha256_hash>> known;
-        {
-            std::lock_guard lk(st.mu);
-            if (auto it = st.block_hashes.find(static_cast<int>(piece)); it != st.block_hashes.end()) {
-                known = std::move(it->second);
-                st.block_hashes.erase(it);
-            }
-        }
         const int size1 = v1 ? st.files.piece_size(piece) : 0;
         const int size2 = v2.empty() ? 0 : st.files.piece_size2(piece);
-        const int blocks1 = (size1 + kBlock - 1) / kBlock;
-        const int blocks2 = v2.empty() ? 0 : st.files.blocks_in_piece2(piece);
-        known.resize(static_cast<std::size_t>(std::max(blocks2, 0)));
+        const int size = std::max(size1, size2);
         lt::hasher sha1;
-        std::vector<char> buf(kBlock);
-        for (int i = 0, offset = 0; i < std::max(blocks1, blocks2); ++i, offset += kBlock) {
-            const bool in2 = i < blocks2;
-            if (in2 && !v1 && known[static_cast<std::size_t>(i)]) {
-                v2[i] = *known[static_cast<std::size_t>(i)];
-                continue;
-            }
-            const int len1 = v1 ? std::min(kBlock, size1 - offset) : 0;
-            const int len2 = in2 ? std::min(kBlock, size2 - offset) : 0;
-            const int got = transfer(st, piece, offset, buf.data(), std::max(len1, len2), Io::read, err);
+        thread_local std::vector<char> buf(static_cast<std::size_t>(kRunBlocks * kBlock));
+        std::vector<util::Sha256Job> jobs;
+        for (int offset = 0; offset < size;) {
+            const int len = std::min(kRunBlocks * kBlock, size - offset);
+            const int got = transfer(st, piece, offset, buf.data(), len, Io::read, err);
             if (got <= 0) break;
-            if (v1) sha1.update({buf.data(), std::min(got, len1)});
-            if (in2) v2[i] = known[static_cast<std::size_t>(i)].value_or(
-                         lt::hasher256(buf.data(), std::min(got, len2)).final());
+            if (v1 && offset < size1) sha1.update({buf.data(), std::min(got, size1 - offset)});
+            jobs.clear();
+            for (int at = 0; at < got && offset + at < size2; at += kBlock) {
+                const int n = std::min({kBlock, got - at, size2 - offset - at});
+                jobs.push_back({buf.data() + at, static_cast<std::size_t>(n),
+                                reinterpret_cast<unsigned char*>(v2[(offset + at) / kBlock].data())});
+            }
+            util::sha256_each(jobs);
+            if (!st.streams.empty()) {
+                int at = 0;
+                for (const auto& sl : st.files.map_block(piece, offset, got)) {
+                    if (auto* stream = st.stream(sl.file_index))
+                        stream->absorb(static_cast<std::uint64_t>(sl.offset), buf.data() + at, static_cast<std::size_t>(sl.size));
+                    at += static_cast<int>(sl.size);
+                }
+            }
+            if (got < len) break;
+            offset += got;
         }
         return v1 ? sha1.final() : lt::sha1_hash();
     }
@@ -572,9 +560,6 @@ private:
                 moved += static_cast<std::size_t>(n);
                 if (io == Io::read_cached && moved < size) return done + static_cast<int>(moved); // partly cached
             }
-            if (write)
-                if (auto* stream = st.stream(s.file_index))
-                    stream->absorb(static_cast<std::uint64_t>(s.offset), buf + done, size);
             done += static_cast<int>(size);
         }
         return done;

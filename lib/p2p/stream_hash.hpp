@@ -1,8 +1,8 @@
-// The Hub's hash of a file taken as its bytes are written by the disk back
-// end (p2p/disk_io.hpp): the digest is ready when the last block lands, and
-// the bytes are hashed while they are hot in the CPU's cache.
+// The Hub's hash of a file taken as its pieces are checked by the disk back
+// end (p2p/disk_io.hpp), from the buffer the piece check just read: the
+// digest is ready when the last piece passes, without reading the file again.
 //
-// Blocks are hashed in file order by whichever writer finds the next one.
+// Blocks are hashed in file order by whichever checker finds the next one.
 // Blocks that arrive early wait: a copy while the copies stay under a bound,
 // past it only a mark, and the hasher reads those back from the file when
 // their turn comes. If a byte already hashed is written again (a piece that
@@ -31,7 +31,7 @@ public:
     StreamHash(std::filesystem::path file, util::Hasher hasher, std::uint64_t size,
                std::uint64_t max_waiting = 8ull << 20);
 
-    // Bytes [offset, offset + len) of the file were just written.
+    // Bytes [offset, offset + len) of the file, as written.
     void absorb(std::uint64_t offset, const char* data, std::size_t len);
     // Bytes [from, to) will be written again.
     void rewrite(std::uint64_t from, std::uint64_t to);

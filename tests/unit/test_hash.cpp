@@ -1,7 +1,13 @@
 #include <catch2/catch.hpp>
 
 #include "util/hash.hpp"
+#include "util/multi_hash.hpp"
 #include "util/url.hpp"
+
+#include <array>
+#include <random>
+#include <string>
+#include <vector>
 
 using namespace llmpt;
 
@@ -26,4 +32,35 @@ TEST_CASE("url encoding round-trips and rejects bad escapes") {
     CHECK(*util::url_decode("%2e%2E") == "..");
     CHECK_FALSE(util::url_decode("%zz"));
     CHECK_FALSE(util::url_decode("abc%2"));
+}
+
+TEST_CASE("hashing many messages side by side equals hashing each alone") {
+    // Lengths around SHA-256's 64-byte block and its 56-byte padding limit,
+    // a v2 block, a short last block, and enough messages to fill every lane.
+    const std::vector<std::size_t> lengths = {0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 16384, 16383, 5 * 16384 + 7};
+    std::mt19937 rng(7);
+    std::vector<std::string> messages;
+    for (int round = 0; round < 3; ++round)
+        for (const auto len : lengths) {
+            std::string m(len, '\0');
+            for (auto& c : m) c = static_cast<char>(rng());
+            messages.push_back(std::move(m));
+        }
+    std::vector<std::array<unsigned char, 32>> digests(messages.size());
+    std::vector<util::Sha256Job> jobs;
+    for (std::size_t i = 0; i < messages.size(); ++i)
+        jobs.push_back({messages[i].data(), messages[i].size(), digests[i].data()});
+    util::sha256_each(jobs);
+    INFO("engine: " << util::sha256_each_engine());
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        const std::string got(reinterpret_cast<const char*>(digests[i].data()), 32);
+        CHECK(util::to_hex(got) == util::sha256_hex(messages[i]));
+    }
+    // One message, and none.
+    std::array<unsigned char, 32> one{};
+    const util::Sha256Job single{"abc", 3, one.data()};
+    util::sha256_each({&single, 1});
+    CHECK(util::to_hex(std::string(reinterpret_cast<const char*>(one.data()), 32)) ==
+          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    util::sha256_each({});
 }
