@@ -62,18 +62,22 @@ wait_line "$work/seed.out" seeding
 t1=$(now)
 b_second=$(echo "$t1 - $t0" | bc)
 
+sync
 echo "== A. P2P from one seeder vs HTTP from llmpt serve (${ROUNDS} rounds)"
 : > "$work/a_p2p"
 : > "$work/a_http"
 : > "$work/rss"
 : > "$work/a_posix"
+# Each timed run starts with no dirty pages left by the one before (the
+# kernel's writeback would otherwise compete with whichever run comes next).
+fresh() { rm -rf "$work/dl" && sync; }
 for r in $(seq "$ROUNDS"); do
-    rm -rf "$work/dl"
+    fresh
     t0=$(now)
     "$bin/llmpt" download bench/m --no-p2p --quiet --endpoint "$endpoint" --cache-dir "$work/dl" > /dev/null
     t1=$(now)
     echo "$t1 - $t0" | bc >> "$work/a_http"
-    rm -rf "$work/dl"
+    fresh
     t0=$(now)
     /usr/bin/time -f %M -o "$work/rss_one" "$bin/llmpt" download bench/m --quiet --json --no-webseed \
         --endpoint "$endpoint" --tracker "$tracker" --listen 127.0.0.1:0 --cache-dir "$work/dl" > "$work/p2p.json"
@@ -84,13 +88,14 @@ for r in $(seq "$ROUNDS"); do
     "$bin/llmpt" verify bench/m --cache-dir "$work/dl" 2> /dev/null
     # The same with libtorrent's own posix back end in the downloader, to
     # show what llmpt's pooled one (lib/p2p/disk_io.cpp) is worth.
-    rm -rf "$work/dl"
+    fresh
     t0=$(now)
     LLMPT_P2P_DISK_IO=posix "$bin/llmpt" download bench/m --quiet --json --no-webseed \
         --endpoint "$endpoint" --tracker "$tracker" --listen 127.0.0.1:0 --cache-dir "$work/dl" > "$work/p2p.json"
     t1=$(now)
     echo "$t1 - $t0" | bc >> "$work/a_posix"
 done
+echo "   rounds: HTTP $(paste -sd' ' "$work/a_http") | P2P $(paste -sd' ' "$work/a_p2p") | posix $(paste -sd' ' "$work/a_posix")"
 a_http=$(median < "$work/a_http")
 a_p2p=$(median < "$work/a_p2p")
 a_posix=$(median < "$work/a_posix")

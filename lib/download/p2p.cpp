@@ -197,6 +197,7 @@ private:
     std::mutex events_mu_;
     std::condition_variable events_cv_;
     std::vector<p2p::TorrentEvent> events_;
+    bool checked_ = false; // the torrent_checked alert came
     bool told_bad_data_ = false;
     std::string last_tracker_error_;
 };
@@ -204,7 +205,8 @@ private:
 void PeerDownload::on_event(const p2p::TorrentEvent& e) {
     {
         std::lock_guard lk(events_mu_);
-        events_.push_back(e);
+        if (e.kind == p2p::TorrentEvent::Kind::checked) checked_ = true;
+        else events_.push_back(e);
     }
     events_cv_.notify_one();
 }
@@ -295,7 +297,9 @@ void PeerDownload::wait_checked() {
         const auto st = h_.status();
         if (st.state != lt::torrent_status::checking_files && st.state != lt::torrent_status::checking_resume_data)
             return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        // The alert wakes us at once; the status above confirms it.
+        std::unique_lock lk(events_mu_);
+        events_cv_.wait_for(lk, std::chrono::milliseconds(20), [&] { return checked_; });
     }
 }
 

@@ -84,12 +84,27 @@ Session::Session(const SessionSettings& s) {
     if (pooled_disk_io_) params.disk_io_constructor = pooled_disk_io;
     else if (s.disk_io == "posix") params.disk_io_constructor = lt::posix_disk_io_constructor;
     ses_ = std::make_unique<lt::session>(std::move(params));
+    // libtorrent calls this on its own thread when the alert queue turns
+    // non-empty; it must not call back into the session.
+    ses_->set_alert_notify([this] {
+        {
+            std::lock_guard lk(wake_mu_);
+            alerts_pending_ = true;
+        }
+        wake_.notify_one();
+    });
     alerts_ = std::thread([this] { alert_loop(); });
 }
 
 Session::~Session() {
-    stop_ = true;
+    {
+        std::lock_guard lk(wake_mu_);
+        stop_ = true;
+    }
+    wake_.notify_one();
     if (alerts_.joinable()) alerts_.join();
+    // The notify callback may still run while the session shuts down below;
+    // it only touches wake_mu_ and wake_, which outlive ses_.
     // abort() returns a proxy whose destructor waits for the network thread;
     // stop_tracker_timeout bounds the wait for tracker `stopped` announces.
     auto proxy = ses_->abort();
@@ -131,6 +146,7 @@ std::optional<TorrentEvent> to_event(lt::alert* a) {
     if (auto* fc = lt::alert_cast<lt::file_completed_alert>(a))
         return TorrentEvent{K::file_completed, static_cast<int>(fc->index), -1, {}};
     if (lt::alert_cast<lt::torrent_finished_alert>(a)) return TorrentEvent{K::finished, -1, -1, {}};
+    if (lt::alert_cast<lt::torrent_checked_alert>(a)) return TorrentEvent{K::checked, -1, -1, {}};
     if (auto* te = lt::alert_cast<lt::torrent_error_alert>(a))
         return TorrentEvent{K::error, -1, -1, te->error.message()};
     if (auto* tr = lt::alert_cast<lt::tracker_error_alert>(a))
@@ -145,8 +161,15 @@ std::optional<TorrentEvent> to_event(lt::alert* a) {
 
 void Session::alert_loop() {
     std::vector<lt::alert*> alerts;
-    while (!stop_) {
-        ses_->wait_for_alert(std::chrono::milliseconds(100));
+    while (true) {
+        {
+            // Woken by libtorrent's notify or by shutdown; the timeout is
+            // only a safety net.
+            std::unique_lock lk(wake_mu_);
+            wake_.wait_for(lk, std::chrono::milliseconds(500), [&] { return alerts_pending_ || stop_; });
+            if (stop_) return;
+            alerts_pending_ = false;
+        }
         ses_->pop_alerts(&alerts);
         std::lock_guard lk(mu_);
         for (auto* a : alerts) {

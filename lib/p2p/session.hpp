@@ -14,8 +14,8 @@
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_handle.hpp>
 
-#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,7 +47,7 @@ SessionSettings session_settings(const Settings& s);
 // is full, so these are hints that wake a waiting caller early; terminal
 // states are always confirmed by polling the torrent's status.
 struct TorrentEvent {
-    enum class Kind { file_completed, finished, error, tracker_error, hash_failed };
+    enum class Kind { checked, file_completed, finished, error, tracker_error, hash_failed };
     Kind kind;
     int file = -1;        // file_completed
     int piece = -1;       // hash_failed
@@ -79,7 +79,10 @@ private:
     std::unique_ptr<lt::session> ses_;
     bool pooled_disk_io_ = false;
     std::thread alerts_;
-    std::atomic<bool> stop_{false};
+    std::mutex wake_mu_; // guards the two flags below
+    std::condition_variable wake_;
+    bool alerts_pending_ = false;
+    bool stop_ = false;
     std::mutex mu_;
     std::map<lt::sha256_hash, EventFn> by_torrent_; // keyed by v2 hash
 };
