@@ -510,7 +510,7 @@ P2POutcome PeerDownload::finish(End end) {
     p2p::Session::get().remove(h_);
     stop_streams();
     // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
-    for (int i = 0; i < 100 && h_.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int i = 0; i < 1000 && h_.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 
     // Bytes from BitTorrent peers are what their connections reported (polled,
     // so a peer's last ~100 ms before it left can be missed); the rest of what

@@ -173,7 +173,8 @@ void Session::alert_loop() {
         ses_->pop_alerts(&alerts);
         std::lock_guard lk(mu_);
         for (auto* a : alerts) {
-            auto* ta = lt::alert_cast<lt::torrent_alert>(a);
+            // alert_cast matches exact alert types only; torrent_alert is a base.
+            auto* ta = dynamic_cast<lt::torrent_alert*>(a);
             if (!ta) continue;
             auto it = by_torrent_.find(ta->handle.info_hashes().v2);
             if (it == by_torrent_.end() || !it->second) continue;

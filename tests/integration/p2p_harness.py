@@ -17,7 +17,10 @@ def session(upload_rate=0):
 class PySeeder:
     """A libtorrent seeder of `torrent_data` whose files are under save_path."""
 
-    def __init__(self, torrent_data, save_path, tracker_url, upload_rate=0):
+    def __init__(self, torrent_data, save_path, tracker_url, upload_rate=0, lie=False):
+        """lie: claim every piece without ever checking the files (a corrupt
+        peer); otherwise seed_mode, which checks each piece before its first
+        upload and drops the pieces that fail."""
         self.ses = session(upload_rate)
         atp = lt.add_torrent_params()
         atp.ti = lt.torrent_info(torrent_data)
@@ -28,7 +31,11 @@ class PySeeder:
             save_path = os.path.join(save_path, name)
         atp.save_path = save_path
         atp.trackers = [tracker_url + "/announce"]
-        atp.flags = (atp.flags | lt.torrent_flags.seed_mode) & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
+        atp.flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
+        if lie:
+            atp.have_pieces = [True] * atp.ti.num_pieces()
+        else:
+            atp.flags |= lt.torrent_flags.seed_mode
         self.h = self.ses.add_torrent(atp)
         if upload_rate:
             self.h.set_upload_limit(upload_rate)  # session limits spare loopback peers

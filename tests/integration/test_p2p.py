@@ -200,13 +200,17 @@ class P2PTest(TestCase):
         corrupt = dict(FILES)
         corrupt["model.safetensors"] = bytes(len(BIG))  # right size, wrong bytes, same torrent
         write_files(os.path.join(bad_root, self.commit), corrupt)
-        bad = PySeeder(data, bad_root, self.tracker.url)  # seed_mode: it does not check its own data
+        bad = PySeeder(data, bad_root, self.tracker.url, lie=True)
         good = PySeeder(data, os.path.join(self.seed_cache, "models--org--m", "snapshots"), self.tracker.url,
                         upload_rate=2 * 1024 * 1024)
         try:
             p, out = self.download("--no-webseed", "--p2p-timeout", "20")
             self.assertExit(p, 0)
             self.assertEqual(out["bytes_http"], 0, p.stderr)
+            # Said once, from libtorrent's hash_failed alert (the session's
+            # alerts reach the download).
+            self.assertEqual(p.stderr.count("fails the torrent's hashes"), 1, p.stderr)
+            self.assertGreater(bad.uploaded(), 0)
         finally:
             bad.stop()
             good.stop()
