@@ -34,7 +34,6 @@ trap cleanup EXIT
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 now() { date +%s.%N; }
 wait_line() { for _ in $(seq 600); do grep -q "$2" "$1" 2> /dev/null && return 0; sleep 0.05; done; return 1; }
-in_srv() { ip netns exec "$srv" "$@"; }
 in_cli() { ip netns exec "$cli" "$@"; }
 
 echo "== namespaces: servers at 10.201.0.1 ($srv), downloader at 10.201.0.2 ($cli)"
@@ -57,14 +56,16 @@ head -c $((SIZE_MIB / 8 << 20)) /dev/urandom > "$work/src/model-00003-of-00003.s
 "$bin/llmpt" cache import "$work/src" --repo bench/m --cache-dir "$work/hub" > /dev/null
 "$bin/llmpt" cache import "$work/src" --repo bench/m --cache-dir "$work/seed" > /dev/null
 
-in_srv "$bin/llmpt-tracker" --listen 10.201.0.1:0 --db "$work/t.db" --quiet > "$work/tracker.out" 2> /dev/null &
+# Not through a shell function: `ip netns exec` execs the command, so $! is
+# the server's own pid and the cleanup's SIGINT reaches it.
+ip netns exec "$srv" "$bin/llmpt-tracker" --listen 10.201.0.1:0 --db "$work/t.db" --quiet > "$work/tracker.out" 2> /dev/null &
 pids+=($!)
-in_srv "$bin/llmpt" serve --cache-dir "$work/hub" --listen 10.201.0.1:0 --quiet > "$work/serve.out" &
+ip netns exec "$srv" "$bin/llmpt" serve --cache-dir "$work/hub" --listen 10.201.0.1:0 --quiet > "$work/serve.out" &
 pids+=($!)
 wait_line "$work/tracker.out" listening && wait_line "$work/serve.out" listening
 tracker=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/tracker.out")
 endpoint=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/serve.out")
-in_srv "$bin/llmpt" seed bench/m --cache-dir "$work/seed" --tracker "$tracker" --listen 10.201.0.1:0 \
+ip netns exec "$srv" "$bin/llmpt" seed bench/m --cache-dir "$work/seed" --tracker "$tracker" --listen 10.201.0.1:0 \
     > "$work/seed.out" 2> "$work/seed.err" &
 pids+=($!)
 wait_line "$work/seed.out" seeding

@@ -194,7 +194,10 @@ public:
           pool_(static_cast<std::size_t>(std::max(1, settings.get_int(lt::settings_pack::aio_threads)))),
           files_(static_cast<std::size_t>(std::max(0, settings.get_int(lt::settings_pack::file_pool_size)))) {}
 
-    ~PooledDiskIo() override { pool_.join(); }
+    ~PooledDiskIo() override {
+        writer_.join();
+        pool_.join();
+    }
 
     lt::storage_holder new_torrent(const lt::storage_params& p, const std::shared_ptr<void>&) override {
         auto st = std::make_shared<Storage>(p, ++next_id_);
@@ -275,7 +278,7 @@ public:
                 if (observer) observers_.push_back(std::move(observer));
             }
         }
-        in_pool([this, st = std::move(st), r, copy, h = std::move(handler)]() mutable {
+        run_on(writer_, [this, st = std::move(st), r, copy, h = std::move(handler)]() mutable {
             lt::storage_error err;
             transfer(*st, r.piece, r.start, copy, r.length, Io::write, err);
             SharedBuffers::get().free_disk_buffer(copy);
@@ -426,7 +429,9 @@ public:
     // back end is gone. They all run (each keeps the network thread's
     // io_context alive until its completion is delivered, see in_pool()).
     void abort(bool wait) override {
-        if (wait) pool_.join();
+        if (!wait) return;
+        writer_.join();
+        pool_.join();
     }
     void submit_jobs() override {}
     void settings_updated() override {}
@@ -438,7 +443,11 @@ private:
     // work) delivers every completion while this back end still exists.
     template <class Job>
     void in_pool(Job&& job) {
-        boost::asio::post(pool_, [work = boost::asio::make_work_guard(ios_), job = std::forward<Job>(job)]() mutable {
+        run_on(pool_, std::forward<Job>(job));
+    }
+    template <class Job>
+    void run_on(boost::asio::thread_pool& pool, Job&& job) {
+        boost::asio::post(pool, [work = boost::asio::make_work_guard(ios_), job = std::forward<Job>(job)]() mutable {
             {
                 auto run = std::move(job); // its captures go before the work does
                 run();
@@ -585,6 +594,9 @@ private:
     lt::io_context& ios_;
     const lt::settings_interface& settings_;
     boost::asio::thread_pool pool_;
+    // Writes, one at a time: concurrent writes to one file spin on its
+    // inode lock (i_rwsem) while the holder copies into the page cache.
+    boost::asio::thread_pool writer_{1};
     FileCache files_;
     std::vector<StoragePtr> storages_; // network thread only
     std::vector<lt::storage_index_t> free_;
