@@ -31,14 +31,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-now() { date +%s.%N; }
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 echo "== making a ${SIZE_MIB} MiB repo of 3 files"
-mkdir -p "$work/src"
-head -c $((SIZE_MIB / 2 << 20)) /dev/urandom > "$work/src/model-00001-of-00003.safetensors"
-head -c $((SIZE_MIB * 3 / 8 << 20)) /dev/urandom > "$work/src/model-00002-of-00003.safetensors"
-head -c $((SIZE_MIB / 8 << 20)) /dev/urandom > "$work/src/model-00003-of-00003.safetensors"
+make_repo "$work/src" "$SIZE_MIB"
 commit=$("$llmpt" cache import "$work/src" --repo bench/model --cache-dir "$work/srv")
 
 "$llmpt" serve --cache-dir "$work/srv" --listen 127.0.0.1:0 --quiet > "$work/serve.out" &

@@ -21,15 +21,10 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-now() { date +%s.%N; }
-wait_line() { for _ in $(seq 600); do grep -q "$2" "$1" 2> /dev/null && return 0; sleep 0.05; done; return 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 echo "== making a ${SIZE_MIB} MiB repo of 3 files"
-mkdir -p "$work/src"
-head -c $((SIZE_MIB / 2 << 20)) /dev/urandom > "$work/src/model-00001-of-00003.safetensors"
-head -c $((SIZE_MIB * 3 / 8 << 20)) /dev/urandom > "$work/src/model-00002-of-00003.safetensors"
-head -c $((SIZE_MIB / 8 << 20)) /dev/urandom > "$work/src/model-00003-of-00003.safetensors"
+make_repo "$work/src" "$SIZE_MIB"
 "$bin/llmpt" cache import "$work/src" --repo bench/m --cache-dir "$work/hub" > /dev/null
 "$bin/llmpt" cache import "$work/src" --repo bench/m --cache-dir "$work/seed" > /dev/null
 
