@@ -42,6 +42,17 @@ class P2PTest(TestCase):
     def resolve_gets(self):
         return [r for r in self.hub.requests() if " GET " in r and "/resolve/" in r]
 
+    def seed_snapshots(self):
+        return os.path.join(self.seed_cache, "models--org--m", "snapshots")
+
+    def publish_torrent(self, root=None):
+        """The snapshot under root/{commit} (default: the seeder cache's) as a
+        torrent made by python3-libtorrent, published for the commit; its bytes."""
+        data = make_torrent(os.path.join(root or self.seed_snapshots(), self.commit))
+        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
+                              publish_body("org/m", self.commit, data))[0], 200)
+        return data
+
     def torrent(self):
         return http(self.tracker.url + "/api/v1/torrents/torrent?repo_id=org/m&revision=" + self.commit)[2]
 
@@ -94,10 +105,8 @@ class P2PTest(TestCase):
         self.assertEqual(out["bytes_p2p"], 0)
 
     def test_only_seeder_stops_mid_transfer_http_keeps_p2p_bytes(self):
-        data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
-        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
-                              publish_body("org/m", self.commit, data))[0], 200)
-        seeder = PySeeder(data, os.path.join(self.seed_cache, "models--org--m", "snapshots"), self.tracker.url,
+        data = self.publish_torrent()
+        seeder = PySeeder(data, self.seed_snapshots(), self.tracker.url,
                           upload_rate=1024 * 1024)
         proc = subprocess.Popen([LLMPT, "download", "org/m", "--endpoint", self.hub.url, "--cache-dir", self.cache,
                                  "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0", "--no-webseed",
@@ -118,9 +127,7 @@ class P2PTest(TestCase):
         fake_root = self.path("poison")
         poisoned = {k: (bytes(len(v)) if k == "model.safetensors" else v) for k, v in FILES.items()}
         write_files(os.path.join(fake_root, self.commit), poisoned)
-        data = make_torrent(os.path.join(fake_root, self.commit))
-        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
-                              publish_body("org/m", self.commit, data))[0], 200)
+        data = self.publish_torrent(fake_root)
         seeder = PySeeder(data, fake_root, self.tracker.url)
         try:
             p, out = self.download("--no-webseed")
@@ -136,18 +143,14 @@ class P2PTest(TestCase):
         renamed = dict(FILES)
         renamed["renamed.safetensors"] = renamed.pop("model.safetensors")
         write_files(os.path.join(fake_root, self.commit), renamed)
-        data = make_torrent(os.path.join(fake_root, self.commit))
-        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
-                              publish_body("org/m", self.commit, data))[0], 200)
+        data = self.publish_torrent(fake_root)
         p, out = self.download()
         self.assertExit(p, 0)
         self.assertIn("rejected", p.stderr)
         self.assertEqual((out["bytes_p2p"], out["bytes_webseed"]), (0, 0))
 
     def test_web_seeds_fill_a_thin_swarm(self):
-        data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
-        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
-                              publish_body("org/m", self.commit, data))[0], 200)
+        data = self.publish_torrent()
         p, out = self.download("--p2p-timeout", "5")  # no peer at all: the Hub serves pieces as a web seed
         self.assertExit(p, 0)
         self.assertGreater(out["bytes_webseed"], 0)
@@ -157,9 +160,7 @@ class P2PTest(TestCase):
 
     def test_web_seeds_behind_a_redirecting_gated_hub(self):
         with Serve(self.hub_cache, "--redirect", "--token", "sekrit") as gated:
-            data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
-            self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
-                                  publish_body("org/m", self.commit, data))[0], 200)
+            data = self.publish_torrent()
             p = run(["download", "org/m", "--endpoint", gated.url, "--token", "sekrit", "--cache-dir", self.cache,
                      "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0", "--p2p-timeout", "5"],
                     timeout=120)
@@ -170,10 +171,8 @@ class P2PTest(TestCase):
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
 
     def test_two_seeders_one_stops_the_other_finishes(self):
-        data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
-        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
-                              publish_body("org/m", self.commit, data))[0], 200)
-        snaps = os.path.join(self.seed_cache, "models--org--m", "snapshots")
+        data = self.publish_torrent()
+        snaps = self.seed_snapshots()
         a = PySeeder(data, snaps, self.tracker.url, upload_rate=1024 * 1024)
         b = PySeeder(data, snaps, self.tracker.url, upload_rate=1024 * 1024)
         try:
@@ -193,15 +192,13 @@ class P2PTest(TestCase):
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
 
     def test_a_corrupt_peer_does_not_spoil_the_download(self):
-        data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
-        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
-                              publish_body("org/m", self.commit, data))[0], 200)
+        data = self.publish_torrent()
         bad_root = self.path("bad")
         corrupt = dict(FILES)
         corrupt["model.safetensors"] = bytes(len(BIG))  # right size, wrong bytes, same torrent
         write_files(os.path.join(bad_root, self.commit), corrupt)
         bad = PySeeder(data, bad_root, self.tracker.url, lie=True)
-        good = PySeeder(data, os.path.join(self.seed_cache, "models--org--m", "snapshots"), self.tracker.url,
+        good = PySeeder(data, self.seed_snapshots(), self.tracker.url,
                         upload_rate=2 * 1024 * 1024)
         try:
             p, out = self.download("--no-webseed", "--p2p-timeout", "20")
@@ -228,10 +225,8 @@ class P2PTest(TestCase):
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
 
     def test_killed_download_restarts_from_what_staging_holds(self):
-        data = make_torrent(os.path.join(self.seed_cache, "models--org--m", "snapshots", self.commit))
-        self.assertEqual(http(self.tracker.url + "/api/v1/publish", "POST",
-                              publish_body("org/m", self.commit, data))[0], 200)
-        slow = PySeeder(data, os.path.join(self.seed_cache, "models--org--m", "snapshots"), self.tracker.url,
+        data = self.publish_torrent()
+        slow = PySeeder(data, self.seed_snapshots(), self.tracker.url,
                         upload_rate=1024 * 1024)
         try:
             proc = subprocess.Popen([LLMPT, "download", "org/m", "--endpoint", self.hub.url, "--cache-dir",
