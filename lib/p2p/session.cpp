@@ -73,6 +73,7 @@ Session::Session(const SessionSettings& s) {
     // Bigger buffers for fast links (defaults are tuned for the internet).
     sp.set_int(lt::settings_pack::send_buffer_watermark, 4 * 1024 * 1024);
     sp.set_int(lt::settings_pack::max_queued_disk_bytes, 16 * 1024 * 1024);
+    sp.set_int(lt::settings_pack::recv_socket_buffer_size, s.recv_socket_buffer);
     sp.set_int(lt::settings_pack::request_queue_time, 2);
     sp.set_int(lt::settings_pack::max_out_request_queue, 1500);
     sp.set_int(lt::settings_pack::aio_threads, 4);
