@@ -95,10 +95,10 @@ private:
     Status check_space(const std::vector<Wanted>& todo, const fs::path& dir);
     void remember_verified(const std::vector<Etag>& fetched) const;
     Status fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo);
-    Status fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit,
-                                const std::vector<hub::RemoteFile>& todo);
+    Status fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo);
     Status run_fetcher(fetch::Fetcher& fetcher);
-    Result<std::vector<Wanted>> fetch_from_peers(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo);
+    Result<std::vector<Wanted>> fetch_from_peers(hub::HubApi& hub, const CommitId& commit,
+                                                 const fetch::Destination& dest, std::vector<Wanted> todo);
     void tick(const fetch::Fetcher& fetcher);
     void ready(const std::string& path, const fs::path& local, std::uint64_t size);
     DownloadResult finish(const CommitId& commit, fs::path path);
@@ -271,7 +271,7 @@ Status Download::run_fetcher(fetch::Fetcher& fetcher) {
 }
 
 Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const CommitId& commit,
-                                                       std::vector<Wanted> todo) {
+                                                       const fetch::Destination& dest, std::vector<Wanted> todo) {
     const auto full_list = [&]() -> Result<std::vector<hub::RemoteFile>> {
         if (!all_files_) {
             auto all = hub.list_files(*repo_, commit);
@@ -292,7 +292,7 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
         e.active = std::move(active);
         on_event_(e);
     };
-    auto outcome = fetch::fetch_p2p(settings_, *cache_, commit, hub, full_list, std::move(todo), req_.cancel, cb);
+    auto outcome = fetch::fetch_p2p(settings_, *repo_, dest, commit, hub, full_list, std::move(todo), req_.cancel, cb);
     events_.drain(on_event_);
     if (!outcome) return outcome.error();
     bytes_p2p_ += outcome->bytes_p2p;
@@ -304,8 +304,9 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
 
 Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo) {
     const auto warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
+    const auto dest = fetch::cache_destination(*cache_, commit);
     if (settings_.p2p && !settings_.tracker.empty()) {
-        auto rest = fetch_from_peers(hub, commit, std::move(todo));
+        auto rest = fetch_from_peers(hub, commit, *dest, std::move(todo));
         if (!rest) return rest.error();
         todo = std::move(*rest);
     }
@@ -339,9 +340,9 @@ Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std:
                 continue;
             }
             locks.emplace(etag.str(), std::move(*lock));
+            const auto spot = dest->resume_spot(w);
             fetch::FetchTarget t{w.file.path, hub.file_url(*repo_, commit, w.file.path), w.file.size,
-                                    etag, cache_->repo_dir() / "blobs", etag.str(),
-                                    cache_->lock_dir() / (etag.str() + ".parts")};
+                                 etag,        spot.tmp_dir, spot.tmp_stem, spot.journal};
             fetcher.add(std::move(t), [this, &commit, &locks, paths = w.paths](
                                           const fetch::FetchTarget& t, const fs::path& tmp) -> Status {
                 const auto blob = cache_->blob_path(t.etag);
@@ -364,33 +365,38 @@ Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std:
     return ok();
 }
 
-Status Download::fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit,
-                                      const std::vector<hub::RemoteFile>& todo) {
+Status Download::fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo) {
     const auto warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
-    const auto meta = cache::local_dir_meta_dir(req_.local_dir);
+    const auto dest = fetch::local_dir_destination(req_.local_dir, commit);
+    if (settings_.p2p && !settings_.tracker.empty()) {
+        auto rest = fetch_from_peers(hub, commit, *dest, std::move(todo));
+        if (!rest) return rest.error();
+        todo = std::move(*rest);
+    }
     fetch::Fetcher fetcher(settings_, hub.auth_headers(), req_.cancel, warn);
     std::vector<cache::FileLock> locks;
-    for (const auto& f : todo) {
-        const auto tmp_dir = (meta / f.path).parent_path();
+    for (const auto& w : todo) {
+        const auto& f = w.file;
+        const auto spot = dest->resume_spot(w);
         std::error_code ec;
-        fs::create_directories(tmp_dir, ec);
-        if (ec) return util::errno_error(ec.value(), "cannot create folder", tmp_dir.string());
-        auto lock = cache::FileLock::lock(meta / (f.path + ".lock"), settings_.lock_timeout, f.path);
+        fs::create_directories(spot.tmp_dir, ec);
+        if (ec) return util::errno_error(ec.value(), "cannot create folder", spot.tmp_dir.string());
+        auto lock = cache::FileLock::lock(dest->lock_path(w), settings_.lock_timeout, f.path);
         if (!lock) return lock.error();
         locks.push_back(std::move(*lock));
-        fetch::FetchTarget t{f.path, hub.file_url(*repo_, commit, f.path), f.size, f.etag, tmp_dir,
-                                fs::path(f.path).filename().string(), meta / (f.path + ".parts")};
+        fetch::FetchTarget t{f.path, hub.file_url(*repo_, commit, f.path), f.size, f.etag,
+                             spot.tmp_dir, spot.tmp_stem, spot.journal};
         fetcher.add(std::move(t), [this, &commit](const fetch::FetchTarget& t,
                                                   const fs::path& tmp) -> Status {
-            const auto dest = req_.local_dir / t.path;
+            const auto target = req_.local_dir / t.path;
             std::error_code ec;
-            fs::create_directories(dest.parent_path(), ec);
+            fs::create_directories(target.parent_path(), ec);
             ::chmod(tmp.c_str(), 0644);
-            if (::rename(tmp.c_str(), dest.c_str()) != 0)
-                return util::errno_error(errno, "cannot place file", dest.string());
+            if (::rename(tmp.c_str(), target.c_str()) != 0)
+                return util::errno_error(errno, "cannot place file", target.string());
             if (auto st = cache::write_local_dir_metadata(req_.local_dir, t.path, commit, t.etag); !st)
                 return st;
-            ready(t.path, dest, t.size);
+            ready(t.path, target, t.size);
             return ok();
         });
     }
@@ -468,7 +474,7 @@ Result<DownloadResult> Download::run() {
 
     std::vector<Wanted> todo;
     for (auto& [_, w] : by_etag) todo.push_back(std::move(w));
-    for (const auto& f : local_todo) todo.push_back(Wanted{f, {f.path}});
+    for (const auto& f : local_todo) todo.push_back(Wanted{f, {f.path}}); // by_etag is empty then
 
     const fs::path target_dir = local ? req_.local_dir : settings_.cache_dir;
     for (const auto& p : {target_dir, target_dir / "CACHEDIR.TAG", cache_->repo_dir(),
@@ -486,7 +492,7 @@ Result<DownloadResult> Download::run() {
     std::vector<Etag> fetched;
     for (const auto& w : todo) fetched.push_back(w.file.etag);
     Status st = ok();
-    if (local) st = fetch_into_local_dir(hub, *commit, local_todo);
+    if (local) st = fetch_into_local_dir(hub, *commit, std::move(todo));
     else if (auto lay = cache_->ensure_layout(); !lay) st = lay;
     else st = fetch_into_cache(hub, *commit, std::move(todo));
     if (!st) {

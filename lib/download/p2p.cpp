@@ -69,37 +69,12 @@ struct Track {
     std::uint64_t hashed = 0;
 };
 
-// A staging file whose bytes matched the Hub's hash: link it into blobs/
-// and the snapshot.
-Status place(const cache::RepoCache& cache, const CommitId& commit, const Track& t, const P2PCallbacks& cb) {
-    const auto staged = cache.staging_dir() / commit.str() / t.w.file.path;
-    if (t.w.file.size == 0) { // libtorrent never writes empty files
-        std::error_code ec;
-        fs::create_directories(staged.parent_path(), ec);
-        if (auto fd = util::open_fd(staged, O_WRONLY | O_CREAT); !fd) return fd.error();
-    }
-    const auto blob = cache.blob_path(t.w.file.etag);
-    if (!cache.has_blob(t.w.file.etag, t.w.file.size)) {
-        const auto tmp = blob.string() + "." + util::random_hex8() + ".tmp";
-        if (::link(staged.c_str(), tmp.c_str()) != 0) return util::errno_error(errno, "cannot link blob", blob.string());
-        if (::rename(tmp.c_str(), blob.c_str()) != 0) {
-            const int err = errno;
-            ::unlink(tmp.c_str());
-            return util::errno_error(err, "cannot place blob", blob.string());
-        }
-    }
-    for (const auto& p : t.w.paths) {
-        if (auto st = cache.link_snapshot(commit, p, t.w.file.etag); !st) return st;
-        if (cb.ready) cb.ready(p, cache.snapshot_dir(commit) / p, t.w.file.size);
-    }
-    return ok();
-}
-
 // The pieces a partial file already has become the HTTP fetcher's resume
-// state: the staging inode is linked as the blob's .incomplete file and the
-// journal marks those pieces done. Returns the bytes handed over.
-std::uint64_t hand_over(const cache::RepoCache& cache, const CommitId& commit, const Track& t,
-                        const lt::file_storage& fs, const lt::typed_bitfield<lt::piece_index_t>& have) {
+// state: the staging inode is linked as the file's .incomplete temp file at
+// the destination's resume spot, and the journal marks those pieces done.
+// Returns the bytes handed over.
+std::uint64_t hand_over(const Destination& dest, const fs::path& staged, const Track& t, const lt::file_storage& fs,
+                        const lt::typed_bitfield<lt::piece_index_t>& have) {
     const auto size = t.w.file.size;
     const auto pl = static_cast<std::uint64_t>(fs.piece_length());
     if (size == 0 || pl == 0) return 0;
@@ -115,9 +90,11 @@ std::uint64_t hand_over(const cache::RepoCache& cache, const CommitId& commit, c
         }
     }
     if (total == 0) return 0;
-    const auto staged = cache.staging_dir() / commit.str() / t.w.file.path;
-    const std::string name = t.w.file.etag.str() + "." + util::random_hex8() + ".incomplete";
-    const auto tmp = cache.repo_dir() / "blobs" / name;
+    const auto spot = dest.resume_spot(t.w);
+    const std::string name = spot.tmp_stem + "." + util::random_hex8() + ".incomplete";
+    const auto tmp = spot.tmp_dir / name;
+    std::error_code ec;
+    fs::create_directories(spot.tmp_dir, ec);
     if (::link(staged.c_str(), tmp.c_str()) != 0) return 0;
     // libtorrent may not have written the file's tail yet: give it its size
     // (sparse) so the fetcher accepts it.
@@ -126,7 +103,7 @@ std::uint64_t hand_over(const cache::RepoCache& cache, const CommitId& commit, c
         return 0;
     }
     const auto journal = resume_journal(size, pl, name, done);
-    if (!util::write_file_atomic(cache.lock_dir() / (t.w.file.etag.str() + ".parts"), journal)) {
+    if (!util::write_file_atomic(spot.journal, journal)) {
         ::unlink(tmp.c_str());
         return 0;
     }
@@ -144,9 +121,9 @@ std::size_t at(lt::file_index_t i) { return static_cast<std::size_t>(static_cast
 // what is left to HTTP.
 class PeerDownload {
 public:
-    PeerDownload(const Settings& s, const cache::RepoCache& c, const CommitId& commit, hub::HubApi& hub,
-                 const std::atomic<bool>* cancel, const P2PCallbacks& cb)
-        : settings_(s), cache_(c), commit_(commit), hub_(hub), cancel_(cancel), cb_(cb) {}
+    PeerDownload(const Settings& s, const RepoRef& repo, const Destination& dest, const CommitId& commit,
+                 hub::HubApi& hub, const std::atomic<bool>* cancel, const P2PCallbacks& cb)
+        : settings_(s), repo_(repo), dest_(dest), commit_(commit), hub_(hub), cancel_(cancel), cb_(cb) {}
     ~PeerDownload() { stop_streams(); }
     PeerDownload(const PeerDownload&) = delete;
     PeerDownload& operator=(const PeerDownload&) = delete;
@@ -164,7 +141,8 @@ private:
         if (cb_.warn) cb_.warn(m);
     }
     bool cancelled() const { return cancel_ && cancel_->load(); }
-    fs::path staged(const Track& t) const { return cache_.staging_dir() / commit_.str() / t.w.file.path; }
+    fs::path staged(const Track& t) const { return dest_.staging_root() / commit_.str() / t.w.file.path; }
+    Status place(const Track& t) const;
     void stop_stream(Track& t);
     void stop_streams() {
         for (auto& t : tracks_) stop_stream(t);
@@ -176,7 +154,8 @@ private:
     int watch_peers();
 
     const Settings& settings_;
-    const cache::RepoCache& cache_;
+    const RepoRef& repo_;
+    const Destination& dest_;
     const CommitId& commit_;
     hub::HubApi& hub_;
     const std::atomic<bool>* cancel_;
@@ -230,7 +209,7 @@ void PeerDownload::handle_events() {
 }
 
 std::optional<std::string> PeerDownload::find_torrent(const FullList& all_files) {
-    const auto& repo = cache_.repo();
+    const auto& repo = repo_;
     TrackerOptions to;
     to.connect_timeout = settings_.tracker_connect_timeout;
     to.total_timeout = settings_.tracker_timeout;
@@ -279,7 +258,7 @@ bool PeerDownload::claim(const std::string& torrent, std::vector<Wanted> todo) {
     }
     // Files another process is writing stay with the HTTP path (it waits for them).
     for (auto& w : todo) {
-        auto lock = cache::FileLock::try_lock(cache_.lock_path(w.file.etag));
+        auto lock = cache::FileLock::try_lock(dest_.lock_path(w));
         const auto it = index.find(w.file.path);
         if (!lock || !lock->held() || it == index.end()) {
             others_.push_back(std::move(w));
@@ -310,14 +289,14 @@ bool PeerDownload::start() {
             const auto colon = h.find(':');
             headers.emplace_back(h.substr(0, colon), h.substr(colon + 2));
         }
-        ti_->add_url_seed(web_seed_base(settings_, cache_.repo()), "", headers);
+        ti_->add_url_seed(web_seed_base(settings_, repo_), "", headers);
     }
     // No announce before the wanted files are set: with nothing wanted we
     // would announce as a seeder and be sent no seeders.
     ti_->clear_trackers();
     lt::add_torrent_params p;
     p.ti = ti_;
-    p.save_path = torrent::storage_path(*ti_, cache_.staging_dir(), commit_.str());
+    p.save_path = torrent::storage_path(*ti_, dest_.staging_root(), commit_.str());
     // Nothing wanted until the check of what staging already holds is done,
     // so that those bytes are told apart from the ones peers send.
     p.file_priorities.assign(static_cast<std::size_t>(ti_->files().num_files()), lt::dont_download);
@@ -328,7 +307,7 @@ bool PeerDownload::start() {
     // In-order pieces let the Hub's hash follow the transfer (hash_ahead).
     p.flags |= lt::torrent_flags::sequential_download;
     std::error_code ec;
-    fs::create_directories(cache_.staging_dir(), ec);
+    fs::create_directories(dest_.staging_root(), ec);
     auto& session = p2p::Session::get(p2p::session_settings(settings_));
     for (auto& t : tracks_) {
         if (t.w.file.size == 0 || !session.streams_hashes()) continue;
@@ -441,7 +420,7 @@ bool PeerDownload::place_completed() {
             fs::remove(staged(t), ec);
             return false;
         }
-        if (auto st = place(cache_, commit_, t, cb_); !st) {
+        if (auto st = place(t); !st) {
             warn(st.error().what() + "; HTTP takes over");
             return false;
         }
@@ -449,6 +428,17 @@ bool PeerDownload::place_completed() {
         ++done_count_;
     }
     return true;
+}
+
+// A staging file whose bytes matched the Hub's hash, linked into place.
+Status PeerDownload::place(const Track& t) const {
+    const auto path = staged(t);
+    if (t.w.file.size == 0) { // libtorrent never writes empty files
+        std::error_code ec;
+        fs::create_directories(path.parent_path(), ec);
+        if (auto fd = util::open_fd(path, O_WRONLY | O_CREAT); !fd) return fd.error();
+    }
+    return dest_.place_staged(t.w, path, cb_.ready);
 }
 
 // Records what each BitTorrent peer sent; returns how many are connected.
@@ -512,6 +502,14 @@ P2POutcome PeerDownload::finish(End end) {
     // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
     for (int i = 0; i < 1000 && h_.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 
+    // Placed files leave a staging that does not seed them; the rest stay
+    // (a later run resumes from them).
+    if (!dest_.keeps_staged()) {
+        std::error_code ec;
+        for (const auto& t : tracks_)
+            if (t.done) fs::remove(staged(t), ec);
+    }
+
     // Bytes from BitTorrent peers are what their connections reported (polled,
     // so a peer's last ~100 ms before it left can be missed); the rest of what
     // arrived came from web seeds, if they were on.
@@ -524,7 +522,7 @@ P2POutcome PeerDownload::finish(End end) {
     out.remaining = std::move(others_);
     for (auto& t : tracks_) {
         if (t.done) continue;
-        if (end != End::untrusted) out.handed_over += hand_over(cache_, commit_, t, ti_->files(), final_status.pieces);
+        if (end != End::untrusted) out.handed_over += hand_over(dest_, staged(t), t, ti_->files(), final_status.pieces);
         out.remaining.push_back(std::move(t.w));
     }
     return out;
@@ -532,13 +530,13 @@ P2POutcome PeerDownload::finish(End end) {
 
 } // namespace
 
-Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& cache, const CommitId& commit,
+Result<P2POutcome> fetch_p2p(const Settings& settings, const RepoRef& repo, const Destination& dest, const CommitId& commit,
                              hub::HubApi& hub, const FullList& all_files, std::vector<Wanted> todo,
                              const std::atomic<bool>* cancel, const P2PCallbacks& cb) {
     P2POutcome unchanged;
     unchanged.remaining = todo;
     if (!settings.p2p || settings.tracker.empty() || todo.empty()) return unchanged;
-    PeerDownload peers(settings, cache, commit, hub, cancel, cb);
+    PeerDownload peers(settings, repo, dest, commit, hub, cancel, cb);
     const auto torrent = peers.find_torrent(all_files);
     if (!torrent || !peers.claim(*torrent, std::move(todo)) || !peers.start()) return unchanged;
     const auto end = peers.run();

@@ -1,12 +1,14 @@
 // P2P part of a download (DESIGN §2 steps 2-5): the tracker's torrent for
 // the commit, checked against the Hub's file list before any piece is
 // requested; only the wanted files; each completed file verified against
-// the Hub's hash and hard-linked from staging into blobs/. What the swarm
+// the Hub's hash and hard-linked from staging into place (the cache's
+// blobs/, or a local dir: download/destination.hpp). What the swarm
 // does not deliver in time is handed back for HTTP, with the pieces already
 // received kept (they become the HTTP fetcher's resume state).
 #pragma once
 
 #include "cache/layout.hpp"
+#include "download/destination.hpp"
 #include "download/plan.hpp"
 #include "hub/hub.hpp"
 
@@ -21,7 +23,7 @@ namespace llmpt::fetch {
 
 struct P2PCallbacks {
     std::function<void(const std::string&)> warn;
-    std::function<void(const std::string& path, const std::filesystem::path& local, std::uint64_t size)> ready;
+    ReadyFn ready;
     std::function<void(std::uint64_t done_now, std::vector<std::string> active)> progress;
 };
 
@@ -36,7 +38,7 @@ struct P2POutcome {
 // Never fails the download: any problem is a warning and HTTP takes over.
 // Only a cancellation is an error.
 using FullList = std::function<Result<std::vector<hub::RemoteFile>>()>;
-Result<P2POutcome> fetch_p2p(const Settings& settings, const cache::RepoCache& cache, const CommitId& commit,
+Result<P2POutcome> fetch_p2p(const Settings& settings, const RepoRef& repo, const Destination& dest, const CommitId& commit,
                              hub::HubApi& hub, const FullList& all_files, std::vector<Wanted> todo,
                              const std::atomic<bool>* cancel, const P2PCallbacks& cb);
 

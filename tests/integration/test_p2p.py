@@ -80,6 +80,56 @@ class P2PTest(TestCase):
         finally:
             s.stop()
 
+    def assertLocalDir(self, local):
+        for path, data in FILES.items():
+            with open(os.path.join(local, path), "rb") as f:
+                self.assertEqual(f.read(), data, path)
+            with open(os.path.join(local, ".cache", "huggingface", "download", path + ".metadata")) as f:
+                self.assertEqual(f.read().split("\n")[0], self.commit, path)
+
+    def test_local_dir_pure_p2p(self):
+        s = Seed(self.seed_cache, self.tracker.url)
+        local = self.path("local")
+        try:
+            p, out = self.download("--no-webseed", "--local-dir", local)
+            self.assertExit(p, 0)
+            # every path is its own file in a local dir: copy.json too
+            self.assertEqual((out["bytes_p2p"], out["bytes_http"], out["bytes_webseed"]), (TOTAL, 0, 0))
+            self.assertEqual(self.resolve_gets(), [])
+            self.assertEqual(out["path"], local)
+            self.assertLocalDir(local)
+            # staging (next to the files, so they are linked) keeps none of them
+            staging = os.path.join(local, ".cache", "huggingface", "llmpt-staging")
+            self.assertTrue(os.path.isdir(staging))
+            self.assertEqual([f for _, _, fs in os.walk(staging) for f in fs], [])
+            self.assertFalse(os.path.exists(os.path.join(self.cache, "models--org--m", "blobs")))
+            p, out = self.download("--local-dir", local)
+            self.assertEqual((out["bytes_cached"], out["bytes_p2p"], out["bytes_http"]), (TOTAL, 0, 0))
+        finally:
+            s.stop()
+
+    def test_local_dir_seeder_stops_http_keeps_p2p_bytes(self):
+        data = self.publish_torrent()
+        seeder = PySeeder(data, self.seed_snapshots(), self.tracker.url, upload_rate=1024 * 1024)
+        local = self.path("local")
+        proc = subprocess.Popen([LLMPT, "download", "org/m", "--endpoint", self.hub.url, "--cache-dir", self.cache,
+                                 "--local-dir", local, "--json", "--tracker", self.tracker.url,
+                                 "--listen", "127.0.0.1:0", "--no-webseed", "--p2p-timeout", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertGreaterEqual(seeder.wait_uploaded(2 * 1024 * 1024), 2 * 1024 * 1024)
+        seeder.stop()
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, err)
+        out = json.loads(out)
+        self.assertGreater(out["bytes_p2p"], 0)
+        self.assertGreater(out["bytes_http"], 0)
+        # what peers sent became the HTTP fetcher's resume state: no byte twice
+        self.assertEqual(out["bytes_p2p"] + out["bytes_http"] + out["bytes_webseed"] + out["bytes_cached"],
+                         out["bytes_total"])
+        self.assertLocalDir(local)
+        meta = os.path.join(local, ".cache", "huggingface", "download")
+        self.assertEqual([f for _, _, fs in os.walk(meta) for f in fs if not f.endswith((".metadata", ".lock"))], [])
+
     def test_subset_with_include_exclude(self):
         s = Seed(self.seed_cache, self.tracker.url)
         try:

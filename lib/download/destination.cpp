@@ -1,0 +1,93 @@
+#include "download/destination.hpp"
+
+#include "util/fd.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace llmpt::fetch {
+
+namespace {
+
+// Links `from` to `to` through a temp name in `to`'s folder, so `to` never
+// exists half made and an old `to` is replaced atomically.
+Status link_into_place(const fs::path& from, const fs::path& to) {
+    std::error_code ec;
+    fs::create_directories(to.parent_path(), ec);
+    if (ec) return util::errno_error(ec.value(), "cannot create folder", to.parent_path().string());
+    const auto tmp = to.string() + "." + util::random_hex8() + ".tmp";
+    if (::link(from.c_str(), tmp.c_str()) != 0) return util::errno_error(errno, "cannot link", to.string());
+    if (::rename(tmp.c_str(), to.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        return util::errno_error(err, "cannot place", to.string());
+    }
+    return ok();
+}
+
+class CacheDestination final : public Destination {
+public:
+    CacheDestination(const cache::RepoCache& cache, const CommitId& commit) : cache_(cache), commit_(commit) {}
+
+    fs::path staging_root() const override { return cache_.staging_dir(); }
+    fs::path lock_path(const Wanted& w) const override { return cache_.lock_path(w.file.etag); }
+    ResumeSpot resume_spot(const Wanted& w) const override {
+        const auto etag = w.file.etag.str();
+        return {cache_.repo_dir() / "blobs", etag, cache_.lock_dir() / (etag + ".parts")};
+    }
+    Status place_staged(const Wanted& w, const fs::path& staged, const ReadyFn& ready) const override {
+        if (!cache_.has_blob(w.file.etag, w.file.size))
+            if (auto st = link_into_place(staged, cache_.blob_path(w.file.etag)); !st) return st;
+        for (const auto& p : w.paths) {
+            if (auto st = cache_.link_snapshot(commit_, p, w.file.etag); !st) return st;
+            if (ready) ready(p, cache_.snapshot_dir(commit_) / p, w.file.size);
+        }
+        return ok();
+    }
+    bool keeps_staged() const override { return true; }
+
+private:
+    const cache::RepoCache& cache_;
+    const CommitId& commit_;
+};
+
+class LocalDirDestination final : public Destination {
+public:
+    LocalDirDestination(fs::path dir, const CommitId& commit)
+        : dir_(std::move(dir)), meta_(cache::local_dir_meta_dir(dir_)), commit_(commit) {}
+
+    // Next to the metadata folder: inside the local dir's file system, and
+    // under the .cache folder huggingface_hub already keeps there.
+    fs::path staging_root() const override { return meta_.parent_path() / "llmpt-staging"; }
+    fs::path lock_path(const Wanted& w) const override { return meta_ / (w.file.path + ".lock"); }
+    ResumeSpot resume_spot(const Wanted& w) const override {
+        return {(meta_ / w.file.path).parent_path(), fs::path(w.file.path).filename().string(),
+                meta_ / (w.file.path + ".parts")};
+    }
+    Status place_staged(const Wanted& w, const fs::path& staged, const ReadyFn& ready) const override {
+        for (const auto& p : w.paths) {
+            if (auto st = link_into_place(staged, dir_ / p); !st) return st;
+            if (auto st = cache::write_local_dir_metadata(dir_, p, commit_, w.file.etag); !st) return st;
+            if (ready) ready(p, dir_ / p, w.file.size);
+        }
+        return ok();
+    }
+    bool keeps_staged() const override { return false; }
+
+private:
+    fs::path dir_, meta_;
+    const CommitId& commit_;
+};
+
+} // namespace
+
+std::unique_ptr<Destination> cache_destination(const cache::RepoCache& cache, const CommitId& commit) {
+    return std::make_unique<CacheDestination>(cache, commit);
+}
+
+std::unique_ptr<Destination> local_dir_destination(const fs::path& dir, const CommitId& commit) {
+    return std::make_unique<LocalDirDestination>(dir, commit);
+}
+
+} // namespace llmpt::fetch

@@ -1,0 +1,49 @@
+// Where a download's files end up: the cache (blobs/ + snapshots/, DESIGN §3)
+// or a --local-dir (plain files + .cache/huggingface/download metadata).
+// The P2P path stages files next to their destination (same file system, so
+// a verified file is linked into place, never copied), and hands partial
+// files to HTTP at the spot the HTTP fetcher resumes from.
+#pragma once
+
+#include "cache/layout.hpp"
+#include "download/plan.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace llmpt::fetch {
+
+namespace fs = std::filesystem;
+
+// A file's HTTP temp file ({tmp_dir}/{tmp_stem}.{8hex}.incomplete) and its
+// resume journal: FetchTarget's fields, shared with the P2P hand-over.
+struct ResumeSpot {
+    fs::path tmp_dir;
+    std::string tmp_stem;
+    fs::path journal;
+};
+
+using ReadyFn = std::function<void(const std::string& path, const fs::path& local, std::uint64_t size)>;
+
+class Destination {
+public:
+    virtual ~Destination() = default;
+    // The commit's staging tree is staging_root() / {commit}.
+    virtual fs::path staging_root() const = 0;
+    // flock'ed by whoever writes the file.
+    virtual fs::path lock_path(const Wanted& w) const = 0;
+    virtual ResumeSpot resume_spot(const Wanted& w) const = 0;
+    // `staged` holds exactly the Hub's bytes of `w`: link it into place
+    // (staging keeps its link) and call `ready` for each of its paths.
+    virtual Status place_staged(const Wanted& w, const fs::path& staged, const ReadyFn& ready) const = 0;
+    // Once libtorrent has let go of `staged`, which was placed: whether
+    // staging keeps it (the cache seeds from it; a local dir does not).
+    virtual bool keeps_staged() const = 0;
+};
+
+std::unique_ptr<Destination> cache_destination(const cache::RepoCache& cache, const CommitId& commit);
+std::unique_ptr<Destination> local_dir_destination(const fs::path& dir, const CommitId& commit);
+
+} // namespace llmpt::fetch
