@@ -109,20 +109,8 @@ class P2PTest(TestCase):
             s.stop()
 
     def test_local_dir_seeder_stops_http_keeps_p2p_bytes(self):
-        data = self.publish_torrent()
-        seeder = PySeeder(data, self.seed_snapshots(), self.tracker.url, upload_rate=1024 * 1024)
         local = self.path("local")
-        proc = subprocess.Popen([LLMPT, "download", "org/m", "--endpoint", self.hub.url, "--cache-dir", self.cache,
-                                 "--local-dir", local, "--json", "--tracker", self.tracker.url,
-                                 "--listen", "127.0.0.1:0", "--no-webseed", "--p2p-timeout", "2"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.assertGreaterEqual(seeder.wait_uploaded(2 * 1024 * 1024), 2 * 1024 * 1024)
-        seeder.stop()
-        out, err = proc.communicate(timeout=120)
-        self.assertEqual(proc.returncode, 0, err)
-        out = json.loads(out)
-        self.assertGreater(out["bytes_p2p"], 0)
-        self.assertGreater(out["bytes_http"], 0)
+        out = self.only_seeder_stops_mid_transfer("--local-dir", local)
         # what peers sent became the HTTP fetcher's resume state: no byte twice
         self.assertEqual(out["bytes_p2p"] + out["bytes_http"] + out["bytes_webseed"] + out["bytes_cached"],
                          out["bytes_total"])
@@ -154,13 +142,15 @@ class P2PTest(TestCase):
         self.assertExit(p, 0)
         self.assertEqual(out["bytes_p2p"], 0)
 
-    def test_only_seeder_stops_mid_transfer_http_keeps_p2p_bytes(self):
+    def only_seeder_stops_mid_transfer(self, *args):
+        """A download from one slow seeder that stops after 2 MiB: HTTP
+        finishes it. The --json summary."""
         data = self.publish_torrent()
-        seeder = PySeeder(data, self.seed_snapshots(), self.tracker.url,
-                          upload_rate=1024 * 1024)
+        seeder = PySeeder(data, self.seed_snapshots(), self.tracker.url, upload_rate=1024 * 1024)
         proc = subprocess.Popen([LLMPT, "download", "org/m", "--endpoint", self.hub.url, "--cache-dir", self.cache,
                                  "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0", "--no-webseed",
-                                 "--p2p-timeout", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 "--p2p-timeout", "2"] + list(args),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.assertGreaterEqual(seeder.wait_uploaded(2 * 1024 * 1024), 2 * 1024 * 1024)
         seeder.stop()
         out, err = proc.communicate(timeout=120)
@@ -168,6 +158,10 @@ class P2PTest(TestCase):
         out = json.loads(out)
         self.assertGreater(out["bytes_p2p"], 0)
         self.assertGreater(out["bytes_http"], 0)
+        return out
+
+    def test_only_seeder_stops_mid_transfer_http_keeps_p2p_bytes(self):
+        out = self.only_seeder_stops_mid_transfer()
         self.assertEqual(out["bytes_p2p"] + out["bytes_http"] + out["bytes_webseed"] + out["bytes_cached"],
                          out["bytes_total"] - len(FILES["copy.json"]))
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
