@@ -55,7 +55,10 @@ public:
 
     // The file of storage `owner` open for reading, or for reading and
     // writing (created with its directories); null with errno set on failure.
-    Fd open(std::uint64_t owner, lt::file_index_t file, const fs::path& path, bool write) {
+    // `path()` names it, asked only when it is not open yet (a path is built
+    // from strings: too dear for every 16 KiB block).
+    template <class PathFn>
+    Fd open(std::uint64_t owner, lt::file_index_t file, const PathFn& path_fn, bool write) {
         std::lock_guard lk(mu_);
         const Key key{owner, static_cast<int>(file)};
         auto it = open_.find(key);
@@ -63,6 +66,7 @@ public:
             it->second.used = ++tick_;
             return it->second.fd;
         }
+        const fs::path path = path_fn();
         if (write) {
             std::error_code ec;
             fs::create_directories(path.parent_path(), ec);
@@ -542,7 +546,7 @@ private:
                 done += static_cast<int>(size);
                 continue;
             }
-            const auto fd = files_.open(st.id, s.file_index, st.path_of(s.file_index), write);
+            const auto fd = files_.open(st.id, s.file_index, [&] { return st.path_of(s.file_index); }, write);
             if (!fd) {
                 err = errno_error(errno, s.file_index, lt::operation_t::file_open);
                 return -1;
