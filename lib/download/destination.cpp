@@ -2,6 +2,7 @@
 
 #include "util/fd.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,19 +11,41 @@ namespace llmpt::fetch {
 
 namespace {
 
-// Links `from` to `to` through a temp name in `to`'s folder, so `to` never
-// exists half made and an old `to` is replaced atomically.
-Status link_into_place(const fs::path& from, const fs::path& to) {
+// link(2) errors that mean "not here" rather than "not allowed": the two
+// paths are on different file systems, or theirs has no hard links.
+bool cannot_link_here(int err) {
+    return err == EXDEV || err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == EMLINK || err == ENOSYS;
+}
+
+// Puts `file` at `to` through a temp name in `to`'s folder, so `to` never
+// exists half made and an old `to` is replaced atomically: linked (staging
+// keeps its link) or moved (the fetcher's temp file), and copied where the
+// file system cannot link, or `to` is on another one.
+Status put(const fs::path& file, const fs::path& to, Destination::From from) {
     std::error_code ec;
     fs::create_directories(to.parent_path(), ec);
     if (ec) return util::errno_error(ec.value(), "cannot create folder", to.parent_path().string());
+    const bool move = from == Destination::From::fetcher;
+    if (move) {
+        ::chmod(file.c_str(), 0644);
+        if (::rename(file.c_str(), to.c_str()) == 0) return ok();
+        if (errno != EXDEV) return util::errno_error(errno, "cannot place", to.string());
+    }
     const auto tmp = to.string() + "." + util::random_hex8() + ".tmp";
-    if (::link(from.c_str(), tmp.c_str()) != 0) return util::errno_error(errno, "cannot link", to.string());
+    if (move || ::link(file.c_str(), tmp.c_str()) != 0) {
+        const int err = move ? EXDEV : errno;
+        if (!cannot_link_here(err)) return util::errno_error(err, "cannot link", to.string());
+        if (!fs::copy_file(file, tmp, ec)) {
+            ::unlink(tmp.c_str());
+            return util::errno_error(ec.value(), "cannot copy", to.string());
+        }
+    }
     if (::rename(tmp.c_str(), to.c_str()) != 0) {
         const int err = errno;
         ::unlink(tmp.c_str());
         return util::errno_error(err, "cannot place", to.string());
     }
+    if (move) ::unlink(file.c_str());
     return ok();
 }
 
@@ -36,9 +59,9 @@ public:
         const auto etag = w.file.etag.str();
         return {cache_.repo_dir() / "blobs", etag, cache_.lock_dir() / (etag + ".parts")};
     }
-    Status place_staged(const Wanted& w, const fs::path& staged, const ReadyFn& ready) const override {
-        if (!cache_.has_blob(w.file.etag, w.file.size))
-            if (auto st = link_into_place(staged, cache_.blob_path(w.file.etag)); !st) return st;
+    Status place(const Wanted& w, const fs::path& file, From from, const ReadyFn& ready) const override {
+        if (from == From::fetcher || !cache_.has_blob(w.file.etag, w.file.size))
+            if (auto st = put(file, cache_.blob_path(w.file.etag), from); !st) return st;
         for (const auto& p : w.paths) {
             if (auto st = cache_.link_snapshot(commit_, p, w.file.etag); !st) return st;
             if (ready) ready(p, cache_.snapshot_dir(commit_) / p, w.file.size);
@@ -65,9 +88,13 @@ public:
         return {(meta_ / w.file.path).parent_path(), fs::path(w.file.path).filename().string(),
                 meta_ / (w.file.path + ".parts")};
     }
-    Status place_staged(const Wanted& w, const fs::path& staged, const ReadyFn& ready) const override {
-        for (const auto& p : w.paths) {
-            if (auto st = link_into_place(staged, dir_ / p); !st) return st;
+    Status place(const Wanted& w, const fs::path& file, From from, const ReadyFn& ready) const override {
+        for (std::size_t i = 0; i < w.paths.size(); ++i) {
+            const auto& p = w.paths[i];
+            // A fetched file moves to its first path; the others link to that.
+            const bool first = i == 0;
+            if (auto st = put(first ? file : dir_ / w.paths[0], dir_ / p, first ? from : From::staging); !st)
+                return st;
             if (auto st = cache::write_local_dir_metadata(dir_, p, commit_, w.file.etag); !st) return st;
             if (ready) ready(p, dir_ / p, w.file.size);
         }

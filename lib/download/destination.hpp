@@ -35,9 +35,12 @@ public:
     // flock'ed by whoever writes the file.
     virtual fs::path lock_path(const Wanted& w) const = 0;
     virtual ResumeSpot resume_spot(const Wanted& w) const = 0;
-    // `staged` holds exactly the Hub's bytes of `w`: link it into place
-    // (staging keeps its link) and call `ready` for each of its paths.
-    virtual Status place_staged(const Wanted& w, const fs::path& staged, const ReadyFn& ready) const = 0;
+    // `file` holds exactly the Hub's bytes of `w`: put it in place and call
+    // `ready` for each of its paths. A staged file is linked (staging keeps
+    // its link), a fetched temp file moved; either is copied where the file
+    // system cannot link or move it there.
+    enum class From { staging, fetcher };
+    virtual Status place(const Wanted& w, const fs::path& file, From from, const ReadyFn& ready) const = 0;
     // Once libtorrent has let go of `staged`, which was placed: whether
     // staging keeps it (the cache seeds from it; a local dir does not).
     virtual bool keeps_staged() const = 0;

@@ -97,6 +97,13 @@ private:
     Status fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo);
     Status fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo);
     Status run_fetcher(fetch::Fetcher& fetcher);
+    // What the fetcher calls with a verified temp file of `w`.
+    fetch::PlaceFn placer(const fetch::Destination& dest, const Wanted& w) {
+        return [this, &dest, w](const fetch::FetchTarget&, const fs::path& tmp) {
+            return dest.place(w, tmp, fetch::Destination::From::fetcher,
+                              [this](const std::string& p, const fs::path& local, std::uint64_t size) { ready(p, local, size); });
+        };
+    }
     Result<std::vector<Wanted>> fetch_from_peers(hub::HubApi& hub, const CommitId& commit,
                                                  const fetch::Destination& dest, std::vector<Wanted> todo);
     void tick(const fetch::Fetcher& fetcher);
@@ -343,18 +350,7 @@ Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std:
             const auto spot = dest->resume_spot(w);
             fetch::FetchTarget t{w.file.path, hub.file_url(*repo_, commit, w.file.path), w.file.size,
                                  etag,        spot.tmp_dir, spot.tmp_stem, spot.journal};
-            fetcher.add(std::move(t), [this, &commit, &locks, paths = w.paths](
-                                          const fetch::FetchTarget& t, const fs::path& tmp) -> Status {
-                const auto blob = cache_->blob_path(t.etag);
-                ::chmod(tmp.c_str(), 0644);
-                if (::rename(tmp.c_str(), blob.c_str()) != 0)
-                    return util::errno_error(errno, "cannot place blob", blob.string());
-                for (const auto& p : paths) {
-                    if (auto st = cache_->link_snapshot(commit, p, t.etag); !st) return st;
-                    ready(p, cache_->snapshot_dir(commit) / p, t.size);
-                }
-                return ok();
-            });
+            fetcher.add(std::move(t), placer(*dest, w));
         }
         auto st = run_fetcher(fetcher);
         locks.clear();
@@ -386,19 +382,7 @@ Status Download::fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit, 
         locks.push_back(std::move(*lock));
         fetch::FetchTarget t{f.path, hub.file_url(*repo_, commit, f.path), f.size, f.etag,
                              spot.tmp_dir, spot.tmp_stem, spot.journal};
-        fetcher.add(std::move(t), [this, &commit](const fetch::FetchTarget& t,
-                                                  const fs::path& tmp) -> Status {
-            const auto target = req_.local_dir / t.path;
-            std::error_code ec;
-            fs::create_directories(target.parent_path(), ec);
-            ::chmod(tmp.c_str(), 0644);
-            if (::rename(tmp.c_str(), target.c_str()) != 0)
-                return util::errno_error(errno, "cannot place file", target.string());
-            if (auto st = cache::write_local_dir_metadata(req_.local_dir, t.path, commit, t.etag); !st)
-                return st;
-            ready(t.path, target, t.size);
-            return ok();
-        });
+        fetcher.add(std::move(t), placer(*dest, w));
     }
     return run_fetcher(fetcher);
 }

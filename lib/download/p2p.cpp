@@ -438,7 +438,7 @@ Status PeerDownload::place(const Track& t) const {
         fs::create_directories(path.parent_path(), ec);
         if (auto fd = util::open_fd(path, O_WRONLY | O_CREAT); !fd) return fd.error();
     }
-    return dest_.place_staged(t.w, path, cb_.ready);
+    return dest_.place(t.w, path, Destination::From::staging, cb_.ready);
 }
 
 // Records what each BitTorrent peer sent; returns how many are connected.

@@ -3,7 +3,9 @@ Hub) + a seeder with its own cache + a downloader with an empty cache."""
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -107,6 +109,40 @@ class P2PTest(TestCase):
             self.assertEqual((out["bytes_cached"], out["bytes_p2p"], out["bytes_http"]), (TOTAL, 0, 0))
         finally:
             s.stop()
+
+    def local_dir_with_cache_elsewhere(self, name):
+        """A local dir whose .cache folder (staging, metadata, HTTP temp
+        files) is on another file system (tmpfs) than its files."""
+        local = self.path(name)
+        other = tempfile.mkdtemp(prefix="llmpt-test-", dir="/dev/shm") if os.path.isdir("/dev/shm") else None
+        if other:
+            self.addCleanup(shutil.rmtree, other, True)
+        if not other or os.stat(other).st_dev == os.stat(os.path.dirname(local)).st_dev:
+            self.skipTest("needs /dev/shm on another file system than the test's folder")
+        os.makedirs(local)
+        os.symlink(other, os.path.join(local, ".cache"))
+        return local, other
+
+    def test_local_dir_whose_cache_folder_is_another_file_system(self):
+        # nothing can be linked or renamed into place: placed files are copies
+        local, other = self.local_dir_with_cache_elsewhere("local")
+        s = Seed(self.seed_cache, self.tracker.url)
+        try:
+            p, out = self.download("--no-webseed", "--local-dir", local)
+            self.assertExit(p, 0)
+            self.assertEqual((out["bytes_p2p"], out["bytes_http"]), (TOTAL, 0))
+            self.assertLocalDir(local)
+            self.assertEqual([f for _, _, fs in os.walk(os.path.join(other, "huggingface", "llmpt-staging"))
+                              for f in fs], [])
+        finally:
+            s.stop()
+        local, other = self.local_dir_with_cache_elsewhere("local-http")
+        p, out = self.download("--no-p2p", "--local-dir", local)
+        self.assertExit(p, 0)
+        self.assertEqual(out["bytes_http"], TOTAL)
+        self.assertLocalDir(local)
+        self.assertEqual([f for _, _, fs in os.walk(os.path.join(other, "huggingface", "download"))
+                          for f in fs if not f.endswith((".metadata", ".lock"))], [])
 
     def test_local_dir_seeder_stops_http_keeps_p2p_bytes(self):
         local = self.path("local")
