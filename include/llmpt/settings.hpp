@@ -43,7 +43,7 @@ struct Settings {
     int p2p_download_rate_limit = 0;                // bytes/s, 0: none
     int p2p_upload_rate_limit = 0;
     int p2p_connections_limit = 200;
-    std::string p2p_disk_io = "pooled";             // "pooled" (ours), "posix" or "mmap" (libtorrent's)
+    std::string p2p_disk_io = "pooled";             // "pooled" (ours), "queued" (ours, writes never on the network thread), "posix" or "mmap" (libtorrent's)
     std::chrono::milliseconds tracker_connect_timeout{2000};
     std::chrono::milliseconds tracker_timeout{5000};
 

@@ -54,7 +54,7 @@ Settings Settings::from_env() {
 
     s.cache_dir = default_cache_dir();
     s.offline = truthy(env("HF_HUB_OFFLINE"));
-    if (auto v = env("LLMPT_P2P_DISK_IO"); v == "pooled" || v == "posix" || v == "mmap") s.p2p_disk_io = v;
+    if (auto v = env("LLMPT_P2P_DISK_IO"); v == "pooled" || v == "queued" || v == "posix" || v == "mmap") s.p2p_disk_io = v;
     s.tracker = env("LLMPT_TRACKER");
     if (s.tracker.empty()) s.tracker = env("HF_P2P_TRACKER");
     return s;

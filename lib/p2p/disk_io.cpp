@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -40,6 +41,11 @@ namespace {
 constexpr int kBlock = lt::default_block_size;
 // Blocks read back and hashed together when a piece is checked.
 constexpr int kRunBlocks = 32;
+// A page-cache write slower than this (normally ~10 us for a block) means
+// the kernel throttles writers to the disk's pace; then writes leave the
+// network thread for this long.
+constexpr auto kSlowWrite = std::chrono::milliseconds(5);
+constexpr auto kQueueAfterSlowWrite = std::chrono::seconds(1);
 
 lt::storage_error errno_error(int err, lt::file_index_t file, lt::operation_t op) {
     return lt::storage_error(lt::error_code(err, lt::system_category()), file, op);
@@ -193,8 +199,10 @@ using StoragePtr = std::shared_ptr<Storage>;
 
 class PooledDiskIo final : public lt::disk_interface {
 public:
-    PooledDiskIo(lt::io_context& ios, const lt::settings_interface& settings)
-        : ios_(ios), settings_(settings),
+    // `inline_writes`: write on the network thread while the page cache
+    // takes writes at once (see async_write); else every write queues.
+    PooledDiskIo(lt::io_context& ios, const lt::settings_interface& settings, bool inline_writes)
+        : ios_(ios), settings_(settings), inline_writes_(inline_writes),
           pool_(static_cast<std::size_t>(std::max(1, settings.get_int(lt::settings_pack::aio_threads)))),
           files_(static_cast<std::size_t>(std::max(0, settings.get_int(lt::settings_pack::file_pool_size)))) {}
 
@@ -264,6 +272,21 @@ public:
         auto st = storage(idx);
         if (r.length <= 0 || r.length > kBlock) {
             const lt::storage_error err(lt::errors::make_error_code(lt::errors::invalid_request), lt::operation_t::file_write);
+            boost::asio::post(ios_, [h = std::move(handler), err] { h(err); });
+            return false;
+        }
+        // Into the page cache right here, from libtorrent's receive buffer: no
+        // copy and no hand-off to the writer (on loopback a fifth of the
+        // downloader's CPU per GiB, most of it system time). A write that
+        // takes long means the kernel makes writers wait for the disk: the
+        // writes of the next second queue for the writer thread instead, so
+        // the network thread (which also serves uploads) never waits long.
+        const auto now = std::chrono::steady_clock::now();
+        if (inline_writes_ && now >= queue_until_) {
+            lt::storage_error err;
+            // transfer() only reads `buf` when writing.
+            transfer(*st, r.piece, r.start, const_cast<char*>(buf), r.length, Io::write, err);
+            if (std::chrono::steady_clock::now() - now > kSlowWrite) queue_until_ = now + kQueueAfterSlowWrite;
             boost::asio::post(ios_, [h = std::move(handler), err] { h(err); });
             return false;
         }
@@ -597,12 +620,14 @@ private:
 
     lt::io_context& ios_;
     const lt::settings_interface& settings_;
+    const bool inline_writes_;
     boost::asio::thread_pool pool_;
     // Writes, one at a time: concurrent writes to one file spin on its
     // inode lock (i_rwsem) while the holder copies into the page cache.
     boost::asio::thread_pool writer_{1};
     FileCache files_;
     std::vector<StoragePtr> storages_; // network thread only
+    std::chrono::steady_clock::time_point queue_until_{}; // network thread only: writes queue until then
     std::vector<lt::storage_index_t> free_;
     std::uint64_t next_id_ = 0;
 
@@ -616,7 +641,12 @@ private:
 
 std::unique_ptr<lt::disk_interface> pooled_disk_io(lt::io_context& ios, const lt::settings_interface& settings,
                                                    lt::counters&) {
-    return std::make_unique<PooledDiskIo>(ios, settings);
+    return std::make_unique<PooledDiskIo>(ios, settings, true);
+}
+
+std::unique_ptr<lt::disk_interface> queued_disk_io(lt::io_context& ios, const lt::settings_interface& settings,
+                                                   lt::counters&) {
+    return std::make_unique<PooledDiskIo>(ios, settings, false);
 }
 
 } // namespace llmpt::p2p

@@ -4,15 +4,21 @@
 // pages count against the process's RSS; "posix" runs every job on the
 // network thread and opens and closes the file for each 16 KiB block, so on
 // a fast link one core does the socket, the page-cache copy and the SHA-256
-// of every block. This one keeps RSS small like "posix" and moves the work
-// off the network thread:
+// of every block. This one keeps RSS small like "posix" and moves the
+// hashing off the network thread:
 //   - jobs run on a small thread pool (settings_pack::aio_threads workers);
 //   - files stay open in a bounded cache of descriptors;
-//   - a v2 block's SHA-256 is taken from the buffer when it is written, so
-//     checking a downloaded piece reads nothing back from disk;
-//   - a piece's hash job waits for that piece's writes still in flight;
-//   - writes are copied and queued up to max_queued_disk_bytes, then the
-//     caller is told to wait (disk_observer), which bounds memory.
+//   - a block goes into the page cache on the network thread, straight from
+//     libtorrent's receive buffer, while that is quick; once a write is slow
+//     (the kernel throttles writers to the disk) writes are copied and
+//     queued for one writer thread for a while, up to max_queued_disk_bytes,
+//     then the caller is told to wait (disk_observer), which bounds memory.
+//     queued_disk_io() always queues;
+//   - a piece check waits for the piece's queued writes, reads it back (from
+//     the page cache), hashes its v2 blocks side by side (util::sha256_each)
+//     and feeds the same bytes to the files' stream hashes (stream_hash.hpp);
+//   - a seeding read found in the page cache is served on the network
+//     thread, anything else on the pool.
 #pragma once
 
 #include <libtorrent/disk_interface.hpp>
@@ -29,6 +35,11 @@ namespace llmpt::p2p {
 
 // A libtorrent disk_io_constructor (session_params::disk_io_constructor).
 std::unique_ptr<libtorrent::disk_interface> pooled_disk_io(libtorrent::io_context& ios,
+                                                           const libtorrent::settings_interface& settings,
+                                                           libtorrent::counters& counters);
+// The same, with every write queued for the writer thread (never written on
+// the network thread): for file systems whose writes can stall.
+std::unique_ptr<libtorrent::disk_interface> queued_disk_io(libtorrent::io_context& ios,
                                                            const libtorrent::settings_interface& settings,
                                                            libtorrent::counters& counters);
 

@@ -81,8 +81,9 @@ Session::Session(const SessionSettings& s) {
     sp.set_str(lt::settings_pack::user_agent, "llmpt/0.1");
     sp.set_str(lt::settings_pack::peer_fingerprint, "-LM0010-");
     lt::session_params params(std::move(sp));
-    pooled_disk_io_ = s.disk_io == "pooled";
-    if (pooled_disk_io_) params.disk_io_constructor = pooled_disk_io;
+    pooled_disk_io_ = s.disk_io == "pooled" || s.disk_io == "queued";
+    if (s.disk_io == "pooled") params.disk_io_constructor = pooled_disk_io;
+    else if (s.disk_io == "queued") params.disk_io_constructor = queued_disk_io;
     else if (s.disk_io == "posix") params.disk_io_constructor = lt::posix_disk_io_constructor;
     ses_ = std::make_unique<lt::session>(std::move(params));
     // libtorrent calls this on its own thread when the alert queue turns

@@ -41,6 +41,7 @@ struct SessionSettings {
     // RSS). 4 MiB keeps a 50 ms path at ~80 MB/s per peer.
     int recv_socket_buffer = 4 << 20;
     // "pooled" (ours, p2p/disk_io.hpp: pread/pwrite on a worker pool),
+    // "queued" (the same, every write on its writer thread),
     // "posix" (libtorrent's: every job on the network thread) or "mmap"
     // (libtorrent 2.0's default: maps whole files, which inflates RSS).
     std::string disk_io = "pooled";

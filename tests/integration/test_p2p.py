@@ -363,5 +363,21 @@ class P2PTest(TestCase):
         self.single_file_snapshot("--hybrid")
 
 
+class QueuedWritesP2PTest(P2PTest):
+    """Some of the same downloads with every block queued for the disk back
+    end's writer thread (LLMPT_P2P_DISK_IO=queued), the path the default
+    takes once the page cache makes writers wait for the disk."""
+
+    def setUp(self):
+        os.environ["LLMPT_P2P_DISK_IO"] = "queued"
+        self.addCleanup(os.environ.pop, "LLMPT_P2P_DISK_IO", None)
+        super().setUp()
+
+
+for _name in [n for n in vars(P2PTest) if n.startswith("test_")]:
+    if _name not in ("test_pure_p2p", "test_a_corrupt_peer_does_not_spoil_the_download", "test_only_seeder_stops_mid_transfer_http_keeps_p2p_bytes"):
+        setattr(QueuedWritesP2PTest, _name, None)
+
+
 if __name__ == "__main__":
     unittest.main()
