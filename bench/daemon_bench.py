@@ -17,13 +17,10 @@ Needs python3-libtorrent (the rate-limited peer that keeps the task running).
   bench/daemon_bench.py [build/bin]      # SNAPSHOTS=200 by default
 """
 
-import http.client
 import json
 import os
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,33 +37,12 @@ os.environ["LLMPT_TRACKER_BIN"] = os.path.join(BIN, "llmpt-tracker")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 import libtorrent as lt  # noqa: E402
-from harness import Serve, import_repo  # noqa: E402
+from harness import Serve, UnixHTTPConnection, import_repo, unix_api as api  # noqa: E402
 from p2p_harness import PySeeder  # noqa: E402
 from tracker_harness import Tracker, make_torrent, publish_body  # noqa: E402
 
 LLMPT = os.environ["LLMPT_BIN"]
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class Unix(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("llmpt", timeout=timeout)
-        self.path_ = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path_)
-
-
-def api(sock, method, path, body=None):
-    c = Unix(sock)
-    try:
-        c.request(method, path, body=body)
-        r = c.getresponse()
-        return r.status, json.loads(r.read() or b"null")
-    finally:
-        c.close()
 
 
 def llmpt(*args, env=None):
@@ -124,7 +100,7 @@ def get_latencies(sock, seconds=10):
 
 
 def follow(sock, task_id, stop, counts, i):
-    c = Unix(sock, timeout=120)
+    c = UnixHTTPConnection(sock, timeout=120)
     c.request("GET", "/v1/tasks/%s/events" % task_id)
     r = c.getresponse()
     while not stop.is_set():

@@ -4,6 +4,7 @@ bounded; servers listen on port 0 so tests can run side by side."""
 
 import contextlib
 import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -326,3 +327,28 @@ class TestCase(unittest.TestCase):
         self.assertEqual(proc.returncode, code,
                          "exit %d, wanted %d\nstdout: %s\nstderr: %s" %
                          (proc.returncode, code, proc.stdout, proc.stderr))
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket (the daemon's control API)."""
+
+    def __init__(self, path, timeout=30):
+        super().__init__("llmpt", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def unix_api(sock, method, path, body=None, headers=None, timeout=30):
+    """One request to the control API on `sock`: (status, JSON body or None)."""
+    c = UnixHTTPConnection(sock, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data else None)
+    finally:
+        c.close()

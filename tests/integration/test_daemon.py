@@ -2,7 +2,6 @@
 notices new, deleted and changed ones, republishes to a tracker that lost
 its data, and answers a control API on a Unix socket (mode 0600)."""
 
-import http.client
 import json
 import os
 import shutil
@@ -11,7 +10,7 @@ import stat
 import time
 import unittest
 
-from harness import Serve, TestCase, free_port, import_repo, run
+from harness import Serve, TestCase, free_port, import_repo, run, unix_api
 from tracker_harness import Tracker, http as http_get
 
 FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(2 * 1024 * 1024 + 7),
@@ -19,26 +18,7 @@ FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(2 * 1024 
 OTHER = {"config.json": b'{"b": 2}\n', "weights.bin": os.urandom(1024 * 1024 + 3)}
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("llmpt", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
-
-
-def api(sock, method, path, body=None, headers=None):
-    c = UnixHTTPConnection(sock)
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        return r.status, (json.loads(data) if data else None)
-    finally:
-        c.close()
+api = unix_api
 
 
 def wait_for(what, predicate, timeout=30):

@@ -13,9 +13,9 @@ import subprocess
 import time
 import unittest
 
-from harness import LLMPT, Serve, import_repo, run
+from harness import LLMPT, Serve, UnixHTTPConnection, import_repo, run
 from p2p_harness import PySeeder
-from test_daemon import DaemonCase, UnixHTTPConnection, api, wait_for
+from test_daemon import DaemonCase, api, wait_for
 from tracker_harness import Tracker, http, make_torrent, publish_body
 
 BIG = os.urandom(8 * 1024 * 1024 + 5)
