@@ -497,6 +497,7 @@ PeerDownload::End PeerDownload::run() {
 P2POutcome PeerDownload::finish(End end) {
     P2POutcome out;
     const auto final_status = h_.status(lt::torrent_handle::query_pieces);
+    watch_peers(); // what the peers still connected sent since the last poll
     p2p::Session::get().remove(h_);
     stop_streams();
     // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
@@ -510,9 +511,9 @@ P2POutcome PeerDownload::finish(End end) {
             if (t.done) fs::remove(staged(t), ec);
     }
 
-    // Bytes from BitTorrent peers are what their connections reported (polled,
-    // so a peer's last ~100 ms before it left can be missed); the rest of what
-    // arrived came from web seeds, if they were on.
+    // Bytes from BitTorrent peers are what their connections reported (polled:
+    // the last ~100 ms of a peer that left before the end count as web seed);
+    // the rest of what arrived came from web seeds, if they were on.
     const std::uint64_t received = last_total_ - baseline_;
     std::uint64_t from_peers = 0;
     for (const auto& [_, v] : peer_seen_) from_peers += static_cast<std::uint64_t>(std::max<std::int64_t>(0, v));
