@@ -31,7 +31,8 @@ make_repo "$work/src" "$SIZE_MIB"
 "$bin/llmpt-tracker" --listen 127.0.0.1:0 --db "$work/t.db" --quiet > "$work/tracker.out" 2> /dev/null &
 pids+=($!)
 "$bin/llmpt" serve --cache-dir "$work/hub" --listen 127.0.0.1:0 --quiet > "$work/serve.out" &
-pids+=($!)
+serve_pid=$!
+pids+=($serve_pid)
 wait_line "$work/tracker.out" listening && wait_line "$work/serve.out" listening
 tracker=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/tracker.out")
 endpoint=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/serve.out")
@@ -66,19 +67,32 @@ echo "== A. P2P from one seeder vs HTTP from llmpt serve (${ROUNDS} rounds)"
 # Each timed run starts with no dirty pages left by the one before (the
 # kernel's writeback would otherwise compete with whichever run comes next).
 fresh() { rm -rf "$work/dl" && sync; }
+# CPU seconds (user + system) a running process has used so far.
+hz=$(getconf CLK_TCK)
+cpu_of() { awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# cpu_sum TIME_FILE SERVER_BEFORE SERVER_PID: the downloader's CPU seconds
+# (from /usr/bin/time "%U %S") plus what the server used meanwhile.
+cpu_sum() { echo "$(awk '{print $1 + $2}' "$1") + $(cpu_of "$3") - $2" | bc -l; }
+: > "$work/cpu_http"
+: > "$work/cpu_p2p"
 for r in $(seq "$ROUNDS"); do
     fresh
+    s0=$(cpu_of "$serve_pid")
     t0=$(now)
-    "$bin/llmpt" download bench/m --no-p2p --quiet --endpoint "$endpoint" --cache-dir "$work/dl" > /dev/null
+    /usr/bin/time -f "%U %S" -o "$work/cpu_one" "$bin/llmpt" download bench/m --no-p2p --quiet \
+        --endpoint "$endpoint" --cache-dir "$work/dl" > /dev/null
     t1=$(now)
     echo "$t1 - $t0" | bc >> "$work/a_http"
+    cpu_sum "$work/cpu_one" "$s0" "$serve_pid" >> "$work/cpu_http"
     fresh
+    s0=$(cpu_of "$seed_pid")
     t0=$(now)
-    /usr/bin/time -f %M -o "$work/rss_one" "$bin/llmpt" download bench/m --quiet --json --no-webseed \
+    /usr/bin/time -f "%U %S %M" -o "$work/cpu_one" "$bin/llmpt" download bench/m --quiet --json --no-webseed \
         --endpoint "$endpoint" --tracker "$tracker" --listen 127.0.0.1:0 --cache-dir "$work/dl" > "$work/p2p.json"
     t1=$(now)
     echo "$t1 - $t0" | bc >> "$work/a_p2p"
-    cat "$work/rss_one" >> "$work/rss"
+    cpu_sum "$work/cpu_one" "$s0" "$seed_pid" >> "$work/cpu_p2p"
+    awk '{print $3}' "$work/cpu_one" >> "$work/rss"
     grep -q '"bytes_http":0' "$work/p2p.json" || { echo "P2P round fell back to HTTP: $(cat "$work/p2p.json")"; }
     "$bin/llmpt" verify bench/m --cache-dir "$work/dl" 2> /dev/null
     # The same with libtorrent's own posix back end in the downloader, to
@@ -95,6 +109,8 @@ a_http=$(median < "$work/a_http")
 a_p2p=$(median < "$work/a_p2p")
 a_posix=$(median < "$work/a_posix")
 rss_kib=$(sort -g "$work/rss" | tail -1)
+cpu_http=$(median < "$work/cpu_http")
+cpu_p2p=$(median < "$work/cpu_p2p")
 
 echo
 echo "results (median of $ROUNDS, ${SIZE_MIB} MiB in 3 files, loopback, 2 cores):"
@@ -103,6 +119,10 @@ printf '     P2P from one seeder             %7.2f s   ratio P2P/HTTP = %.2f (go
     "$(echo "$a_p2p / $a_http" | bc -l)"
 printf '     P2P, libtorrent posix disk I/O  %7.2f s   ratio P2P/HTTP = %.2f\n' "$a_posix" \
     "$(echo "$a_posix / $a_http" | bc -l)"
+# Both ends share this machine's cores: a download cannot take less time
+# than its CPU seconds (downloader + server) over the cores.
+printf '     CPU, both ends: HTTP %.2f s, P2P %.2f s   ratio P2P/HTTP = %.2f; on %d cores P2P needs >= %.2f s\n' \
+    "$cpu_http" "$cpu_p2p" "$(echo "$cpu_p2p / $cpu_http" | bc -l)" "$(nproc)" "$(echo "$cpu_p2p / $(nproc)" | bc -l)"
 printf '  B. sha256sum                        %7.2f s\n' "$b_sha"
 printf '     first llmpt seed (verify+torrent) %6.2f s   ratio seed/sha256sum = %.2f (goal <= 1.2)\n' "$b_seed" \
     "$(echo "$b_seed / $b_sha" | bc -l)"
