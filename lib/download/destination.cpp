@@ -11,12 +11,6 @@ namespace llmpt::fetch {
 
 namespace {
 
-// link(2) errors that mean "not here" rather than "not allowed": the two
-// paths are on different file systems, or theirs has no hard links.
-bool cannot_link_here(int err) {
-    return err == EXDEV || err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == EMLINK || err == ENOSYS;
-}
-
 // Puts `file` at `to` through a temp name in `to`'s folder, so `to` never
 // exists half made and an old `to` is replaced atomically: linked (staging
 // keeps its link) or moved (the fetcher's temp file), and copied where the
@@ -34,7 +28,7 @@ Status put(const fs::path& file, const fs::path& to, Destination::From from) {
     const auto tmp = to.string() + "." + util::random_hex8() + ".tmp";
     if (move || ::link(file.c_str(), tmp.c_str()) != 0) {
         const int err = move ? EXDEV : errno;
-        if (!cannot_link_here(err)) return util::errno_error(err, "cannot link", to.string());
+        if (!util::cannot_link_here(err)) return util::errno_error(err, "cannot link", to.string());
         if (!fs::copy_file(file, tmp, ec)) {
             ::unlink(tmp.c_str());
             return util::errno_error(ec.value(), "cannot copy", to.string());

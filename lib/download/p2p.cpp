@@ -247,15 +247,7 @@ bool PeerDownload::claim(const std::string& torrent, std::vector<Wanted> todo) {
         others_ = std::move(todo);
         return false;
     }
-    const auto& fst = ti_->files();
-    std::map<std::string, lt::file_index_t> index;
-    const std::string root = ti_->name() + "/";
-    for (const auto i : fst.file_range()) {
-        if (fst.file_flags(i) & lt::file_storage::flag_pad_file) continue;
-        auto p = fst.file_path(i);
-        if (p.compare(0, root.size(), root) == 0) p.erase(0, root.size());
-        index[p] = i;
-    }
+    const auto index = torrent::snapshot_files(*ti_);
     // Files another process is writing stay with the HTTP path (it waits for them).
     for (auto& w : todo) {
         auto lock = cache::FileLock::try_lock(dest_.lock_path(w));

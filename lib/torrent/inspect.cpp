@@ -76,6 +76,19 @@ std::string storage_path(const lt::torrent_info& ti, const std::filesystem::path
     return (staging / commit).string();
 }
 
+std::map<std::string, lt::file_index_t> snapshot_files(const lt::torrent_info& ti) {
+    const auto& fs = ti.files();
+    const std::string root = ti.name() + "/";
+    std::map<std::string, lt::file_index_t> index;
+    for (const auto i : fs.file_range()) {
+        if (fs.file_flags(i) & lt::file_storage::flag_pad_file) continue;
+        auto path = fs.file_path(i);
+        if (path.compare(0, root.size(), root) == 0) path.erase(0, root.size());
+        index.emplace(std::move(path), i);
+    }
+    return index;
+}
+
 Status check_snapshot_torrent(const TorrentFacts& t, const std::string& revision) {
     if (t.name.size() != 40 || !is_hex(t.name) || t.name != revision)
         return bad("name", "must be the 40-hex commit '" + revision + "', got '" + t.name + "'");

@@ -7,9 +7,11 @@
 #include <llmpt/error.hpp>
 
 #include <libtorrent/fwd.hpp>
+#include <libtorrent/units.hpp>
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +52,10 @@ std::uint64_t piece_length_for(std::uint64_t total);
 // as a single-file torrent (a v2 torrent of one file), whose file path has
 // no root folder.
 std::string storage_path(const lt::torrent_info& ti, const std::filesystem::path& staging, const std::string& commit);
+
+// `ti`'s files (pad files left out) by their path in the snapshot: the path
+// in the torrent without its root folder (a single-file torrent has none).
+std::map<std::string, lt::file_index_t> snapshot_files(const lt::torrent_info& ti);
 
 // Rules for a snapshot torrent: v2, name == 40-hex commit == revision, piece
 // length from the table, safe unique paths, no symlinks. The error message

@@ -82,6 +82,10 @@ Result<std::string> read_small_file(const std::filesystem::path& path, std::size
     return out;
 }
 
+bool cannot_link_here(int err) {
+    return err == EXDEV || err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == EMLINK || err == ENOSYS;
+}
+
 std::string random_hex8() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     static const char* digits = "0123456789abcdef";

@@ -48,4 +48,9 @@ Result<std::string> read_small_file(const std::filesystem::path& path, std::size
 // 8 random lower-case hex characters, for temp file names.
 std::string random_hex8();
 
+// link(2) errors that mean "not here" rather than "not allowed": the two
+// paths are on different file systems, theirs has no hard links, or the
+// file has as many links as it may.
+bool cannot_link_here(int err);
+
 } // namespace llmpt::util
