@@ -33,6 +33,7 @@ struct SeedStatus {
     std::size_t files = 0;
     std::uint64_t bytes = 0;
     std::uint64_t hashed_now = 0;   // blob bytes hashed at start (0 when all were remembered)
+    std::size_t unlinked = 0;       // files read from their blobs: staging could not hard-link them
     std::string publish;            // "created", "exists", "skipped (...)" or the error
     unsigned publishes = 0;         // times this seeder created the torrent on the tracker
     int peers = 0;

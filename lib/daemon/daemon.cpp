@@ -365,7 +365,9 @@ private:
         }
         const auto st = (*seeder)->status();
         log("seeding " + name(snap) + " info_hash " + st.info_hash + " (" + std::to_string(st.files) + " files, " +
-            std::to_string(st.hashed_now) + " bytes hashed now) publish " + st.publish);
+            std::to_string(st.hashed_now) + " bytes hashed now" +
+            (st.unlinked ? ", " + std::to_string(st.unlinked) + " read from their blobs: staging cannot link them" : "") +
+            ") publish " + st.publish);
         std::lock_guard lk(mu_);
         seeds_.emplace(snap.key(), Seed{snap, std::shared_ptr<Seeder>(std::move(*seeder))});
         return true;

@@ -110,15 +110,21 @@ class P2PTest(TestCase):
         finally:
             s.stop()
 
-    def local_dir_with_cache_elsewhere(self, name):
-        """A local dir whose .cache folder (staging, metadata, HTTP temp
-        files) is on another file system (tmpfs) than its files."""
-        local = self.path(name)
+    def other_file_system(self):
+        """A folder on another file system (tmpfs) than the test's, removed
+        at the end."""
         other = tempfile.mkdtemp(prefix="llmpt-test-", dir="/dev/shm") if os.path.isdir("/dev/shm") else None
         if other:
             self.addCleanup(shutil.rmtree, other, True)
-        if not other or os.stat(other).st_dev == os.stat(os.path.dirname(local)).st_dev:
+        if not other or os.stat(other).st_dev == os.stat(self.path("")).st_dev:
             self.skipTest("needs /dev/shm on another file system than the test's folder")
+        return other
+
+    def local_dir_with_cache_elsewhere(self, name):
+        """A local dir whose .cache folder (staging, metadata, HTTP temp
+        files) is on another file system (tmpfs) than its files."""
+        other = self.other_file_system()
+        local = self.path(name)
         os.makedirs(local)
         os.symlink(other, os.path.join(local, ".cache"))
         return local, other
@@ -143,6 +149,24 @@ class P2PTest(TestCase):
         self.assertLocalDir(local)
         self.assertEqual([f for _, _, fs in os.walk(os.path.join(other, "huggingface", "download"))
                           for f in fs if not f.endswith((".metadata", ".lock"))], [])
+
+    def test_seeder_whose_staging_cannot_link_reads_the_blobs(self):
+        # the seeder's staging on another file system: no blob can be
+        # hard-linked into it, so its torrent reads the blobs themselves
+        other = self.other_file_system()
+        staging = os.path.join(self.seed_cache, "models--org--m", ".llmpt", "staging")
+        os.makedirs(os.path.dirname(staging), exist_ok=True)
+        os.symlink(other, staging)
+        s = Seed(self.seed_cache, self.tracker.url)
+        try:
+            p, out = self.download("--no-webseed")
+            self.assertExit(p, 0)
+            self.assertEqual((out["bytes_p2p"], out["bytes_http"]), (TOTAL - len(FILES["copy.json"]), 0))
+            self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+            self.assertEqual([f for _, _, fs in os.walk(other) for f in fs], [])
+            self.assertIn("note: %d files are read from their blobs" % len(FILES), s.stderr())
+        finally:
+            s.stop()
 
     def test_local_dir_seeder_stops_http_keeps_p2p_bytes(self):
         local = self.path("local")
