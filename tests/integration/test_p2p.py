@@ -247,14 +247,14 @@ class P2PTest(TestCase):
         renamed = dict(FILES)
         renamed["renamed.safetensors"] = renamed.pop("model.safetensors")
         write_files(os.path.join(fake_root, self.commit), renamed)
-        data = self.publish_torrent(fake_root)
+        self.publish_torrent(fake_root)
         p, out = self.download()
         self.assertExit(p, 0)
         self.assertIn("rejected", p.stderr)
         self.assertEqual((out["bytes_p2p"], out["bytes_webseed"]), (0, 0))
 
     def test_web_seeds_fill_a_thin_swarm(self):
-        data = self.publish_torrent()
+        self.publish_torrent()
         p, out = self.download("--p2p-timeout", "5")  # no peer at all: the Hub serves pieces as a web seed
         self.assertExit(p, 0)
         self.assertGreater(out["bytes_webseed"], 0)
@@ -264,7 +264,7 @@ class P2PTest(TestCase):
 
     def test_web_seeds_behind_a_redirecting_gated_hub(self):
         with Serve(self.hub_cache, "--redirect", "--token", "sekrit") as gated:
-            data = self.publish_torrent()
+            self.publish_torrent()
             p = run(["download", "org/m", "--endpoint", gated.url, "--token", "sekrit", "--cache-dir", self.cache,
                      "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0", "--p2p-timeout", "5"],
                     timeout=120)
