@@ -64,7 +64,9 @@ std::optional<std::string> cached_torrent(const fs::path& path, const CommitId& 
     auto data = util::read_small_file(path, 64u << 20);
     if (!data) return std::nullopt;
     auto facts = torrent::inspect(*data, torrent::Limits{64u << 20, 64, 100000000, 100000000});
-    if (!facts || facts->name != commit.str() || facts->files.size() != files.size()) return std::nullopt;
+    // One made by an older llmpt (file attributes) is made again.
+    if (!facts || !torrent::check_snapshot_torrent(*facts, commit.str()) || facts->files.size() != files.size())
+        return std::nullopt;
     for (const auto& f : facts->files) {
         const auto it = files.find(f.path);
         std::error_code ec;

@@ -1,13 +1,11 @@
-// create_torrent(): the deterministic snapshot torrent of DESIGN §5, made by
-// libtorrent's creator (add_files order, v2 unless hybrid, no dates).
+// create_torrent(): the deterministic snapshot torrent (docs/design.md,
+// "Torrents"), hashed from the snapshot's blobs and assembled from per-file
+// parts exactly as a cold-start cohort assembles it (torrent/parts.hpp).
 #include <llmpt/torrent.hpp>
 
 #include "cache/layout.hpp"
 #include "torrent/inspect.hpp"
-
-#include <libtorrent/bencode.hpp>
-#include <libtorrent/create_torrent.hpp>
-#include <libtorrent/settings_pack.hpp>
+#include "torrent/parts.hpp"
 
 #include <thread>
 
@@ -24,37 +22,29 @@ Result<CreatedTorrent> create_torrent(const CreateTorrentRequest& req,
     if (!commit)
         return Error(errc::not_found, req.repo + "@" + req.revision + " is not in the cache at " +
                                           req.cache_dir.string());
-    if (auto files = cache.checked_snapshot_files(*commit); !files) return files.error();
+    auto files = cache.checked_snapshot_files(*commit);
+    if (!files) return files.error();
+    if (files->empty()) return Error(errc::not_found, "the snapshot has no files", commit->str());
 
-    lt::file_storage files;
-    lt::add_files(files, cache.snapshot_dir(*commit).string());
-    if (files.num_files() == 0) return Error(errc::not_found, "the snapshot has no files", commit->str());
-    const auto total = static_cast<std::uint64_t>(files.total_size());
-    const auto piece_length = torrent::piece_length_for(total);
-    lt::create_torrent t(files, static_cast<int>(piece_length), req.hybrid ? lt::create_flags_t{} : lt::create_torrent::v2_only);
-    if (!req.tracker.empty()) {
-        std::string url = req.tracker;
-        while (!url.empty() && url.back() == '/') url.pop_back();
-        t.add_tracker(url + "/announce");
+    // The snapshot's links were checked to point at this repo's blobs; their
+    // sizes are the files' sizes.
+    torrent::SnapshotSource named;
+    for (const auto& [path, etag] : *files) {
+        std::error_code ec;
+        const auto size = fs::file_size(cache.blob_path(etag), ec);
+        if (ec) return Error(errc::integrity, "cannot read the blob of " + path, cache.blob_path(etag).string());
+        named.files.emplace_back(path, size);
     }
-    t.set_creator("llmpt");
-    t.set_creation_date(0);
-
-    lt::settings_pack sp;
+    named.dir = cache.snapshot_dir(*commit);
     const int threads = req.threads > 0 ? req.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    sp.set_int(lt::settings_pack::hashing_threads, threads);
-    sp.set_int(lt::settings_pack::aio_threads, threads);
-    lt::error_code ec;
-    lt::set_piece_hashes(t, cache.snapshot_dir(*commit).parent_path().string(), sp,
-                         [&](lt::piece_index_t p) {
-                             if (on_progress)
-                                 on_progress(std::min(total, (static_cast<std::uint64_t>(static_cast<int>(p)) + 1) * piece_length), total);
-                         },
-                         ec);
-    if (ec) return Error(errc::failure, "hashing failed: " + ec.message(), commit->str());
+    torrent::AssembleOptions ao;
+    ao.tracker = req.tracker;
+    ao.hybrid = req.hybrid;
+    auto data = torrent::make_snapshot_torrent(commit->str(), named, ao, threads, on_progress);
+    if (!data) return data.error();
 
     CreatedTorrent out;
-    lt::bencode(std::back_inserter(out.data), t.generate());
+    out.data = std::move(*data);
     auto facts = torrent::inspect(out.data, torrent::Limits{1u << 30, 64, 100000000, 100000000});
     if (!facts) return facts.error();
     out.commit = commit->str();

@@ -58,6 +58,8 @@ Result<TorrentFacts> inspect(std::string_view bytes, const Limits& limits) {
         if (flags & lt::file_storage::flag_symlink) f.has_symlinks = true;
         std::string path = fs.file_path(i);
         if (path.compare(0, root.size(), root) == 0) path.erase(0, root.size());
+        if ((flags & (lt::file_storage::flag_executable | lt::file_storage::flag_hidden)) && f.attributed.empty())
+            f.attributed = path;
         const auto size = static_cast<std::uint64_t>(fs.file_size(i));
         f.files.push_back({std::move(path), size});
         f.total_size += size;
@@ -98,6 +100,9 @@ Status check_snapshot_torrent(const TorrentFacts& t, const std::string& revision
                                        std::to_string(t.piece_length));
     if (t.files.empty()) return bad("files", "the torrent has no files");
     if (t.has_symlinks) return bad("files", "symlinks are not allowed");
+    if (!t.attributed.empty())
+        return bad("files", "file attributes are not allowed (" + t.attributed +
+                                " has one; model files are data: make the torrent again with this version)");
     std::set<std::string> seen;
     for (const auto& file : t.files) {
         if (!hub::safe_repo_path(file.path)) return bad("files", "unsafe path '" + file.path + "'");

@@ -32,6 +32,7 @@ struct TorrentFacts {
     std::uint64_t total_size = 0;   // pad files excluded
     std::vector<FileFact> files;    // pad files excluded, in torrent order
     bool has_symlinks = false;
+    std::string attributed;          // the first file with an attribute (x, h), if any
 };
 
 struct Limits {
@@ -58,8 +59,9 @@ std::string storage_path(const lt::torrent_info& ti, const std::filesystem::path
 std::map<std::string, lt::file_index_t> snapshot_files(const lt::torrent_info& ti);
 
 // Rules for a snapshot torrent: v2, name == 40-hex commit == revision, piece
-// length from the table, safe unique paths, no symlinks. The error message
-// names the field that is wrong.
+// length from the table, safe unique paths, no symlinks, no file attributes
+// (torrents made before that rule marked every file executable). The error
+// message names the field that is wrong.
 Status check_snapshot_torrent(const TorrentFacts& t, const std::string& revision);
 
 } // namespace llmpt::torrent

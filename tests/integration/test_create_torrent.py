@@ -9,7 +9,7 @@ import unittest
 import libtorrent as lt
 
 from harness import TestCase, import_repo, run
-from tracker_harness import Tracker, facts, http, make_torrent, publish_body
+from tracker_harness import Tracker, facts, file_attrs, http, make_torrent, publish_body
 
 FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(600 * 1024), "sub/x.txt": b"x\n"}
 
@@ -32,6 +32,9 @@ class CreateTorrentTest(TestCase):
         self.assertEqual(ours_a["v1"], "")
         snap = os.path.join(self.path("a"), "models--org--m", "snapshots", commit)
         self.assertEqual(facts(make_torrent(snap))["info_hash"], ours_a["info_hash"])
+        # Model files are data: no attribute (the snapshot's links are 0777).
+        self.assertEqual(file_attrs(self.create(self.path("a"))), [])
+        self.assertEqual(file_attrs(self.create(self.path("a"), "--hybrid")), [])
         hybrid = facts(self.create(self.path("a"), "--hybrid"))
         self.assertTrue(hybrid["v1"])
         self.assertEqual(hybrid["v1"], facts(make_torrent(snap, hybrid=True))["v1"])

@@ -71,16 +71,52 @@ def make_snapshot(cache, repo, files, revision="main"):
     return commit, snap
 
 
+def snapshot_files(snapshot):
+    """(path, size) of every file under a snapshot folder, links followed."""
+    out = []
+    for dirpath, _, names in os.walk(snapshot, followlinks=True):
+        for n in names:
+            full = os.path.join(dirpath, n)
+            out.append((os.path.relpath(full, snapshot), os.path.getsize(full)))
+    return out
+
+
 def make_torrent(snapshot, piece_length=None, hybrid=False, v1_only=False, tracker_url=None):
+    """python3-libtorrent's torrent of a snapshot as docs/design.md defines it:
+    every file added by path and size, no attributes (a snapshot's symlinks
+    would make add_files mark every file executable)."""
     fs = lt.file_storage()
-    lt.add_files(fs, snapshot)
+    name = os.path.basename(snapshot.rstrip("/"))
+    for path, size in snapshot_files(snapshot):
+        fs.add_file(name + "/" + path, size)
     pl = piece_length or piece_length_for(fs.total_size())
     flags = lt.create_torrent.v1_only if v1_only else (0 if hybrid else lt.create_torrent.v2_only)
     t = lt.create_torrent(fs, pl, flags=flags)
     if tracker_url:
         t.add_tracker(tracker_url + "/announce")
-    lt.set_piece_hashes(t, os.path.dirname(snapshot))
+    t.set_creator("llmpt")
+    lt.set_piece_hashes(t, os.path.dirname(snapshot.rstrip("/")))
     return lt.bencode(t.generate())
+
+
+def file_attrs(data):
+    """Every `attr` of a file of the repo in a torrent's info dict (the v1
+    file list and the v2 file tree); pad files (attr "p") are not files of
+    the repo."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if b"attr" in node and node.get(b"path", [b""])[0] != b".pad":
+                found.append(node[b"attr"])
+            for k, v in node.items():
+                if k != b"attr":
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(lt.bdecode(data)[b"info"])
+    return found
 
 
 def facts(data):

@@ -65,6 +65,15 @@ TEST_CASE("inspect and check a snapshot torrent") {
     CHECK(torrent::check_snapshot_torrent(*wrong_pl, commit).error().message.rfind("piece_length", 0) == 0);
 
     CHECK_FALSE(torrent::inspect(make_torrent(dir, 256 * 1024, lt::create_torrent::v1_only)));
+
+    // An executable file (what snapshot symlinks gave older torrents) is refused by name.
+    fs::permissions(dir / "a.txt", fs::perms::owner_exec, fs::perm_options::add);
+    auto attributed = torrent::inspect(make_torrent(dir, 256 * 1024));
+    REQUIRE(attributed);
+    CHECK(attributed->attributed == "a.txt");
+    const auto refused = torrent::check_snapshot_torrent(*attributed, commit);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().message.find("attributes") != std::string::npos);
     CHECK_FALSE(torrent::inspect("garbage"));
     CHECK_FALSE(torrent::inspect(std::string(100, 'l') + std::string(100, 'e'))); // too deep
     torrent::Limits tiny;
