@@ -24,6 +24,7 @@ struct TorrentRecord {
     std::string repo_type;
     std::string name;
     std::string info_hash;     // v2, 64 hex
+    std::string info_hash_v1;  // 40 hex, hybrid torrents only
     std::string announce_key;  // 40 hex
     std::uint64_t total_size = 0;
     std::uint64_t file_count = 0;

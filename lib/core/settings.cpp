@@ -1,6 +1,8 @@
 // Settings::from_env(): the HF_* and LLMPT_* environment (DESIGN §3, §6).
 #include <llmpt/settings.hpp>
 
+#include "util/url.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -42,7 +44,7 @@ std::filesystem::path default_cache_dir() {
 Settings Settings::from_env() {
     Settings s;
     if (auto v = env("HF_ENDPOINT"); !v.empty()) s.endpoint = v;
-    while (!s.endpoint.empty() && s.endpoint.back() == '/') s.endpoint.pop_back();
+    s.endpoint = util::trim_trailing_slashes(s.endpoint);
 
     s.token = env("HF_TOKEN");
     if (s.token.empty()) s.token = env("HUGGING_FACE_HUB_TOKEN");

@@ -2,6 +2,7 @@
 // the client side of a task's event stream (Server-Sent Events).
 #include <llmpt/daemon.hpp>
 
+#include "util/url.hpp"
 #include "http/client.hpp"
 
 #include <nlohmann/json.hpp>
@@ -97,7 +98,7 @@ Result<TaskRequest> TaskRequest::parse(std::string_view text) {
 Status TaskRequest::apply(Settings& s, DownloadRequest& d) const {
     if (!cache_dir.empty()) s.cache_dir = cache_dir;
     if (!endpoint.empty()) s.endpoint = endpoint;
-    while (!s.endpoint.empty() && s.endpoint.back() == '/') s.endpoint.pop_back();
+    s.endpoint = util::trim_trailing_slashes(s.endpoint);
     if (!token.empty()) s.token = token;
     if (!tracker.empty()) s.tracker = tracker;
     if (no_p2p) s.p2p = false;

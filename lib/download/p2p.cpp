@@ -1,3 +1,4 @@
+#include "util/url.hpp"
 #include "download/p2p.hpp"
 
 #include "download/fetcher.hpp"
@@ -34,17 +35,7 @@ namespace {
 std::optional<std::string> mismatch(const torrent::TorrentFacts& t, const CommitId& commit,
                                     const std::vector<hub::RemoteFile>& hub_files) {
     if (auto st = torrent::check_snapshot_torrent(t, commit.str()); !st) return st.error().message;
-    std::map<std::string, std::uint64_t> ours, theirs;
-    for (const auto& f : hub_files) theirs[f.path] = f.size;
-    for (const auto& f : t.files) ours[f.path] = f.size;
-    for (const auto& [path, size] : ours) {
-        auto it = theirs.find(path);
-        if (it == theirs.end()) return "the torrent has a file the Hub does not: " + path;
-        if (it->second != size) return "the torrent's size of " + path + " is not the Hub's";
-    }
-    for (const auto& [path, _] : theirs)
-        if (!ours.count(path)) return "the torrent lacks " + path;
-    return std::nullopt;
+    return torrent::differs_from_hub(t.files, hub_files);
 }
 
 std::string web_seed_base(const Settings& s, const RepoRef& repo) {
@@ -328,9 +319,7 @@ bool PeerDownload::start() {
         if (st.total_wanted > st.total_wanted_done || st.total_wanted == 0) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    std::string announce = settings_.tracker;
-    while (!announce.empty() && announce.back() == '/') announce.pop_back();
-    h_.add_tracker(lt::announce_entry(announce + "/announce"));
+    h_.add_tracker(lt::announce_entry(util::trim_trailing_slashes(settings_.tracker) + "/announce"));
     h_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
     return true;
 }

@@ -11,7 +11,7 @@ HubClient::HubClient(const Settings& s, const std::atomic<bool>* cancel)
     : endpoint_(s.endpoint), token_(s.token),
       retry_{s.max_retries, s.retry_base_delay, s.retry_max_delay},
       connect_timeout_(s.connect_timeout), api_timeout_(s.api_timeout), cancel_(cancel) {
-    while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
+    endpoint_ = util::trim_trailing_slashes(endpoint_);
 }
 
 std::vector<std::string> HubClient::auth_headers() const {

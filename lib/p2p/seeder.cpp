@@ -4,6 +4,7 @@
 #include <llmpt/torrent.hpp>
 #include <llmpt/tracker.hpp>
 
+#include "util/url.hpp"
 #include "cache/layout.hpp"
 #include "cache/verified.hpp"
 #include "p2p/session.hpp"
@@ -244,9 +245,7 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
     if (!req.tracker.empty()) {
-        std::string url = req.tracker;
-        while (!url.empty() && url.back() == '/') url.pop_back();
-        p.trackers = {url + "/announce"};
+        p.trackers = {util::trim_trailing_slashes(req.tracker) + "/announce"};
     }
     auto ss = p2p::session_settings(Settings::from_env());
     ss.listen = req.listen;

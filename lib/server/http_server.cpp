@@ -28,7 +28,8 @@ using tcp = asio::ip::tcp;
 Response Response::json_error(int status, const std::string& message) {
     Response r;
     r.status = status;
-    r.body = nlohmann::json{{"error", message}}.dump();
+    // A message may quote a decoded path or query that is not UTF-8.
+    r.body = nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     r.header("Content-Type", "application/json");
     return r;
 }

@@ -111,4 +111,19 @@ Status check_snapshot_torrent(const TorrentFacts& t, const std::string& revision
     return ok();
 }
 
+std::optional<std::string> differs_from_hub(const std::vector<FileFact>& files,
+                                            const std::vector<hub::RemoteFile>& hub_files) {
+    std::map<std::string, std::uint64_t> ours, theirs;
+    for (const auto& f : hub_files) theirs[f.path] = f.size;
+    for (const auto& f : files) ours[f.path] = f.size;
+    for (const auto& [path, size] : ours) {
+        auto it = theirs.find(path);
+        if (it == theirs.end()) return "the torrent has a file the Hub does not: " + path;
+        if (it->second != size) return "the torrent's size of " + path + " is not the Hub's";
+    }
+    for (const auto& [path, _] : theirs)
+        if (!ours.count(path)) return "the torrent lacks " + path;
+    return std::nullopt;
+}
+
 } // namespace llmpt::torrent

@@ -12,9 +12,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace llmpt::hub {
+struct RemoteFile;
+}
 
 namespace llmpt::torrent {
 
@@ -63,5 +68,10 @@ std::map<std::string, lt::file_index_t> snapshot_files(const lt::torrent_info& t
 // (torrents made before that rule marked every file executable). The error
 // message names the field that is wrong.
 Status check_snapshot_torrent(const TorrentFacts& t, const std::string& revision);
+
+// Why a torrent's files are not exactly the Hub's (same paths, same sizes,
+// nothing missing, nothing extra), if they are not.
+std::optional<std::string> differs_from_hub(const std::vector<FileFact>& files,
+                                            const std::vector<hub::RemoteFile>& hub_files);
 
 } // namespace llmpt::torrent

@@ -3,6 +3,7 @@
 #include "torrent/inspect.hpp"
 #include "util/fd.hpp"
 #include "util/multi_hash.hpp"
+#include "util/url.hpp"
 
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
@@ -202,11 +203,7 @@ Result<std::string> assemble(const std::string& commit, const std::vector<FilePa
                 }
             }
         }
-        if (!o.tracker.empty()) {
-            std::string url = o.tracker;
-            while (!url.empty() && url.back() == '/') url.pop_back();
-            t.add_tracker(url + "/announce");
-        }
+        if (!o.tracker.empty()) t.add_tracker(util::trim_trailing_slashes(o.tracker) + "/announce");
         t.set_creator("llmpt");
         t.set_creation_date(0);
         std::string out;

@@ -51,4 +51,9 @@ std::optional<std::string> url_decode(std::string_view s) {
     return out;
 }
 
+std::string trim_trailing_slashes(std::string_view url) {
+    while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+    return std::string(url);
+}
+
 } // namespace llmpt::util

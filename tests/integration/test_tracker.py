@@ -8,6 +8,9 @@ import subprocess
 import threading
 import time
 import unittest
+import urllib.parse
+
+import libtorrent as lt
 
 from harness import Serve, TestCase, free_port, raw_request
 from tracker_harness import (EXAMPLES, Tracker, announce, compact_peers, facts, http, make_snapshot,
@@ -94,16 +97,51 @@ class TrackerTest(TestCase):
             self.assertEqual(r[b"incomplete"], 1)
 
     def test_hybrid_torrents_answer_to_the_v1_hash_too(self):
+        """A hybrid torrent is two swarms: a v1-only client (Transmission 3,
+        aria2 1.36) is handed only to v1 announcers, whose handshakes it can
+        answer; a hybrid client announces both hashes and is in both. Its
+        download counts once although libtorrent announces `completed` for
+        each hash, and the listing names the v1 hash."""
         data = make_torrent(self.snap, hybrid=True)
         f = facts(data)
         self.assertTrue(f["v1"])
+        v1, v2 = bytes.fromhex(f["v1"]), bytes.fromhex(f["announce_key"])
         with Tracker(self.path("t.db")) as t:
             st, _, body = self.publish(t, publish_body("org/model", self.commit, data))
             self.assertEqual(st, 200, body)
-            announce(t.url, bytes.fromhex(f["v1"]), 7100, event="started")
-            st, r = announce(t.url, bytes.fromhex(f["announce_key"]), 7101, event="started")
-            self.assertIn(b"peers", r, r)
-            self.assertEqual(compact_peers(r[b"peers"]), [("127.0.0.1", 7100)])
+            announce(t.url, v1, 7100, event="started")  # v1 only
+            for key in (v1, v2):  # a hybrid client: the same peer under both hashes
+                announce(t.url, key, 7102, peer_id=b"-LT2080-hybridhybrid", event="started")
+            st, r = announce(t.url, v2, 7101, event="started")
+            self.assertEqual(compact_peers(r[b"peers"]), [("127.0.0.1", 7102)])
+            st, r = announce(t.url, v1, 7103, event="started")
+            self.assertEqual(sorted(compact_peers(r[b"peers"])), [("127.0.0.1", 7100), ("127.0.0.1", 7101 + 1)])
+            for key in (v1, v2):
+                announce(t.url, key, 7102, peer_id=b"-LT2080-hybridhybrid", event="completed", left=0)
+            q = "?repo_id=org%2Fmodel&revision=" + self.commit
+            rec = json.loads(http(t.url + "/api/v1/torrents" + q)[2])["data"][0]
+            self.assertEqual(rec["info_hash_v1"], f["v1"])
+            # 7100, 7101, 7103 leech; the hybrid client seeds, counted once.
+            self.assertEqual(rec["stats"], {"seeders": 1, "leechers": 3, "completed": 1})
+
+    def test_a_magnet_user_announcing_left_0_gets_the_seeders(self):
+        """aria2 and other magnet users announce left=0 before they have the
+        metadata; a seeder is told about leechers first, then seeders. A
+        missing `left` is not taken for 0."""
+        with Tracker(self.path("t.db")) as t:
+            self.assertEqual(self.publish(t)[0], 200)
+            announce(t.url, self.key, 7200, event="started", left=0)  # the seeder
+            st, r = announce(t.url, self.key, 7201, event="started", left=0)  # the magnet user
+            self.assertEqual(compact_peers(r[b"peers"]), [("127.0.0.1", 7200)])
+            q = {"info_hash": self.key, "peer_id": b"-XX0001-%012d" % 7202, "port": 7202, "compact": 1}
+            body = http(t.url + "/announce?" + urllib.parse.urlencode(q))[2]
+            self.assertEqual(lt.bdecode(body)[b"complete"], 2)
+            self.assertEqual(lt.bdecode(body)[b"incomplete"], 1)
+
+    def test_listens_on_ipv6_and_says_so_as_a_url(self):
+        with Tracker(self.path("t.db"), host="::1") as t:
+            self.assertRegex(t.url, r"^http://\[::1\]:\d+$")
+            self.assertEqual(http(t.url + "/health")[2], b"OK")
 
     def test_publish_token_and_bad_publishes(self):
         with Tracker(self.path("t.db"), "--publish-token", "s3cret") as t:

@@ -5,6 +5,7 @@ import base64
 import glob
 import json
 import os
+import re
 import subprocess
 import tempfile
 import urllib.parse
@@ -19,10 +20,10 @@ EXAMPLES = os.path.dirname(LLMPT)
 
 
 class Tracker:
-    def __init__(self, db, *extra, port=0):
+    def __init__(self, db, *extra, port=0, host="127.0.0.1"):
         self.db = db
         self.extra = list(extra)
-        self.listen = "127.0.0.1:%d" % port
+        self.listen = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
         self.start()
 
     def start(self):
@@ -33,8 +34,8 @@ class Tracker:
         line = read_line(self.proc.stdout, 20)
         if "listening on" not in line:
             raise AssertionError("tracker did not start: %r" % line)
-        self.port = int(line.split("http://127.0.0.1:")[1].split(" ")[0])
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = re.search(r"listening on (http://\S+)", line).group(1)
+        self.port = int(self.url.rsplit(":", 1)[1])
 
     def stop(self):
         stop_process(self.proc)

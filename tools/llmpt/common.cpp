@@ -31,28 +31,6 @@ int usage_error(const std::string& message) {
     return 2;
 }
 
-std::optional<HostPort> parse_listen(const std::string& s, const std::string& default_host) {
-    HostPort hp{default_host, 0};
-    std::string port;
-    if (!s.empty() && s[0] == '[') {
-        const auto close = s.find(']');
-        if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return std::nullopt;
-        hp.host = s.substr(1, close - 1);
-        port = s.substr(close + 2);
-    } else if (const auto colon = s.rfind(':'); colon != std::string::npos) {
-        if (colon > 0) hp.host = s.substr(0, colon);
-        port = s.substr(colon + 1);
-    } else {
-        port = s;
-    }
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
-        return std::nullopt;
-    const auto p = std::stoul(port);
-    if (p > 65535) return std::nullopt;
-    hp.port = static_cast<std::uint16_t>(p);
-    return hp;
-}
-
 std::optional<RepoType> repo_type_option(const std::string& s) { return parse_repo_type(s); }
 
 } // namespace llmpt::cli

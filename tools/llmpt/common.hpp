@@ -1,6 +1,7 @@
 // Shared bits of the CLI: subcommand registration, signals, option parsing.
 #pragma once
 
+#include <llmpt/address.hpp>
 #include <llmpt/error.hpp>
 #include <llmpt/repo.hpp>
 
@@ -32,12 +33,10 @@ int report(const Error& e);
 // A usage error: message plus a hint to --help; exit code 2.
 int usage_error(const std::string& message);
 
-struct HostPort {
-    std::string host;
-    std::uint16_t port = 0;
-};
-// "HOST:PORT", "[v6]:PORT", ":PORT" or "PORT".
-std::optional<HostPort> parse_listen(const std::string& s, const std::string& default_host);
+// "HOST:PORT", "[v6]:PORT", ":PORT" or "PORT" (llmpt::parse_host_port).
+inline std::optional<HostPort> parse_listen(const std::string& s, const std::string& default_host) {
+    return parse_host_port(s, default_host);
+}
 
 std::optional<RepoType> repo_type_option(const std::string& s);
 

@@ -17,7 +17,8 @@ struct AnnounceRequest {
     std::string info_hash;  // 20 raw bytes
     std::string peer_id;    // 20 raw bytes
     std::uint16_t port = 0;
-    std::uint64_t uploaded = 0, downloaded = 0, left = 0;
+    std::uint64_t uploaded = 0, downloaded = 0;
+    std::optional<std::uint64_t> left; // missing: unknown, not a seeder
     Event event = Event::none;
     int numwant = 50;
     bool compact = true;

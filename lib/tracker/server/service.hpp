@@ -1,11 +1,18 @@
 // The tracker service: the REST registry (/api/v1/...) and the BitTorrent
-// HTTP tracker (/announce, /scrape) over one Db and one SwarmStore.
+// HTTP tracker (/announce, /scrape) over one Db and one SwarmStore. The
+// HTTP server (server/http_server.hpp) calls handle() on its threads; every
+// member is safe to call concurrently.
+//
+//   service.cpp          routing, the registry's reads, the swarm index
+//   service_publish.cpp  POST /api/v1/publish
+//   service_announce.cpp /announce and /scrape
 #pragma once
 
-#include "db.hpp"
-#include "rate_limit.hpp"
 #include "server/http_server.hpp"
-#include "swarm.hpp"
+#include "tracker/protocol.hpp"
+#include "tracker/server/db.hpp"
+#include "tracker/server/rate_limit.hpp"
+#include "tracker/server/swarm.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -22,7 +29,7 @@ namespace llmpt::tracker {
 struct ServiceOptions {
     std::filesystem::path db_path = "llmpt-tracker.db";
     std::vector<std::string> publish_tokens;      // empty: publishing is open
-    std::chrono::seconds announce_interval{300};  // peers expire after 2x this
+    std::chrono::seconds announce_interval{300};  // what announces are told
     std::chrono::seconds min_interval{30};
     int max_numwant = 200;
     double announce_rate = 20, announce_burst = 60; // per client address, per second; 0: off
@@ -32,6 +39,12 @@ struct ServiceOptions {
     std::size_t max_scrape = 100;
     std::function<void(const std::string&)> log;  // one line per event
 };
+
+// libtorrent re-announces no more often than its min_announce_interval
+// (300 s unless changed), whatever a tracker says; llmpt's own clients
+// lower it to follow the tracker (peer ids start with "-LM").
+constexpr std::chrono::seconds kClientAnnounceFloor{300};
+std::chrono::seconds peer_ttl(std::string_view peer_id, std::chrono::seconds interval);
 
 class Service {
 public:
@@ -48,9 +61,19 @@ private:
     server::Response publish(const server::Request& req);
     server::Response announce(const server::Request& req);
     server::Response scrape(const server::Request& req);
+
+    // Publish steps (service_publish.cpp). Each returns the answer that
+    // ends the publish, or nothing to go on.
+    struct PublishAttempt;
+    std::optional<server::Response> authorize(const server::Request& req, PublishAttempt& a);
+    std::optional<server::Response> check_against_hub(const protocol::Publish& p, PublishAttempt& a);
+    server::Response store(const protocol::Publish& p, PublishAttempt& a);
+
     std::string client_address(const server::Request& req, const std::string& ip_param) const;
     std::optional<std::int64_t> torrent_for_hash(const std::string& raw20);
     void index_torrent(const TorrentRow& row);
+    void unindex_torrent(const TorrentRow& row);
+    TorrentRecord record(const TorrentRow& row, Clock::time_point now);
     void log(const std::string& line) const;
 
     ServiceOptions o_;

@@ -44,9 +44,12 @@ public:
     static Result<std::unique_ptr<Db>> open(const std::filesystem::path& path);
     ~Db();
 
-    // Inserts a torrent; errc::failure with "conflict" if (type, repo,
+    // Inserts a torrent and returns its id; nullopt if (type, repo,
     // revision) or the info hash exists already.
-    Result<std::int64_t> insert(const TorrentRow& row, const std::string& torrent_data);
+    Result<std::optional<std::int64_t>> insert(const TorrentRow& row, const std::string& torrent_data);
+    // Puts `row` in the place of torrent `old_id` (same revision): its
+    // files, bytes and counts go, in one transaction.
+    Result<std::int64_t> replace(std::int64_t old_id, const TorrentRow& row, const std::string& torrent_data);
     std::optional<TorrentRow> find(const std::string& type, const std::string& repo, const std::string& revision,
                                    bool with_files);
     std::vector<TorrentRow> list(const std::string& type, const std::string& repo, std::size_t limit);
@@ -63,6 +66,8 @@ private:
     Status exec(const char* sql);
     sqlite3_stmt* prepare(const char* sql);
     void load_files(TorrentRow& row);
+    // The insert of insert() and replace(), inside their transaction.
+    Result<std::optional<std::int64_t>> insert_locked(const TorrentRow& row, const std::string& torrent_data);
 
     std::mutex mu_;
     sqlite3* db_ = nullptr;

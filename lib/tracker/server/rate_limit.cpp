@@ -1,4 +1,4 @@
-#include "rate_limit.hpp"
+#include "tracker/server/rate_limit.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "db.hpp"
+#include "tracker/server/db.hpp"
 
 #include "util/time.hpp"
 
@@ -145,13 +145,7 @@ sqlite3_stmt* Db::prepare(const char* sql) {
     return s;
 }
 
-Result<std::int64_t> Db::insert(const TorrentRow& r, const std::string& data) {
-    std::lock_guard lk(mu_);
-    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
-    const auto rollback = [&](Error e) {
-        (void)exec("ROLLBACK");
-        return e;
-    };
+Result<std::optional<std::int64_t>> Db::insert_locked(const TorrentRow& r, const std::string& data) {
     {
         Stmt st(prepare("INSERT INTO torrents (repo_type, repo_id, revision, name, info_hash, info_hash_v1, "
                         "announce_key, total_size, file_count, piece_length, torrent_data, created_at) "
@@ -162,18 +156,51 @@ Result<std::int64_t> Db::insert(const TorrentRow& r, const std::string& data) {
         st.integer(9, static_cast<std::int64_t>(r.file_count)).integer(10, static_cast<std::int64_t>(r.piece_length));
         st.blob(11, data).text(12, now_iso());
         const int rc = st.step();
-        if (rc == SQLITE_CONSTRAINT) return rollback(Error(errc::failure, "conflict"));
-        if (rc != SQLITE_DONE) return rollback(Error(errc::disk, std::string("database: ") + sqlite3_errmsg(db_)));
+        if (rc == SQLITE_CONSTRAINT) return std::optional<std::int64_t>{};
+        if (rc != SQLITE_DONE) return Error(errc::disk, std::string("database: ") + sqlite3_errmsg(db_));
     }
     const auto id = sqlite3_last_insert_rowid(db_);
     for (std::size_t i = 0; i < r.files.size(); ++i) {
         Stmt st(prepare("INSERT INTO files (torrent_id, idx, path, size) VALUES (?1, ?2, ?3, ?4)"));
         st.integer(1, id).integer(2, static_cast<std::int64_t>(i)).text(3, r.files[i].path);
         st.integer(4, static_cast<std::int64_t>(r.files[i].size));
+        if (st.step() != SQLITE_DONE) return Error(errc::disk, std::string("database: ") + sqlite3_errmsg(db_));
+    }
+    return std::optional<std::int64_t>{id};
+}
+
+Result<std::optional<std::int64_t>> Db::insert(const TorrentRow& r, const std::string& data) {
+    std::lock_guard lk(mu_);
+    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+    auto id = insert_locked(r, data);
+    if (!id || !*id) {
+        (void)exec("ROLLBACK");
+        return id;
+    }
+    if (auto st = exec("COMMIT"); !st) {
+        (void)exec("ROLLBACK");
+        return st.error();
+    }
+    return id;
+}
+
+Result<std::int64_t> Db::replace(std::int64_t old_id, const TorrentRow& r, const std::string& data) {
+    std::lock_guard lk(mu_);
+    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+    const auto rollback = [&](Error e) {
+        (void)exec("ROLLBACK");
+        return e;
+    };
+    {
+        Stmt st(prepare("DELETE FROM torrents WHERE id = ?1"));
+        st.integer(1, old_id);
         if (st.step() != SQLITE_DONE) return rollback(Error(errc::disk, std::string("database: ") + sqlite3_errmsg(db_)));
     }
+    auto id = insert_locked(r, data);
+    if (!id) return rollback(id.error());
+    if (!*id) return rollback(Error(errc::failure, "the torrent is published for another revision"));
     if (auto st = exec("COMMIT"); !st) return rollback(st.error());
-    return id;
+    return **id;
 }
 
 void Db::load_files(TorrentRow& row) {

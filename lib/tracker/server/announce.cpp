@@ -1,4 +1,4 @@
-#include "announce.hpp"
+#include "tracker/server/announce.hpp"
 
 #include "util/url.hpp"
 
@@ -51,7 +51,10 @@ Result<AnnounceRequest> parse_announce(const std::string& q, int max_numwant) {
         else if (k == "port") { have_port = to_u64(v, n) && n > 0 && n < 65536; r.port = static_cast<std::uint16_t>(n); }
         else if (k == "uploaded") numbers_ok &= to_u64(v, r.uploaded);
         else if (k == "downloaded") numbers_ok &= to_u64(v, r.downloaded);
-        else if (k == "left") numbers_ok &= to_u64(v, r.left);
+        else if (k == "left") {
+            numbers_ok &= to_u64(v, n);
+            r.left = n;
+        }
         else if (k == "numwant") {
             numbers_ok &= to_u64(v, n);
             r.numwant = static_cast<int>(std::min<std::uint64_t>(n, static_cast<std::uint64_t>(max_numwant)));
