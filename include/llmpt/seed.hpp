@@ -1,6 +1,6 @@
-// Seeding a cached snapshot: verify every blob, hard-link it into the repo's
-// staging tree, make (or reuse) the snapshot's torrent, seed it without a
-// recheck, and publish it to the tracker when the tracker has none.
+// Seeding a cached snapshot: verify every blob, make (or reuse) the
+// snapshot's torrent, seed it from the blobs themselves without a recheck,
+// and publish it to the tracker when the tracker has none.
 #pragma once
 
 #include <llmpt/error.hpp>
@@ -33,7 +33,6 @@ struct SeedStatus {
     std::size_t files = 0;
     std::uint64_t bytes = 0;
     std::uint64_t hashed_now = 0;   // blob bytes hashed at start (0 when all were remembered)
-    std::size_t unlinked = 0;       // files read from their blobs: staging could not hard-link them
     std::string publish;            // "created", "exists", "skipped (...)" or the error
     unsigned publishes = 0;         // times this seeder created the torrent on the tracker
     int peers = 0;

@@ -263,4 +263,38 @@ bool local_dir_file_current(const fs::path& local_dir, const std::string& path, 
     return fs::is_regular_file(local_dir / path, ec) && fs::file_size(local_dir / path, ec) == size;
 }
 
+std::size_t sweep_staging(const RepoCache& cache) {
+    std::error_code ec;
+    const auto staging = cache.staging_dir();
+    if (!fs::is_directory(staging, ec)) return 0;
+    // The blobs by inode, read once and only if a candidate turns up.
+    std::optional<std::map<std::pair<dev_t, ino_t>, Etag>> blobs;
+    const auto blob_of = [&](const struct stat& st) -> std::optional<Etag> {
+        if (!blobs) {
+            blobs.emplace();
+            std::error_code e2;
+            for (const auto& b : fs::directory_iterator(cache.repo_dir() / "blobs", e2)) {
+                struct stat bs {};
+                const auto etag = Etag::parse(b.path().filename().string());
+                if (etag && ::lstat(b.path().c_str(), &bs) == 0 && S_ISREG(bs.st_mode))
+                    blobs->emplace(std::pair{bs.st_dev, bs.st_ino}, *etag);
+            }
+        }
+        const auto it = blobs->find({st.st_dev, st.st_ino});
+        return it == blobs->end() ? std::nullopt : std::optional<Etag>(it->second);
+    };
+    std::size_t dropped = 0;
+    for (auto it = fs::recursive_directory_iterator(staging, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+        struct stat st {};
+        if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2) continue;
+        const auto etag = blob_of(st);
+        if (!etag) continue;
+        auto lock = FileLock::try_lock(cache.lock_path(*etag));
+        if (lock && lock->held() && ::unlink(it->path().c_str()) == 0) ++dropped;
+    }
+    util::remove_empty_dirs(staging);
+    return dropped;
+}
+
 } // namespace llmpt::cache

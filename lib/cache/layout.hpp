@@ -33,8 +33,10 @@ public:
     fs::path ref_path(const std::string& revision) const { return repo_dir() / "refs" / revision; }
     fs::path lock_dir() const { return root_ / ".locks" / repo_.folder_name(); }
     fs::path lock_path(const Etag& e) const { return lock_dir() / (e.str() + ".lock"); }
-    // P2P staging: {commit}/{path} files that share inodes with blobs/. A
-    // dot-folder in the repo folder, which scan_cache_dir does not report.
+    // P2P staging: {commit}/{path}, the files libtorrent writes before they
+    // are verified. A verified file leaves it (renamed to its blob), so it
+    // holds only partial downloads. A dot-folder in the repo folder, which
+    // scan_cache_dir does not report.
     fs::path staging_dir() const { return repo_dir() / ".llmpt" / "staging"; }
     fs::path no_exist_path(const CommitId& c, const std::string& path) const {
         return repo_dir() / ".no_exist" / c.str() / path;
@@ -103,6 +105,13 @@ private:
     explicit FileLock(int fd) : fd_(fd) {}
     int fd_ = -1;
 };
+
+// Drops what staging holds that is another name of a blob (left by an older
+// llmpt, which seeded from staging, or by a crash between placing a file and
+// the torrent letting go of it), unless a download holds that blob's lock,
+// and empty staging folders. Such links would keep a blob's space in use
+// after huggingface_hub deletes the blob. Returns the files dropped.
+std::size_t sweep_staging(const RepoCache& cache);
 
 // --local-dir mode: D/.cache/huggingface/download/{path}.metadata
 fs::path local_dir_meta_dir(const fs::path& local_dir);

@@ -115,7 +115,9 @@ bool all_present(const cache::RepoCache& rc, const CommitId& c, const std::vecto
 }
 
 // Every snapshot folder of the cache, and whether llmpt wrote its manifest
-// (the commit's complete file list).
+// (the commit's complete file list). Each repo's staging is swept on the
+// way (cache::sweep_staging), so no link there outlives a blob the user
+// deleted.
 struct Found {
     Snapshot snap;
     std::optional<std::vector<cache::ManifestEntry>> manifest;
@@ -128,6 +130,7 @@ std::vector<Found> snapshots_of(const fs::path& cache) {
         const auto repo = repo_of_folder(repo_dir.path().filename().string());
         if (!repo) continue;
         const cache::RepoCache rc(cache, *repo);
+        cache::sweep_staging(rc);
         std::error_code ec2;
         for (const auto& snap : fs::directory_iterator(repo_dir.path() / "snapshots", ec2)) {
             const auto commit = CommitId::parse(snap.path().filename().string());
@@ -365,9 +368,7 @@ private:
         }
         const auto st = (*seeder)->status();
         log("seeding " + name(snap) + " info_hash " + st.info_hash + " (" + std::to_string(st.files) + " files, " +
-            std::to_string(st.hashed_now) + " bytes hashed now" +
-            (st.unlinked ? ", " + std::to_string(st.unlinked) + " read from their blobs: staging cannot link them" : "") +
-            ") publish " + st.publish);
+            std::to_string(st.hashed_now) + " bytes hashed now) publish " + st.publish);
         std::lock_guard lk(mu_);
         seeds_.emplace(snap.key(), Seed{snap, std::shared_ptr<Seeder>(std::move(*seeder))});
         return true;

@@ -21,7 +21,6 @@ Status put(const fs::path& file, const fs::path& to, Destination::From from) {
     if (ec) return util::errno_error(ec.value(), "cannot create folder", to.parent_path().string());
     const bool move = from == Destination::From::fetcher;
     if (move) {
-        ::chmod(file.c_str(), 0644);
         if (::rename(file.c_str(), to.c_str()) == 0) return ok();
         if (errno != EXDEV) return util::errno_error(errno, "cannot place", to.string());
     }
@@ -62,7 +61,7 @@ public:
         }
         return ok();
     }
-    bool keeps_staged() const override { return true; }
+    fs::path placed_path(const Wanted& w) const override { return cache_.blob_path(w.file.etag); }
 
 private:
     const cache::RepoCache& cache_;
@@ -94,7 +93,7 @@ public:
         }
         return ok();
     }
-    bool keeps_staged() const override { return false; }
+    fs::path placed_path(const Wanted& w) const override { return dir_ / w.paths.at(0); }
 
 private:
     fs::path dir_, meta_;

@@ -1,4 +1,4 @@
-// Where a download's files end up: the cache (blobs/ + snapshots/, DESIGN §3)
+// Where a download's files end up: the cache (blobs/ + snapshots/, docs/design.md)
 // or a --local-dir (plain files + .cache/huggingface/download metadata).
 // The P2P path stages files next to their destination (same file system, so
 // a verified file is linked into place, never copied), and hands partial
@@ -41,9 +41,10 @@ public:
     // system cannot link or move it there.
     enum class From { staging, fetcher };
     virtual Status place(const Wanted& w, const fs::path& file, From from, const ReadyFn& ready) const = 0;
-    // Once libtorrent has let go of `staged`, which was placed: whether
-    // staging keeps it (the cache seeds from it; a local dir does not).
-    virtual bool keeps_staged() const = 0;
+    // Where place() put `w`'s bytes (the blob, or the first of its paths in
+    // a local dir): a torrent goes on seeding from there, and staging keeps
+    // no link of its own, so deleting the blob frees its space.
+    virtual fs::path placed_path(const Wanted& w) const = 0;
 };
 
 std::unique_ptr<Destination> cache_destination(const cache::RepoCache& cache, const CommitId& commit);

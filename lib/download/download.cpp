@@ -124,6 +124,8 @@ private:
     std::size_t files_ = 0;
     std::uint64_t bytes_total_ = 0, bytes_cached_ = 0, bytes_http_ = 0, bytes_p2p_ = 0, bytes_webseed_ = 0;
     std::uint64_t handed_over_ = 0; // P2P bytes the HTTP fetcher finds as resume state
+    std::vector<std::pair<fs::path, fs::path>> staged_; // handed over: staging name, where HTTP places it
+    fs::path staging_;
     std::deque<std::pair<Clock::time_point, std::uint64_t>> rate_window_;
 };
 
@@ -306,12 +308,15 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
     bytes_webseed_ += outcome->bytes_webseed;
     bytes_cached_ += outcome->bytes_cached;
     handed_over_ += outcome->handed_over;
+    staged_ = std::move(outcome->staged);
+    staging_ = dest.staging_root() / commit.str();
     return std::move(outcome->remaining);
 }
 
 Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo) {
     const auto warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
     const auto dest = fetch::cache_destination(*cache_, commit);
+    cache::sweep_staging(*cache_);
     if (settings_.p2p && !settings_.tracker.empty()) {
         auto rest = fetch_from_peers(hub, commit, *dest, std::move(todo));
         if (!rest) return rest.error();
@@ -479,6 +484,7 @@ Result<DownloadResult> Download::run() {
     if (local) st = fetch_into_local_dir(hub, *commit, std::move(todo));
     else if (auto lay = cache_->ensure_layout(); !lay) st = lay;
     else st = fetch_into_cache(hub, *commit, std::move(todo));
+    fetch::drop_staged(staged_, staging_);
     if (!st) {
         if (st.error().code == errc::disk || st.error().code == errc::integrity) created_.remove_if_empty();
         return st.error();

@@ -405,6 +405,9 @@ bool PeerDownload::place_completed() {
             warn(st.error().what() + "; HTTP takes over");
             return false;
         }
+        // The torrent reads the file from where it was placed from now on;
+        // staging keeps no second link to it (docs/design.md, "Staging").
+        h_.rename_file(t.index, fs::absolute(dest_.placed_path(t.w)).string());
         t.done = true;
         ++done_count_;
     }
@@ -484,12 +487,13 @@ P2POutcome PeerDownload::finish(End end) {
     // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
     for (int i = 0; i < 1000 && h_.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 
-    // Placed files leave a staging that does not seed them; the rest stay
-    // (a later run resumes from them).
-    if (!dest_.keeps_staged()) {
+    // A placed file's staging name goes (the rename did that, unless the
+    // disk back end could not, or the file was copied into place); the
+    // torrent is gone, so nothing reads it any more. Partial files stay:
+    // HTTP resumes from them, and so does a later run.
+    for (const auto& t : tracks_) {
         std::error_code ec;
-        for (const auto& t : tracks_)
-            if (t.done) fs::remove(staged(t), ec);
+        if (t.done) fs::remove(staged(t), ec);
     }
 
     // Bytes from BitTorrent peers are what their connections reported (polled:
@@ -504,13 +508,24 @@ P2POutcome PeerDownload::finish(End end) {
     out.remaining = std::move(others_);
     for (auto& t : tracks_) {
         if (t.done) continue;
-        if (end != End::untrusted) out.handed_over += hand_over(dest_, staged(t), t, ti_->files(), final_status.pieces);
+        if (end != End::untrusted) {
+            if (const auto n = hand_over(dest_, staged(t), t, ti_->files(), final_status.pieces)) {
+                out.handed_over += n;
+                out.staged.emplace_back(staged(t), dest_.placed_path(t.w));
+            }
+        }
         out.remaining.push_back(std::move(t.w));
     }
+    util::remove_empty_dirs(dest_.staging_root() / commit_.str());
     return out;
 }
 
 } // namespace
+
+void drop_staged(const std::vector<std::pair<fs::path, fs::path>>& staged, const fs::path& staging) {
+    for (const auto& [name, placed] : staged) util::unlink_if_same_file(name, placed);
+    if (!staged.empty()) util::remove_empty_dirs(staging);
+}
 
 Result<P2POutcome> fetch_p2p(const Settings& settings, const RepoRef& repo, const Destination& dest, const CommitId& commit,
                              hub::HubApi& hub, const FullList& all_files, std::vector<Wanted> todo,

@@ -1,4 +1,4 @@
-// P2P part of a download (DESIGN §2 steps 2-5): the tracker's torrent for
+// P2P part of a download (docs/design.md, "A download"): the tracker's torrent for
 // the commit, checked against the Hub's file list before any piece is
 // requested; only the wanted files; each completed file verified against
 // the Hub's hash and hard-linked from staging into place (the cache's
@@ -33,7 +33,16 @@ struct P2POutcome {
     std::uint64_t bytes_webseed = 0;   // from web seeds in this run
     std::uint64_t bytes_cached = 0;    // found in staging from an earlier run
     std::uint64_t handed_over = 0;     // of bytes_p2p+webseed, in files HTTP now completes
+    // Partial files handed to HTTP: their staging name and where HTTP puts
+    // the file. Staging shares the inode with HTTP's temp file (a later run
+    // resumes from either); once HTTP has placed it, drop_staged() lets go.
+    std::vector<std::pair<std::filesystem::path, std::filesystem::path>> staged;
 };
+
+// Unlinks the staging names of handed-over files that HTTP has placed, and
+// empty staging folders.
+void drop_staged(const std::vector<std::pair<std::filesystem::path, std::filesystem::path>>& staged,
+                 const std::filesystem::path& staging);
 
 // Never fails the download: any problem is a warning and HTTP takes over.
 // Only a cancellation is an error.

@@ -73,11 +73,17 @@ public:
             return it->second.fd;
         }
         const fs::path path = path_fn();
-        if (write) {
-            std::error_code ec;
-            fs::create_directories(path.parent_path(), ec);
-        }
-        const int fd = ::open(path.c_str(), (write ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
+        const auto open_file = [&] {
+            if (write) {
+                std::error_code ec;
+                fs::create_directories(path.parent_path(), ec);
+            }
+            return ::open(path.c_str(), (write ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0666);
+        };
+        int fd = open_file();
+        // Another download of the commit may have removed an empty staging
+        // folder between the two calls: once more.
+        if (fd < 0 && write && errno == ENOENT) fd = open_file();
         if (fd < 0) return nullptr;
         Fd handle(new int(fd), [](const int* p) {
             ::close(*p);
@@ -91,6 +97,11 @@ public:
     void close_all(std::uint64_t owner) {
         std::lock_guard lk(mu_);
         open_.erase(open_.lower_bound(Key{owner, 0}), open_.lower_bound(Key{owner + 1, 0}));
+    }
+
+    void close(std::uint64_t owner, lt::file_index_t file) {
+        std::lock_guard lk(mu_);
+        open_.erase(Key{owner, static_cast<int>(file)});
     }
 
 private:
@@ -181,7 +192,13 @@ struct Storage {
     std::string save_path;
     std::uint64_t id;
 
-    fs::path path_of(lt::file_index_t f) const { return (mapped ? *mapped : files).file_path(f, save_path); }
+    fs::path path_of(lt::file_index_t f) const {
+        {
+            std::lock_guard lk(mu);
+            if (auto it = renamed.find(static_cast<int>(f)); it != renamed.end()) return it->second;
+        }
+        return (mapped ? *mapped : files).file_path(f, save_path);
+    }
 
     // Per file: the download's stream hash its checked pieces feed, or null.
     std::vector<std::shared_ptr<StreamHash>> streams;
@@ -190,7 +207,8 @@ struct Storage {
         return i < streams.size() ? streams[i].get() : nullptr;
     }
 
-    std::mutex mu; // guards the maps below
+    mutable std::mutex mu; // guards the maps below
+    std::unordered_map<int, fs::path> renamed;                            // file → where rename_file put it
     std::unordered_map<int, int> writes_in_flight;                        // piece → writes queued or running
     std::unordered_map<int, std::vector<std::function<void()>>> waiting;  // piece → hash jobs
 };
@@ -405,10 +423,33 @@ public:
         });
     }
 
-    void async_rename_file(lt::storage_index_t, lt::file_index_t file, std::string name,
+    // The file is at `name` afterwards (relative names are under the save
+    // path) and no longer at its old path. A download renames a verified
+    // staging file to the blob it was linked to: rename(2) does nothing
+    // when both names are links of one inode, so the old name is unlinked
+    // here; staging then holds no second link to a blob.
+    void async_rename_file(lt::storage_index_t idx, lt::file_index_t file, std::string name,
                            std::function<void(const std::string&, lt::file_index_t, const lt::storage_error&)> handler) override {
-        const auto err = errno_error(ENOTSUP, file, lt::operation_t::file_rename);
-        boost::asio::post(ios_, [h = std::move(handler), n = std::move(name), file, err] { h(n, file, err); });
+        auto st = storage(idx);
+        in_pool([this, st, file, name = std::move(name), h = std::move(handler)]() mutable {
+            const fs::path from = st->path_of(file);
+            const fs::path to = fs::path(name).is_absolute() ? fs::path(name) : fs::path(st->save_path) / name;
+            files_.close(st->id, file);
+            lt::storage_error err;
+            std::error_code ec;
+            fs::create_directories(to.parent_path(), ec);
+            if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+                err = errno_error(errno, file, lt::operation_t::file_rename);
+            } else {
+                struct stat a {}, b {};
+                if (::stat(from.c_str(), &a) == 0 && ::stat(to.c_str(), &b) == 0 && a.st_ino == b.st_ino &&
+                    a.st_dev == b.st_dev)
+                    ::unlink(from.c_str());
+                std::lock_guard lk(st->mu);
+                st->renamed[static_cast<int>(file)] = to;
+            }
+            boost::asio::post(ios_, [h = std::move(h), n = std::move(name), file, err] { h(n, file, err); });
+        });
     }
 
     void async_delete_files(lt::storage_index_t idx, lt::remove_flags_t options,

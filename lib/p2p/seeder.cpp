@@ -1,4 +1,4 @@
-// Seeder: DESIGN §2 step 6 for one snapshot, and `llmpt seed`.
+// Seeder: seeding one verified snapshot from its blobs (docs/design.md, "Seeding"), and `llmpt seed`.
 #include <llmpt/seed.hpp>
 #include <llmpt/settings.hpp>
 #include <llmpt/torrent.hpp>
@@ -25,39 +25,6 @@ namespace llmpt {
 namespace fs = std::filesystem;
 
 namespace {
-
-// staging/{commit}/{path} shares the blob's inode: seeding needs no copy.
-// Where the file system cannot link (util::cannot_link_here), libtorrent
-// reads the blob itself instead; returns those paths.
-Result<std::vector<std::string>> link_staging(const cache::RepoCache& cache, const CommitId& commit,
-                                              const std::map<std::string, Etag>& files) {
-    std::vector<std::string> unlinked;
-    for (const auto& [path, etag] : files) {
-        const auto dst = cache.staging_dir() / commit.str() / path;
-        const auto blob = cache.blob_path(etag);
-        struct stat a {}, b {};
-        if (::stat(dst.c_str(), &a) == 0 && ::stat(blob.c_str(), &b) == 0 && a.st_ino == b.st_ino &&
-            a.st_dev == b.st_dev)
-            continue;
-        std::error_code ec;
-        fs::create_directories(dst.parent_path(), ec);
-        if (ec) return util::errno_error(ec.value(), "cannot create staging folder", dst.parent_path().string());
-        const auto tmp = dst.string() + "." + util::random_hex8() + ".tmp";
-        if (::link(blob.c_str(), tmp.c_str()) != 0) {
-            if (util::cannot_link_here(errno)) {
-                unlinked.push_back(path);
-                continue;
-            }
-            return util::errno_error(errno, "cannot hard-link blob into staging", dst.string());
-        }
-        if (::rename(tmp.c_str(), dst.c_str()) != 0) {
-            const int err = errno;
-            ::unlink(tmp.c_str());
-            return util::errno_error(err, "cannot place staging file", dst.string());
-        }
-    }
-    return unlinked;
-}
 
 // The torrent made for this snapshot last time, if it still describes it.
 std::optional<std::string> cached_torrent(const fs::path& path, const CommitId& commit,
@@ -196,8 +163,6 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     if (!hashed) return hashed.error();
     status.hashed_now = *hashed;
     if (auto st = verified->blobs.save(); !st) return st.error();
-    auto unlinked = link_staging(cache, *commit, *files);
-    if (!unlinked) return unlinked.error();
     std::vector<Etag> etags;
     for (const auto& [_, etag] : *files) etags.push_back(etag);
 
@@ -229,15 +194,12 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     if (ec) return Error(errc::failure, "cannot load the torrent: " + ec.message());
     lt::add_torrent_params p;
     p.ti = ti;
-    p.save_path = torrent::storage_path(*ti, cache.staging_dir(), commit->str());
-    if (!unlinked->empty()) {
-        const auto index = torrent::snapshot_files(*ti);
-        for (const auto& path : *unlinked) {
-            const auto it = index.find(path);
-            if (it != index.end()) p.renamed_files[it->second] = fs::absolute(cache.blob_path(files->at(path))).string();
-        }
-        status.unlinked = unlinked->size();
-    }
+    // Every file is read from its blob: nothing beside blobs/ holds its
+    // bytes, so deleting a revision the way huggingface_hub does frees them
+    // (once the daemon notices and stops seeding it).
+    p.save_path = cache.repo_dir().string();
+    for (const auto& [path, index] : torrent::snapshot_files(*ti))
+        p.renamed_files[index] = fs::absolute(cache.blob_path(files->at(path))).string();
     // Every blob was checked against the Hub's hash and the torrent made
     // from those very files: claim every piece, so libtorrent only checks
     // the file sizes (seed_mode would hash each piece on its first request).

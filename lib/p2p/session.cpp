@@ -61,6 +61,10 @@ Session::Session(const SessionSettings& s) {
     sp.set_int(lt::settings_pack::connections_limit, s.connections_limit);
     sp.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, s.allow_multiple_connections_per_ip);
     sp.set_int(lt::settings_pack::stop_tracker_timeout, static_cast<int>(s.stop_tracker_timeout.count()));
+    // Follow the tracker's interval (ours allows 10 s and up): libtorrent's
+    // floor of 300 s would let a tracker with a shorter one expire us
+    // between announces. The tracker knows our peer ids (-LM) for this.
+    sp.set_int(lt::settings_pack::min_announce_interval, 10);
     // Loopback and LAN peers are the point: no local-peer rate limits, and
     // trackers on 127.0.0.1 are allowed when their path is /announce.
     sp.set_bool(lt::settings_pack::rate_limit_ip_overhead, false);

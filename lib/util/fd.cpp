@@ -86,6 +86,21 @@ bool cannot_link_here(int err) {
     return err == EXDEV || err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == EMLINK || err == ENOSYS;
 }
 
+bool unlink_if_same_file(const std::filesystem::path& path, const std::filesystem::path& other) {
+    struct stat a {}, b {};
+    if (::lstat(path.c_str(), &a) != 0 || ::stat(other.c_str(), &b) != 0) return false;
+    if (!S_ISREG(a.st_mode) || a.st_ino != b.st_ino || a.st_dev != b.st_dev) return false;
+    return ::unlink(path.c_str()) == 0;
+}
+
+void remove_empty_dirs(const std::filesystem::path& root) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(root, ec)) return;
+    for (const auto& e : std::filesystem::directory_iterator(root, ec))
+        if (e.is_directory(ec) && !e.is_symlink(ec)) remove_empty_dirs(e.path());
+    ::rmdir(root.c_str()); // fails unless empty
+}
+
 std::string random_hex8() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     static const char* digits = "0123456789abcdef";

@@ -38,7 +38,9 @@ private:
 // ENOSPC/EDQUOT/EROFS/EACCES/EPERM map to errc::disk; the rest to failure.
 Error errno_error(int err, std::string_view what, const std::string& context);
 
-Result<UniqueFd> open_fd(const std::filesystem::path& path, int flags, mode_t mode = 0644);
+// New files get `mode` & ~umask: 0666 gives what huggingface_hub gives its
+// blobs and refs (0644 at umask 022, 0664 at 002, 0600 at 077).
+Result<UniqueFd> open_fd(const std::filesystem::path& path, int flags, mode_t mode = 0666);
 Result<std::uint64_t> file_size(int fd);
 Status pwrite_all(int fd, const void* data, std::size_t n, std::uint64_t offset,
                   const std::string& context);
@@ -52,5 +54,11 @@ std::string random_hex8();
 // paths are on different file systems, theirs has no hard links, or the
 // file has as many links as it may.
 bool cannot_link_here(int err);
+
+// Unlinks `path` if it is another name of `other`'s inode; true if it did.
+bool unlink_if_same_file(const std::filesystem::path& path, const std::filesystem::path& other);
+
+// Removes the empty folders under `root` and `root` itself if empty.
+void remove_empty_dirs(const std::filesystem::path& root);
 
 } // namespace llmpt::util

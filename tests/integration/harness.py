@@ -41,7 +41,7 @@ def write_tree(root, files):
             f.write(data)
 
 
-def run(args, env=None, timeout=TIMEOUT, check=False, input=None):
+def run(args, env=None, timeout=TIMEOUT, check=False, input=None, umask=-1):
     full_env = dict(os.environ)
     full_env.pop("HF_TOKEN", None)
     full_env.pop("HF_HUB_OFFLINE", None)
@@ -49,7 +49,7 @@ def run(args, env=None, timeout=TIMEOUT, check=False, input=None):
     if env:
         full_env.update(env)
     p = subprocess.run([LLMPT] + list(args), capture_output=True, text=True, env=full_env,
-                       timeout=timeout, input=input)
+                       timeout=timeout, input=input, umask=umask)
     if check and p.returncode != 0:
         raise AssertionError("llmpt %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
     return p
@@ -322,6 +322,18 @@ class TestCase(unittest.TestCase):
             for f in files + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
                 out.append(os.path.relpath(os.path.join(d, f), root))
         return sorted(out)
+
+    def assertModes(self, repo_dir, mode):
+        """Every blob and ref of a cache repo has `mode`, as huggingface_hub
+        makes them (0666 & ~umask)."""
+        found = 0
+        for sub in ("blobs", "refs"):
+            for d, _, files in os.walk(os.path.join(repo_dir, sub)):
+                for f in files:
+                    found += 1
+                    got = os.stat(os.path.join(d, f)).st_mode & 0o777
+                    self.assertEqual(got, mode, "%s/%s is %o" % (d, f, got))
+        self.assertGreater(found, 1)
 
     def assertExit(self, proc, code):
         self.assertEqual(proc.returncode, code,

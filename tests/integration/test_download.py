@@ -34,6 +34,15 @@ class DownloadTest(TestCase):
         return run(["download", "--endpoint", self.serve.url, "--cache-dir", self.cache, "--json"]
                    + list(args), env=env)
 
+    def test_file_modes_follow_the_umask(self):
+        # A cache shared by a group (umask 002) needs group-writable blobs;
+        # a private one (077) none readable by others.
+        for umask, mode in ((0o002, 0o664), (0o077, 0o600)):
+            cache = self.path("cache-%o" % umask)
+            p = run(["download", "org/tiny", "--endpoint", self.serve.url, "--cache-dir", cache], umask=umask)
+            self.assertExit(p, 0)
+            self.assertModes(os.path.join(cache, "models--org--tiny"), mode)
+
     def test_cache_layout_is_exact(self):
         p = self.download("org/tiny")
         self.assertExit(p, 0)

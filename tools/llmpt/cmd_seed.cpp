@@ -46,9 +46,6 @@ int run_seed(const SeedArgs& a) {
     std::fflush(stdout);
     std::fprintf(stderr, "%zu files, %s, %s hashed now\n", s.files, human_bytes(static_cast<double>(s.bytes)).c_str(),
                  human_bytes(static_cast<double>(s.hashed_now)).c_str());
-    if (s.unlinked > 0)
-        std::fprintf(stderr, "note: %zu files are read from their blobs: the cache's staging folder cannot hard-link them\n",
-                     s.unlinked);
 
     const bool tty = ::isatty(STDERR_FILENO);
     auto last = std::chrono::steady_clock::now();
