@@ -22,6 +22,7 @@ packages=(
     build-essential cmake ninja-build pkg-config
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libfmt-dev libboost-dev libcli11-dev
     libsqlite3-dev libtorrent-rasterbar-dev catch2 python3 python3-libtorrent curl ca-certificates
+    qbittorrent-nox
 )
 # Multi-buffer SHA-256 for BitTorrent v2 blocks (x86-64 only; optional).
 if [[ $(dpkg --print-architecture) == amd64 ]]; then packages+=(libipsec-mb-dev); fi
@@ -36,6 +37,19 @@ if ((${#missing[@]})); then
     [[ $(id -u) -eq 0 ]] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Third-party JS clients the integration tests drive (@huggingface/hub).
+if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+    echo "== installing: nodejs npm"
+    sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+if [[ ! -d tests/integration/js/node_modules/@huggingface/hub ]]; then
+    echo "== installing the JS test clients (npm ci)"
+    npm ci --prefix tests/integration/js --no-audit --no-fund --loglevel=error
 fi
 
 echo "== building"

@@ -133,8 +133,24 @@ Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, EventFn o
     return h;
 }
 
+namespace {
+// Whether an announce of `h` is waiting for the tracker's answer.
+bool announcing(const lt::torrent_handle& h) {
+    for (const auto& tracker : h.trackers())
+        for (const auto& ep : tracker.endpoints)
+            for (const auto& ih : ep.info_hashes)
+                if (ih.updating) return true;
+    return false;
+}
+} // namespace
+
 void Session::remove(const lt::torrent_handle& h) {
     if (!h.is_valid()) return;
+    // libtorrent sends no `stopped` for an endpoint whose announce (say the
+    // `completed` of a download that just finished) is still in flight, and
+    // the tracker would list us for two intervals: let it land first
+    // (bounded; the tracker answers on a LAN in milliseconds).
+    for (int i = 0; i < 100 && announcing(h); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const auto key = h.info_hashes().v2;
     {
         std::lock_guard lk(mu_);

@@ -7,6 +7,7 @@
 #include "server/http_server.hpp"
 #include "util/fd.hpp"
 #include "util/hash.hpp"
+#include "util/time.hpp"
 #include "util/url.hpp"
 
 #include <nlohmann/json.hpp>
@@ -49,6 +50,26 @@ json file_entry(const FileInfo& f) {
     return e;
 }
 
+// What `expand=true` adds to a tree or paths-info entry, as the Hub sends
+// it. A cache knows no git history: the last commit of every entry is the
+// snapshot's own commit (so @huggingface/hub names the snapshot folder
+// after it), dated by the snapshot folder. Nothing here scanned the files.
+struct CommitInfo {
+    std::string id, date;
+};
+
+json expanded(json entry, const CommitInfo& c) {
+    entry["lastCommit"] = {{"id", c.id}, {"title", "snapshot served by llmpt"}, {"date", c.date}};
+    if (entry["type"] == "file") entry["securityFileStatus"] = {{"status", "unscanned"}};
+    return entry;
+}
+
+CommitInfo commit_info(const cache::RepoCache& cache, const CommitId& commit) {
+    struct stat st {};
+    const auto when = ::stat(cache.snapshot_dir(commit).c_str(), &st) == 0 ? st.st_mtime : std::time(nullptr);
+    return {commit.str(), util::iso8601_millis(when)};
+}
+
 Response hub_error(int status, const std::string& code, const std::string& message) {
     auto r = Response::json_error(status, message);
     r.header("X-Error-Code", code);
@@ -86,9 +107,9 @@ public:
         if (!files) return Response::json_error(500, files.error().what());
 
         switch (route->route) {
-        case serve::Route::revision: return revision(req, repo, *commit, *files);
-        case serve::Route::tree: return tree(req, *route, *commit, *files);
-        case serve::Route::paths_info: return paths_info(req, *files);
+        case serve::Route::revision: return revision(req, repo, commit_info(cache, *commit), *files);
+        case serve::Route::tree: return tree(req, *route, commit_info(cache, *commit), *files);
+        case serve::Route::paths_info: return paths_info(req, commit_info(cache, *commit), *files);
         case serve::Route::resolve:
         case serve::Route::cdn: break;
         }
@@ -135,12 +156,15 @@ private:
 
     Response json_response(const json& j) {
         Response r;
-        r.body = j.dump();
+        // A file name in the cache need not be UTF-8.
+        r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
         r.header("Content-Type", "application/json; charset=utf-8");
         return r;
     }
 
-    Response revision(const server::Request& req, const RepoRef& repo, const CommitId& commit,
+    // The fields @huggingface/hub's modelInfo reads are always there
+    // (`expand[]` on the Hub picks some; a superset does no harm).
+    Response revision(const server::Request& req, const RepoRef& repo, const CommitInfo& commit,
                       const std::map<std::string, FileInfo>& files) {
         const bool blobs = req.query.find("blobs=true") != std::string::npos ||
                            req.query.find("blobs=1") != std::string::npos;
@@ -154,11 +178,20 @@ private:
             }
             siblings.push_back(std::move(s));
         }
-        return json_response({{"id", repo.id.str()}, {"sha", commit.str()}, {"siblings", siblings},
-                              {"private", !o_.token.empty()}, {"gated", o_.token.empty() ? json(false) : json("auto")}});
+        return json_response({{"_id", util::sha256_hex(repo.folder_name()).substr(0, 24)},
+                              {"id", repo.id.str()},
+                              {"sha", commit.id},
+                              {"lastModified", commit.date},
+                              {"siblings", siblings},
+                              {"private", !o_.token.empty()},
+                              {"gated", o_.token.empty() ? json(false) : json("auto")},
+                              {"disabled", false},
+                              {"downloads", 0},
+                              {"likes", 0},
+                              {"tags", json::array()}});
     }
 
-    Response tree(const server::Request& req, const serve::Parsed& route, const CommitId& commit,
+    Response tree(const server::Request& req, const serve::Parsed& route, const CommitInfo& commit,
                   const std::map<std::string, FileInfo>& files) {
         const auto q = server::parse_query(req.query);
         const auto flag = [&](const char* k) {
@@ -180,7 +213,7 @@ private:
                 const auto dir = prefix + rest.substr(0, slash);
                 if (!entries.count(dir))
                     entries[dir] = {{"type", "directory"}, {"path", dir},
-                                    {"oid", util::git_blob_sha1_hex(commit.str() + ":" + dir)}};
+                                    {"oid", util::git_blob_sha1_hex(commit.id + ":" + dir)}};
                 if (!recursive) break;
                 ++slash;
             }
@@ -196,10 +229,11 @@ private:
             }
         }
         const std::size_t page = std::max<std::size_t>(1, o_.tree_page_size);
+        const bool expand = flag("expand");
         json out = json::array();
         std::size_t i = 0;
         for (auto& [_, e] : entries) {
-            if (i >= cursor && i < cursor + page) out.push_back(e);
+            if (i >= cursor && i < cursor + page) out.push_back(expand ? expanded(e, commit) : e);
             ++i;
         }
         auto r = json_response(out);
@@ -208,23 +242,28 @@ private:
             std::string next = "http://" + (host.empty() ? o_.host + ":" + std::to_string(port_) : host) +
                                req.path + "?";
             if (recursive) next += "recursive=true&";
-            if (flag("expand")) next += "expand=true&";
+            if (expand) next += "expand=true&";
             next += "cursor=" + std::to_string(cursor + page);
             r.header("Link", "<" + next + ">; rel=\"next\"");
         }
         return r;
     }
 
-    Response paths_info(const server::Request& req, const std::map<std::string, FileInfo>& files) {
+    Response paths_info(const server::Request& req, const CommitInfo& commit,
+                        const std::map<std::string, FileInfo>& files) {
         std::vector<std::string> paths;
+        bool expand = false;
         const auto type = req.header("content-type");
         if (type.rfind("application/x-www-form-urlencoded", 0) == 0) {
             const auto form = server::parse_query(req.body);
             if (auto it = form.find("paths"); it != form.end()) paths = it->second;
+            if (auto it = form.find("expand"); it != form.end() && !it->second.empty())
+                expand = it->second[0] == "true" || it->second[0] == "1";
         } else {
             const json j = json::parse(req.body, nullptr, false);
             if (j.is_discarded() || !j.is_object() || !j.contains("paths"))
                 return Response::json_error(400, "expected {\"paths\": [...]}");
+            if (auto e = j.find("expand"); e != j.end()) expand = e->is_boolean() && e->get<bool>();
             const auto& p = j["paths"];
             if (p.is_string()) paths.push_back(p.get<std::string>());
             else if (p.is_array()) {
@@ -241,8 +280,11 @@ private:
             for (auto s = path.find('/'); s != std::string::npos; s = path.find('/', s + 1))
                 dirs.insert(path.substr(0, s));
         for (const auto& p : paths) {
-            if (auto it = files.find(p); it != files.end()) out.push_back(file_entry(it->second));
-            else if (dirs.count(p)) out.push_back({{"type", "directory"}, {"path", p}, {"oid", util::git_blob_sha1_hex(p)}});
+            json e;
+            if (auto it = files.find(p); it != files.end()) e = file_entry(it->second);
+            else if (dirs.count(p)) e = {{"type", "directory"}, {"path", p}, {"oid", util::git_blob_sha1_hex(commit.id + ":" + p)}};
+            else continue;
+            out.push_back(expand ? expanded(std::move(e), commit) : std::move(e));
         }
         return json_response(out);
     }

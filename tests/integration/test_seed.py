@@ -35,11 +35,17 @@ class Seed:
         self.publish = words[words.index("publish") + 1]
 
     def stderr(self):
+        if self.err.closed:
+            return self.last_stderr
         self.err.seek(0)
         return self.err.read().decode(errors="replace")
 
     def stop(self):
-        return stop_process(self.proc, signal.SIGINT, 20)
+        code = stop_process(self.proc, signal.SIGINT, 20)
+        if not self.err.closed:
+            self.last_stderr = self.stderr()
+            self.err.close()
+        return code
 
 
 def download_with_libtorrent(torrent_data, save_path, timeout=60):

@@ -52,7 +52,8 @@ class BookkeepingTest(TestCase):
                 self.assertGreater(json.loads(p.stdout)["bytes_p2p"], 0)
                 # Gone with its `stopped` announce, not after two intervals;
                 # libtorrent announced `completed` for both hashes: one download.
-                self.assertEqual(self.stats(t), {"seeders": 1, "leechers": 0, "completed": 1})
+                self.assertEqual(self.stats(t), {"seeders": 1, "leechers": 0, "completed": 1},
+                                 "\n".join(l for l in t.logs().splitlines() if " announce " in l))
             finally:
                 s.stop()
             deadline = time.monotonic() + 10

@@ -153,6 +153,26 @@ TEST_CASE("swarm: a seeder gets leechers first, then seeders (a magnet user says
     CHECK(s.announce(ann(1, kKey, "10.0.0.9", 9, true), now).peers.size() == 18);
 }
 
+TEST_CASE("swarm: a peer that stopped comes back only with `started`") {
+    SwarmStore s;
+    s.add_torrent(1, {kKey}, 0);
+    const auto now = Clock::now();
+    s.announce(ann(1, kKey, "10.0.0.1", 1, false, Announce::Ev::started), now);
+    s.announce(ann(1, kKey, "10.0.0.1", 1, false, Announce::Ev::stopped), now);
+    // Its `completed`, sent before `stopped` but arriving after it: counted, not listed.
+    const auto late = s.announce(ann(1, kKey, "10.0.0.1", 1, true, Announce::Ev::completed), now);
+    CHECK(late.completed_now);
+    CHECK(s.counts(1, now).seeders == 0);
+    s.announce(ann(1, kKey, "10.0.0.1", 1, true), now);
+    CHECK(s.peer_count() == 0);
+    s.announce(ann(1, kKey, "10.0.0.1", 1, true, Announce::Ev::started), now);
+    CHECK(s.counts(1, now).seeders == 1);
+    // A minute later (a tracker that forgot) plain announces count again.
+    s.announce(ann(1, kKey, "10.0.0.2", 2, false, Announce::Ev::stopped), now);
+    s.announce(ann(1, kKey, "10.0.0.2", 2, false), now + std::chrono::seconds(61));
+    CHECK(s.counts(1, now + std::chrono::seconds(61)).leechers == 1);
+}
+
 TEST_CASE("peer lifetime follows what the client can do") {
     // llmpt follows the tracker's interval; other libtorrent clients re-announce at most every 300 s.
     CHECK(peer_ttl("-LM0010-abcdefghijkl", std::chrono::seconds(30)) == std::chrono::seconds(60));

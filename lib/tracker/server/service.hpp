@@ -38,6 +38,7 @@ struct ServiceOptions {
     std::string hub_endpoint;                     // non-empty: publish checks the Hub's tree
     std::size_t max_scrape = 100;
     std::function<void(const std::string&)> log;  // one line per event
+    bool log_events = true;                       // announces with an event (started, completed, stopped)
 };
 
 // libtorrent re-announces no more often than its min_announce_interval

@@ -2,6 +2,7 @@
 // libtorrent's entry; failures are a bencoded "failure reason".
 #include "tracker/server/announce.hpp"
 #include "tracker/server/service.hpp"
+#include "util/hash.hpp"
 
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/entry.hpp>
@@ -76,6 +77,11 @@ Response Service::announce(const Request& req) {
     auto res = swarms_.announce(a, Clock::now());
     if (res.completed_now) db_->add_completed(*id, 1);
     ++announces_;
+    // Events are rare (a peer's start, completion and exit); periodic announces are not logged.
+    if (a.event != Announce::Ev::none && o_.log_events)
+        log("announce " + std::string(a.event == Announce::Ev::started ? "started" : a.event == Announce::Ev::completed ? "completed" : "stopped") +
+            " torrent=" + std::to_string(a.torrent) + " key=" + util::to_hex(a.key).substr(0, 12) + " peer=" + remote + ":" +
+            std::to_string(parsed->port) + " left=" + (parsed->left ? std::to_string(*parsed->left) : "?"));
 
     lt::entry e(lt::entry::dictionary_t);
     e["complete"] = static_cast<std::int64_t>(res.counts.seeders);

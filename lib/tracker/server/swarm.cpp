@@ -72,6 +72,7 @@ void SwarmStore::Swarm::expire(Clock::time_point now) {
         if (peers[i].expires <= now) remove(i);
         else ++i;
     }
+    std::erase_if(stopped, [&](const auto& kv) { return kv.second <= now; });
 }
 
 bool SwarmStore::count_completion(std::int64_t torrent, const std::string& peer_id, Clock::time_point now) {
@@ -135,9 +136,13 @@ AnnounceResult SwarmStore::announce(const Announce& a, Clock::time_point now) {
     std::lock_guard lk(sh.mu);
     auto& s = sh.swarms[a.key];
     const auto found = s.index.find(a.who);
+    const auto gone = s.stopped.find(a.who);
+    const bool still_gone = gone != s.stopped.end() && gone->second > now && a.event != Announce::Ev::started;
+    if (gone != s.stopped.end() && !still_gone) s.stopped.erase(gone);
     if (a.event == Announce::Ev::stopped) {
         if (found != s.index.end()) s.remove(found->second);
-    } else {
+        if (s.stopped.size() < 100000) s.stopped[a.who] = now + std::chrono::seconds(60);
+    } else if (!still_gone) {
         std::size_t i;
         if (found == s.index.end()) {
             i = s.peers.size();
@@ -196,7 +201,7 @@ std::size_t SwarmStore::expire(Clock::time_point now) {
             const auto before = it->second.peers.size();
             it->second.expire(now);
             dropped += before - it->second.peers.size();
-            if (it->second.peers.empty()) it = sh.swarms.erase(it);
+            if (it->second.peers.empty() && it->second.stopped.empty()) it = sh.swarms.erase(it);
             else ++it;
         }
     }

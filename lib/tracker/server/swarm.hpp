@@ -11,7 +11,10 @@
 // keys (libtorrent does) counts once.
 //
 // Each announce says how long its peer lives (the caller knows how often
-// that client re-announces). Swarms are sharded by key so that announces
+// that client re-announces). A peer that said `stopped` comes back only with
+// `started`: a client's `completed` and `stopped` announces travel on
+// separate connections, and a `completed` that arrives last would list a
+// peer that has gone as a seeder for two intervals. Swarms are sharded by key so that announces
 // for different torrents do not contend.
 #pragma once
 
@@ -91,6 +94,7 @@ private:
         std::unordered_map<PeerAddr, std::uint32_t, AddrHash> index;
         std::uint64_t seeders = 0;
         std::size_t rotate = 0; // where the next peer list starts
+        std::unordered_map<PeerAddr, Clock::time_point, AddrHash> stopped; // until when a `stopped` holds
         void remove(std::size_t i);
         void expire(Clock::time_point now);
     };
