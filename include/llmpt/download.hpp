@@ -10,6 +10,7 @@
 #include <llmpt/error.hpp>
 #include <llmpt/events.hpp>
 #include <llmpt/repo.hpp>
+#include <llmpt/session.hpp>
 #include <llmpt/settings.hpp>
 
 #include <atomic>
@@ -55,12 +56,14 @@ struct DownloadResult {
 std::string to_json(const DownloadResult& r);
 std::optional<DownloadResult> result_from_json(std::string_view text);
 
+// Downloads in `session` (llmpt/session.hpp), which the caller owns: P2P
+// torrents run there, next to the caller's other downloads and seeds.
+Result<DownloadResult> download(Session& session, const Settings& settings, const DownloadRequest& request,
+                                const EventHandler& on_event = {});
+// The same for a caller without a session: one is started for this
+// download if peers have the snapshot, and ended (bounded) before it returns.
 Result<DownloadResult> download(const Settings& settings, const DownloadRequest& request,
                                 const EventHandler& on_event = {});
-
-// Ends the process-wide P2P session, if one was started (bounded: tracker
-// `stopped` announces get a short timeout). Call before exiting.
-void shutdown();
 
 // huggingface_hub's filter_repo_objects: a path is selected when it matches
 // any include pattern (or there are none) and no exclude pattern. Patterns are

@@ -5,6 +5,7 @@
 
 #include <llmpt/error.hpp>
 #include <llmpt/repo.hpp>
+#include <llmpt/session.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -22,7 +23,6 @@ struct SeedRequest {
     std::string tracker;        // base URL; empty: seed without announcing
     std::string publish_token;
     bool hybrid = false;
-    std::string listen = "0.0.0.0:6881"; // the process's P2P listen address (first user wins)
     // How often maintain() asks the tracker whether it still holds the
     // torrent (and publishes again if not); 0: never.
     std::chrono::seconds tracker_check{0};
@@ -42,7 +42,8 @@ struct SeedStatus {
 
 class Seeder {
 public:
-    static Result<std::unique_ptr<Seeder>> start(const SeedRequest& request);
+    // Seeds in `session` (llmpt/session.hpp), which must outlive the seeder.
+    static Result<std::unique_ptr<Seeder>> start(Session& session, const SeedRequest& request);
     virtual ~Seeder() = default;
     virtual SeedStatus status() const = 0;
     // status() without peers and uploaded bytes: it does not ask the P2P

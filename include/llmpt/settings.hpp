@@ -5,8 +5,19 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace llmpt {
+
+// How the P2P session writes and reads files (LLMPT_P2P_DISK_IO).
+enum class DiskIo {
+    pooled, // llmpt's: pread/pwrite on a worker pool, small RSS; blocks written on the network thread while the page cache takes them at once
+    queued, // the same, every write on a writer thread: for file systems whose writes can stall
+    posix,  // libtorrent's: every job on the network thread
+    mmap,   // libtorrent 2.0's default: maps whole files (inflates RSS)
+};
+std::optional<DiskIo> parse_disk_io(std::string_view name);
 
 struct Settings {
     // Hub endpoint (HF_ENDPOINT), without a trailing slash.
@@ -43,7 +54,7 @@ struct Settings {
     int p2p_download_rate_limit = 0;                // bytes/s, 0: none
     int p2p_upload_rate_limit = 0;
     int p2p_connections_limit = 200;
-    std::string p2p_disk_io = "pooled";             // "pooled" (ours), "queued" (ours, writes never on the network thread), "posix" or "mmap" (libtorrent's)
+    DiskIo p2p_disk_io = DiskIo::pooled;
     std::chrono::milliseconds tracker_connect_timeout{2000};
     std::chrono::milliseconds tracker_timeout{5000};
 
@@ -51,8 +62,10 @@ struct Settings {
     std::chrono::seconds lock_timeout{600};
 
     // Reads every variable documented above. Never fails: unset or unreadable
-    // values keep their defaults.
+    // values keep their defaults, and a value that is set but not understood
+    // is named in `env_problems` (the CLI warns about each).
     static Settings from_env();
+    std::vector<std::string> env_problems;
 };
 
 // The cache root per DESIGN §3, from the environment.

@@ -1,4 +1,4 @@
-// Settings::from_env(): the HF_* and LLMPT_* environment (DESIGN §3, §6).
+// Settings::from_env(): the HF_* and LLMPT_* environment (docs/design.md, "Environment").
 #include <llmpt/settings.hpp>
 
 #include "util/url.hpp"
@@ -35,6 +35,14 @@ bool truthy(const std::string& v) {
 
 } // namespace
 
+std::optional<DiskIo> parse_disk_io(std::string_view name) {
+    if (name == "pooled") return DiskIo::pooled;
+    if (name == "queued") return DiskIo::queued;
+    if (name == "posix") return DiskIo::posix;
+    if (name == "mmap") return DiskIo::mmap;
+    return std::nullopt;
+}
+
 std::filesystem::path default_cache_dir() {
     if (auto v = env("HF_HUB_CACHE"); !v.empty()) return v;
     if (auto v = env("HUGGINGFACE_HUB_CACHE"); !v.empty()) return v;
@@ -56,7 +64,10 @@ Settings Settings::from_env() {
 
     s.cache_dir = default_cache_dir();
     s.offline = truthy(env("HF_HUB_OFFLINE"));
-    if (auto v = env("LLMPT_P2P_DISK_IO"); v == "pooled" || v == "queued" || v == "posix" || v == "mmap") s.p2p_disk_io = v;
+    if (auto v = env("LLMPT_P2P_DISK_IO"); !v.empty()) {
+        if (auto io = parse_disk_io(v)) s.p2p_disk_io = *io;
+        else s.env_problems.push_back("LLMPT_P2P_DISK_IO must be pooled, queued, posix or mmap, not '" + v + "'; using pooled");
+    }
     s.tracker = env("LLMPT_TRACKER");
     if (s.tracker.empty()) s.tracker = env("HF_P2P_TRACKER");
     return s;

@@ -147,11 +147,12 @@ struct Seed {
 
 class DaemonImpl final : public Daemon {
 public:
-    DaemonImpl(Options o, std::vector<cache::FileLock> locks) : o_(std::move(o)), locks_(std::move(locks)) {
+    DaemonImpl(Options o, std::vector<cache::FileLock> locks, std::unique_ptr<Session> session)
+        : o_(std::move(o)), locks_(std::move(locks)), session_(std::move(session)) {
         Tasks::Config tc;
         tc.base = Settings::from_env();
         tc.base.cache_dir = o_.caches.front();
-        tc.base.p2p_listen = o_.listen; // the session the seeders share
+        tc.session = session_.get(); // seeds and tasks share it
         if (!o_.tracker.empty()) tc.base.tracker = o_.tracker;
         if (!o_.endpoint.empty()) tc.base.endpoint = o_.endpoint;
         tc.caches = o_.caches;
@@ -222,10 +223,12 @@ public:
         scanner.join();
         if (server_) server_->stop();
         tasks_.reset(); // running downloads stop; they resume at the next start
-        std::lock_guard lk(mu_);
-        for (auto& [_, s] : seeds_) s.seeder->stop();
-        seeds_.clear();
-        llmpt::shutdown();
+        {
+            std::lock_guard lk(mu_);
+            for (auto& [_, s] : seeds_) s.seeder->stop();
+            seeds_.clear();
+        }
+        session_.reset(); // bounded: trackers get their `stopped` announces
         log("daemon stopped");
     }
 
@@ -359,9 +362,8 @@ private:
         req.cache_dir = snap.cache;
         req.tracker = o_.tracker;
         req.publish_token = o_.publish_token;
-        req.listen = o_.listen;
         req.tracker_check = o_.tracker_check;
-        auto seeder = Seeder::start(req);
+        auto seeder = Seeder::start(*session_, req);
         if (!seeder) {
             log("cannot seed " + name(snap) + ": " + seeder.error().what());
             return false;
@@ -514,6 +516,7 @@ private:
 
     Options o_;
     std::vector<cache::FileLock> locks_;
+    std::unique_ptr<Session> session_; // declared before every user of it: destroyed after them
     std::unique_ptr<server::HttpServer> server_;
     std::mutex mu_; // seeds_
     std::map<std::string, Seed> seeds_;
@@ -568,7 +571,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(Options o) {
             return util::errno_error(errno, "cannot write", lock_path(c).string());
         locks.push_back(std::move(*l));
     }
-    auto d = std::make_unique<DaemonImpl>(std::move(o), std::move(locks));
+    auto settings = Settings::from_env();
+    settings.p2p_listen = o.listen;
+    auto session = Session::start(settings);
+    if (!session) return session.error();
+    auto d = std::make_unique<DaemonImpl>(std::move(o), std::move(locks), std::move(*session));
     if (auto st = d->open_socket(); !st) return st.error();
     return std::unique_ptr<Daemon>(std::move(d));
 }

@@ -309,7 +309,8 @@ void Tasks::run(const std::shared_ptr<Task>& t) {
         r = st.error();
     } else {
         request.cancel = &t->cancel;
-        r = download(settings, request, [&](const Event& e) { t->on_event(e); });
+        const auto on_event = [&](const Event& e) { t->on_event(e); };
+        r = c_.session ? download(*c_.session, settings, request, on_event) : download(settings, request, on_event);
     }
     bool stopping;
     {

@@ -33,7 +33,8 @@ struct Task;
 class Tasks {
 public:
     struct Config {
-        Settings base;                               // the daemon's settings (listen, environment)
+        Settings base;                               // the daemon's settings (environment)
+        Session* session = nullptr;                  // the daemon's: tasks' torrents run there
         std::vector<std::filesystem::path> caches;   // tasks download into one of these
         std::filesystem::path state_file;            // tasks.json
         int max_running = 2;

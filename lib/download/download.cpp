@@ -5,8 +5,10 @@
 #include "cache/layout.hpp"
 #include "cache/verified.hpp"
 #include "download/fetcher.hpp"
+#include "download/hand_over.hpp"
 #include "download/p2p.hpp"
 #include "download/plan.hpp"
+#include "download/torrent_lookup.hpp"
 #include "p2p/session.hpp"
 #include "hub/hub.hpp"
 #include "util/fd.hpp"
@@ -83,8 +85,9 @@ private:
 
 class Download {
 public:
-    Download(const Settings& s, const DownloadRequest& r, const EventHandler& h)
-        : settings_(s), req_(r), on_event_(h), start_(Clock::now()) {}
+    // `session`: the caller's; null: one is started if peers have the snapshot.
+    Download(Session* session, const Settings& s, const DownloadRequest& r, const EventHandler& h)
+        : session_(session), settings_(s), req_(r), on_event_(h), start_(Clock::now()) {}
 
     Result<DownloadResult> run();
 
@@ -110,6 +113,8 @@ private:
     void ready(const std::string& path, const fs::path& local, std::uint64_t size);
     DownloadResult finish(const CommitId& commit, fs::path path);
 
+    Session* session_;
+    std::unique_ptr<Session> own_session_; // started here when the caller gave none
     Settings settings_;
     const DownloadRequest& req_;
     const EventHandler& on_event_;
@@ -281,6 +286,7 @@ Status Download::run_fetcher(fetch::Fetcher& fetcher) {
 
 Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const CommitId& commit,
                                                        const fetch::Destination& dest, std::vector<Wanted> todo) {
+    if (todo.empty()) return todo;
     const auto full_list = [&]() -> Result<std::vector<hub::RemoteFile>> {
         if (!all_files_) {
             auto all = hub.list_files(*repo_, commit);
@@ -289,8 +295,20 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
         }
         return *all_files_;
     };
+    const auto warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
+    const auto torrent = fetch::find_torrent(settings_, *repo_, commit, full_list, warn);
+    if (!torrent) return todo;
+    if (!session_) {
+        auto started = Session::start(settings_);
+        if (!started) {
+            warn(started.error().what() + "; downloading over HTTP");
+            return todo;
+        }
+        own_session_ = std::move(*started);
+        session_ = own_session_.get();
+    }
     fetch::P2PCallbacks cb;
-    cb.warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
+    cb.warn = warn;
     cb.ready = [this](const std::string& p, const fs::path& local, std::uint64_t size) { ready(p, local, size); };
     cb.progress = [this](std::uint64_t done_now, std::vector<std::string> active) {
         events_.drain(on_event_);
@@ -301,7 +319,8 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
         e.active = std::move(active);
         on_event_(e);
     };
-    auto outcome = fetch::fetch_p2p(settings_, *repo_, dest, commit, hub, full_list, std::move(todo), req_.cancel, cb);
+    const fetch::PeerJob job{settings_, *repo_, commit, dest, hub, req_.cancel};
+    auto outcome = fetch::fetch_p2p(p2p::internal(*session_), job, *torrent, std::move(todo), cb);
     events_.drain(on_event_);
     if (!outcome) return outcome.error();
     bytes_p2p_ += outcome->bytes_p2p;
@@ -505,12 +524,16 @@ Result<DownloadResult> Download::run() {
 
 } // namespace
 
-void shutdown() { p2p::Session::shutdown(); }
+Result<DownloadResult> download(Session& session, const Settings& settings, const DownloadRequest& request,
+                                const EventHandler& on_event) {
+    http::global_init();
+    return Download(&session, settings, request, on_event).run();
+}
 
 Result<DownloadResult> download(const Settings& settings, const DownloadRequest& request,
                                 const EventHandler& on_event) {
     http::global_init();
-    return Download(settings, request, on_event).run();
+    return Download(nullptr, settings, request, on_event).run();
 }
 
 } // namespace llmpt

@@ -1,27 +1,22 @@
-#include "util/url.hpp"
 #include "download/p2p.hpp"
 
-#include "download/fetcher.hpp"
-
+#include "download/file_check.hpp"
+#include "download/hand_over.hpp"
 #include "p2p/session.hpp"
-#include "p2p/stream_hash.hpp"
 #include "torrent/inspect.hpp"
 #include "util/fd.hpp"
-#include "util/hash.hpp"
-
-#include <llmpt/tracker.hpp>
+#include "util/url.hpp"
 
 #include <libtorrent/announce_entry.hpp>
+#include <libtorrent/peer_info.hpp>
 #include <libtorrent/torrent_flags.hpp>
 #include <libtorrent/torrent_info.hpp>
 #include <libtorrent/torrent_status.hpp>
-#include <libtorrent/peer_info.hpp>
 
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <map>
-#include <set>
+#include <mutex>
 #include <thread>
 
 namespace llmpt::fetch {
@@ -30,13 +25,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// Why a torrent cannot be trusted for this commit, if it cannot.
-std::optional<std::string> mismatch(const torrent::TorrentFacts& t, const CommitId& commit,
-                                    const std::vector<hub::RemoteFile>& hub_files) {
-    if (auto st = torrent::check_snapshot_torrent(t, commit.str()); !st) return st.error().message;
-    return torrent::differs_from_hub(t.files, hub_files);
-}
 
 std::string web_seed_base(const Settings& s, const RepoRef& repo) {
     std::string prefix;
@@ -47,79 +35,29 @@ std::string web_seed_base(const Settings& s, const RepoRef& repo) {
     return s.endpoint + prefix + "/" + repo.id.str() + "/resolve/";
 }
 
+std::size_t at(lt::file_index_t i) { return static_cast<std::size_t>(static_cast<int>(i)); }
+
+// One wanted file of the torrent.
 struct Track {
     Wanted w;
     lt::file_index_t index;
+    cache::FileLock lock; // held while this process may write the file
+    FileCheck check;
     bool done = false;
-    cache::FileLock lock;
-    // The Hub's hash, taken by the disk back end as the bytes are written...
-    std::shared_ptr<p2p::StreamHash> stream;
-    // ...or, without it, read back following the file's contiguous run of
-    // verified pieces.
-    std::optional<util::Hasher> hasher;
-    std::uint64_t hashed = 0;
 };
 
-// The pieces a partial file already has become the HTTP fetcher's resume
-// state: the staging inode is linked as the file's .incomplete temp file at
-// the destination's resume spot, and the journal marks those pieces done.
-// Returns the bytes handed over.
-std::uint64_t hand_over(const Destination& dest, const fs::path& staged, const Track& t, const lt::file_storage& fs,
-                        const lt::typed_bitfield<lt::piece_index_t>& have) {
-    const auto size = t.w.file.size;
-    const auto pl = static_cast<std::uint64_t>(fs.piece_length());
-    if (size == 0 || pl == 0) return 0;
-    const auto first = static_cast<int>(fs.map_file(t.index, 0, 0).piece);
-    const std::uint64_t pieces = (size + pl - 1) / pl;
-    std::vector<std::uint64_t> done(pieces, 0);
-    std::uint64_t total = 0;
-    for (std::uint64_t i = 0; i < pieces; ++i) {
-        const lt::piece_index_t p(first + static_cast<int>(i));
-        if (static_cast<int>(p) < have.size() && have.get_bit(p)) {
-            done[i] = std::min(pl, size - i * pl);
-            total += done[i];
-        }
-    }
-    if (total == 0) return 0;
-    const auto spot = dest.resume_spot(t.w);
-    const std::string name = spot.tmp_stem + "." + util::random_hex8() + ".incomplete";
-    const auto tmp = spot.tmp_dir / name;
-    std::error_code ec;
-    fs::create_directories(spot.tmp_dir, ec);
-    if (::link(staged.c_str(), tmp.c_str()) != 0) return 0;
-    // libtorrent may not have written the file's tail yet: give it its size
-    // (sparse) so the fetcher accepts it.
-    if (::truncate(tmp.c_str(), static_cast<off_t>(size)) != 0) {
-        ::unlink(tmp.c_str());
-        return 0;
-    }
-    const auto journal = resume_journal(size, pl, name, done);
-    if (!util::write_file_atomic(spot.journal, journal)) {
-        ::unlink(tmp.c_str());
-        return 0;
-    }
-    return total;
-}
-
-} // namespace
-
-namespace {
-
-std::size_t at(lt::file_index_t i) { return static_cast<std::size_t>(static_cast<int>(i)); }
-
-// One P2P attempt for one download: find and check the torrent, claim the
-// wanted files, run the swarm until done, stalled or untrusted, and hand
-// what is left to HTTP.
+// One P2P attempt: claim the wanted files, run the swarm until done,
+// stalled or untrusted, and hand what is left to HTTP.
 class PeerDownload {
 public:
-    PeerDownload(const Settings& s, const RepoRef& repo, const Destination& dest, const CommitId& commit,
-                 hub::HubApi& hub, const std::atomic<bool>* cancel, const P2PCallbacks& cb)
-        : settings_(s), repo_(repo), dest_(dest), commit_(commit), hub_(hub), cancel_(cancel), cb_(cb) {}
-    ~PeerDownload() { stop_streams(); }
+    PeerDownload(p2p::Session& session, const PeerJob& job, const P2PCallbacks& cb)
+        : session_(session), job_(job), cb_(cb) {}
+    ~PeerDownload() {
+        for (auto& t : tracks_) t.check.stop_stream();
+    }
     PeerDownload(const PeerDownload&) = delete;
     PeerDownload& operator=(const PeerDownload&) = delete;
 
-    std::optional<std::string> find_torrent(const FullList& all_files);
     // Takes the files this process may write; the rest stay with HTTP.
     bool claim(const std::string& torrent, std::vector<Wanted> todo);
     bool start();
@@ -131,25 +69,20 @@ private:
     void warn(const std::string& m) const {
         if (cb_.warn) cb_.warn(m);
     }
-    bool cancelled() const { return cancel_ && cancel_->load(); }
-    fs::path staged(const Track& t) const { return dest_.staging_root() / commit_.str() / t.w.file.path; }
-    Status place(const Track& t) const;
-    void stop_stream(Track& t);
-    void stop_streams() {
-        for (auto& t : tracks_) stop_stream(t);
-    }
+    bool cancelled() const { return job_.cancel && job_.cancel->load(); }
+    fs::path staged(const Wanted& w) const { return job_.dest.staging_root() / job_.commit.str() / w.file.path; }
+    std::uint64_t piece_length() const { return static_cast<std::uint64_t>(ti_->piece_length()); }
+    // Per piece of the track's file, whether it passed its check.
+    std::vector<bool> have(const Track& t, const lt::typed_bitfield<lt::piece_index_t>& pieces) const;
+    lt::add_torrent_params params();
     void wait_checked();
     std::uint64_t wanted_done(std::vector<std::string>* active);
-    Status hash_ahead(Track& t, const lt::typed_bitfield<lt::piece_index_t>& have);
     bool place_completed(); // false: a file failed the Hub's hash (or could not be placed)
+    Status place(const Track& t) const;
     int watch_peers();
 
-    const Settings& settings_;
-    const RepoRef& repo_;
-    const Destination& dest_;
-    const CommitId& commit_;
-    hub::HubApi& hub_;
-    const std::atomic<bool>* cancel_;
+    p2p::Session& session_;
+    const PeerJob& job_;
     const P2PCallbacks& cb_;
 
     std::shared_ptr<lt::torrent_info> ti_;
@@ -199,37 +132,6 @@ void PeerDownload::handle_events() {
     }
 }
 
-std::optional<std::string> PeerDownload::find_torrent(const FullList& all_files) {
-    const auto& repo = repo_;
-    TrackerOptions to;
-    to.connect_timeout = settings_.tracker_connect_timeout;
-    to.total_timeout = settings_.tracker_timeout;
-    TrackerClient tracker(settings_.tracker, to);
-    auto record = tracker.lookup(repo.type, repo.id.str(), commit_.str());
-    if (!record) {
-        warn(record.error().message + "; downloading over HTTP");
-        return std::nullopt;
-    }
-    if (!*record) return std::nullopt; // nobody shares it yet
-    auto data = tracker.fetch_torrent(repo.type, repo.id.str(), commit_.str());
-    if (!data) {
-        warn(data.error().message + "; downloading over HTTP");
-        return std::nullopt;
-    }
-    auto facts = torrent::inspect(*data);
-    if (!facts) {
-        warn("the tracker's torrent is unusable (" + facts.error().message + "); downloading over HTTP");
-        return std::nullopt;
-    }
-    auto hub_files = all_files();
-    if (!hub_files) return std::nullopt;
-    if (auto why = mismatch(*facts, commit_, *hub_files)) {
-        warn("the tracker's torrent was rejected: " + *why + "; downloading over HTTP");
-        return std::nullopt;
-    }
-    return std::move(*data);
-}
-
 bool PeerDownload::claim(const std::string& torrent, std::vector<Wanted> todo) {
     lt::error_code ec;
     ti_ = std::make_shared<lt::torrent_info>(
@@ -241,20 +143,35 @@ bool PeerDownload::claim(const std::string& torrent, std::vector<Wanted> todo) {
     const auto index = torrent::snapshot_files(*ti_);
     // Files another process is writing stay with the HTTP path (it waits for them).
     for (auto& w : todo) {
-        auto lock = cache::FileLock::try_lock(dest_.lock_path(w));
+        auto lock = cache::FileLock::try_lock(job_.dest.lock_path(w));
         const auto it = index.find(w.file.path);
         if (!lock || !lock->held() || it == index.end()) {
             others_.push_back(std::move(w));
             continue;
         }
-        tracks_.push_back(Track{std::move(w), it->second, false, std::move(*lock), nullptr, std::nullopt, 0});
+        FileCheck check(staged(w), w.file.etag, w.file.size);
+        tracks_.push_back(Track{std::move(w), it->second, std::move(*lock), std::move(check), false});
     }
     return !tracks_.empty();
 }
 
+std::vector<bool> PeerDownload::have(const Track& t, const lt::typed_bitfield<lt::piece_index_t>& pieces) const {
+    const auto pl = piece_length();
+    const auto n = t.w.file.size == 0 ? 0 : (t.w.file.size + pl - 1) / pl;
+    std::vector<bool> out(n, false);
+    if (n == 0) return out;
+    const int first = static_cast<int>(ti_->files().map_file(t.index, 0, 0).piece);
+    for (std::uint64_t i = 0; i < n; ++i) {
+        const int p = first + static_cast<int>(i);
+        out[i] = p < pieces.size() && pieces.get_bit(lt::piece_index_t(p));
+    }
+    return out;
+}
+
 void PeerDownload::wait_checked() {
     // Checking is local disk work: bounded, but not by the P2P timeout.
-    const auto deadline = Clock::now() + std::max<std::chrono::seconds>(settings_.p2p_timeout, std::chrono::seconds(120));
+    const auto deadline =
+        Clock::now() + std::max<std::chrono::seconds>(job_.settings.p2p_timeout, std::chrono::seconds(120));
     while (Clock::now() < deadline && !cancelled()) {
         const auto st = h_.status();
         if (st.state != lt::torrent_status::checking_files && st.state != lt::torrent_status::checking_resume_data)
@@ -265,41 +182,46 @@ void PeerDownload::wait_checked() {
     }
 }
 
-bool PeerDownload::start() {
-    if (settings_.webseed) {
+lt::add_torrent_params PeerDownload::params() {
+    if (job_.settings.webseed) {
         lt::web_seed_entry::headers_t headers;
-        for (const auto& h : hub_.auth_headers()) {
+        for (const auto& h : job_.hub.auth_headers()) {
             const auto colon = h.find(':');
             headers.emplace_back(h.substr(0, colon), h.substr(colon + 2));
         }
-        ti_->add_url_seed(web_seed_base(settings_, repo_), "", headers);
+        ti_->add_url_seed(web_seed_base(job_.settings, job_.repo), "", headers);
     }
     // No announce before the wanted files are set: with nothing wanted we
     // would announce as a seeder and be sent no seeders.
     ti_->clear_trackers();
     lt::add_torrent_params p;
     p.ti = ti_;
-    p.save_path = torrent::storage_path(*ti_, dest_.staging_root(), commit_.str());
+    p.save_path = torrent::storage_path(*ti_, job_.dest.staging_root(), job_.commit.str());
     // Nothing wanted until the check of what staging already holds is done,
     // so that those bytes are told apart from the ones peers send.
     p.file_priorities.assign(static_cast<std::size_t>(ti_->files().num_files()), lt::dont_download);
-    auto wanted = p.file_priorities;
-    for (const auto& t : tracks_) wanted[at(t.index)] = lt::default_priority;
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
-    // In-order pieces let the Hub's hash follow the transfer (hash_ahead).
+    // In-order pieces let the Hub's hash follow the transfer.
     p.flags |= lt::torrent_flags::sequential_download;
-    std::error_code ec;
-    fs::create_directories(dest_.staging_root(), ec);
-    auto& session = p2p::Session::get(p2p::session_settings(settings_));
-    for (auto& t : tracks_) {
-        if (t.w.file.size == 0 || !session.streams_hashes()) continue;
-        t.stream = std::make_shared<p2p::StreamHash>(staged(t), util::hasher_for(t.w.file.etag.kind(), t.w.file.size),
-                                                     t.w.file.size);
-        p2p::watch(staged(t), t.stream);
-    }
+    return p;
+}
 
-    auto added = session.add(std::move(p), [this](const p2p::TorrentEvent& e) { on_event(e); });
+bool PeerDownload::start() {
+    auto p = params();
+    auto wanted = p.file_priorities;
+    for (const auto& t : tracks_) wanted[at(t.index)] = lt::default_priority;
+    std::error_code ec;
+    fs::create_directories(job_.dest.staging_root(), ec);
+    p2p::StreamRegistry::Streams streams;
+    if (session_.streams_hashes()) {
+        streams.resize(static_cast<std::size_t>(ti_->files().num_files()));
+        for (auto& t : tracks_) {
+            t.check.start_stream();
+            streams[at(t.index)] = t.check.stream();
+        }
+    }
+    auto added = session_.add(std::move(p), [this](const p2p::TorrentEvent& e) { on_event(e); }, std::move(streams));
     if (!added) {
         warn(added.error().message + "; downloading over HTTP");
         return false;
@@ -310,7 +232,7 @@ bool PeerDownload::start() {
     // Bytes staging already held will not be written again: those files'
     // hashes are read back instead.
     for (auto& t : tracks_)
-        if (progress_[at(t.index)] > 0) stop_stream(t);
+        if (progress_[at(t.index)] > 0) t.check.stop_stream();
     h_.prioritize_files(wanted);
     // Announce once libtorrent counts the wanted bytes as left, or the
     // tracker takes us for a seeder and sends no seeders.
@@ -319,7 +241,7 @@ bool PeerDownload::start() {
         if (st.total_wanted > st.total_wanted_done || st.total_wanted == 0) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    h_.add_tracker(lt::announce_entry(util::trim_trailing_slashes(settings_.tracker) + "/announce"));
+    h_.add_tracker(lt::announce_entry(util::trim_trailing_slashes(job_.settings.tracker) + "/announce"));
     h_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
     return true;
 }
@@ -335,70 +257,21 @@ std::uint64_t PeerDownload::wanted_done(std::vector<std::string>* active) {
     return total;
 }
 
-void PeerDownload::stop_stream(Track& t) {
-    if (!t.stream) return;
-    t.stream->abandon();
-    t.stream.reset();
-    p2p::unwatch(staged(t));
-}
-
-// Hashes the newly contiguous verified bytes of a file from staging.
-Status PeerDownload::hash_ahead(Track& t, const lt::typed_bitfield<lt::piece_index_t>& have) {
-    const auto& fs = ti_->files();
-    const auto size = t.w.file.size;
-    const auto pl = static_cast<std::uint64_t>(fs.piece_length());
-    if (!t.hasher) t.hasher = util::hasher_for(t.w.file.etag.kind(), size);
-    if (size == 0) return ok();
-    const int first = static_cast<int>(fs.map_file(t.index, 0, 0).piece);
-    std::uint64_t contiguous = t.hashed / pl * pl;
-    while (contiguous < size) {
-        const lt::piece_index_t p(first + static_cast<int>(contiguous / pl));
-        if (static_cast<int>(p) >= have.size() || !have.get_bit(p)) break;
-        contiguous = std::min(size, contiguous + pl);
-    }
-    if (contiguous <= t.hashed) return ok();
-    const auto path = staged(t);
-    auto fd = util::open_fd(path, O_RDONLY);
-    if (!fd) return fd.error();
-    thread_local std::vector<char> buf(1 << 20);
-    while (t.hashed < contiguous) {
-        const auto want = std::min<std::uint64_t>(buf.size(), contiguous - t.hashed);
-        const ssize_t n = ::pread(fd->get(), buf.data(), want, static_cast<off_t>(t.hashed));
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR) continue;
-            return util::errno_error(n < 0 ? errno : EIO, "read", path.string());
-        }
-        t.hasher->update(buf.data(), static_cast<std::size_t>(n));
-        t.hashed += static_cast<std::uint64_t>(n);
-    }
-    return ok();
-}
-
 bool PeerDownload::place_completed() {
-    const auto have = h_.status(lt::torrent_handle::query_pieces).pieces;
+    const auto pieces = h_.status(lt::torrent_handle::query_pieces).pieces;
     for (auto& t : tracks_) {
         if (t.done) continue;
-        const bool complete = static_cast<std::uint64_t>(progress_[at(t.index)]) == t.w.file.size;
-        std::optional<std::string> digest;
-        if (t.stream && complete) {
-            // Every piece passed its check, so every byte was written: the
-            // stream is done in moments, or was lost.
-            digest = t.stream->digest(std::chrono::seconds(5));
-            stop_stream(t);
+        auto digest = t.check.advance(have(t, pieces), piece_length());
+        if (!digest) {
+            warn(digest.error().what() + "; HTTP takes over");
+            return false;
         }
-        if (!t.stream && !digest) {
-            if (auto st = hash_ahead(t, have); !st) {
-                warn(st.error().what() + "; HTTP takes over");
-                return false;
-            }
-            if (complete && t.hashed == t.w.file.size) digest = t.hasher->hex_digest();
-        }
-        if (!digest) continue;
-        if (*digest != t.w.file.etag.str()) {
+        if (!*digest) continue;
+        if (**digest != t.w.file.etag.str()) {
             warn("a file from peers does not match the Hub's hash (" + t.w.file.path +
                  "): the torrent is not trusted any more; HTTP takes over");
             std::error_code ec;
-            fs::remove(staged(t), ec);
+            fs::remove(t.check.staged(), ec);
             return false;
         }
         if (auto st = place(t); !st) {
@@ -407,22 +280,22 @@ bool PeerDownload::place_completed() {
         }
         // The torrent reads the file from where it was placed from now on;
         // staging keeps no second link to it (docs/design.md, "Staging").
-        h_.rename_file(t.index, fs::absolute(dest_.placed_path(t.w)).string());
+        h_.rename_file(t.index, fs::absolute(job_.dest.placed_path(t.w)).string());
         t.done = true;
         ++done_count_;
     }
     return true;
 }
 
-// A staging file whose bytes matched the Hub's hash, linked into place.
+// A staging file whose bytes matched the Hub's hash, put in place.
 Status PeerDownload::place(const Track& t) const {
-    const auto path = staged(t);
+    const auto& path = t.check.staged();
     if (t.w.file.size == 0) { // libtorrent never writes empty files
         std::error_code ec;
         fs::create_directories(path.parent_path(), ec);
         if (auto fd = util::open_fd(path, O_WRONLY | O_CREAT); !fd) return fd.error();
     }
-    return dest_.place(t.w, path, Destination::From::staging, cb_.ready);
+    return job_.dest.place(t.w, path, Destination::From::staging, cb_.ready);
 }
 
 // Records what each BitTorrent peer sent; returns how many are connected.
@@ -470,8 +343,8 @@ PeerDownload::End PeerDownload::run() {
             last_announce = Clock::now();
         }
         if (cb_.progress) cb_.progress(total - baseline_, std::move(active));
-        if (Clock::now() - last_progress > settings_.p2p_timeout) {
-            warn("no progress from peers for " + std::to_string(settings_.p2p_timeout.count()) +
+        if (Clock::now() - last_progress > job_.settings.p2p_timeout) {
+            warn("no progress from peers for " + std::to_string(job_.settings.p2p_timeout.count()) +
                  " s; HTTP takes over for the rest");
             return End::stalled;
         }
@@ -482,8 +355,8 @@ P2POutcome PeerDownload::finish(End end) {
     P2POutcome out;
     const auto final_status = h_.status(lt::torrent_handle::query_pieces);
     watch_peers(); // what the peers still connected sent since the last poll
-    p2p::Session::get().remove(h_);
-    stop_streams();
+    session_.remove(h_);
+    for (auto& t : tracks_) t.check.stop_stream();
     // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
     for (int i = 0; i < 1000 && h_.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 
@@ -493,7 +366,7 @@ P2POutcome PeerDownload::finish(End end) {
     // HTTP resumes from them, and so does a later run.
     for (const auto& t : tracks_) {
         std::error_code ec;
-        if (t.done) fs::remove(staged(t), ec);
+        if (t.done) fs::remove(t.check.staged(), ec);
     }
 
     // Bytes from BitTorrent peers are what their connections reported (polled:
@@ -502,40 +375,33 @@ P2POutcome PeerDownload::finish(End end) {
     const std::uint64_t received = last_total_ - baseline_;
     std::uint64_t from_peers = 0;
     for (const auto& [_, v] : peer_seen_) from_peers += static_cast<std::uint64_t>(std::max<std::int64_t>(0, v));
-    out.bytes_p2p = settings_.webseed ? std::min(from_peers, received) : received;
+    out.bytes_p2p = job_.settings.webseed ? std::min(from_peers, received) : received;
     out.bytes_webseed = received - out.bytes_p2p;
     out.bytes_cached = baseline_;
     out.remaining = std::move(others_);
     for (auto& t : tracks_) {
         if (t.done) continue;
         if (end != End::untrusted) {
-            if (const auto n = hand_over(dest_, staged(t), t, ti_->files(), final_status.pieces)) {
+            if (const auto n = hand_over(job_.dest, t.w, t.check.staged(), piece_length(), have(t, final_status.pieces))) {
                 out.handed_over += n;
-                out.staged.emplace_back(staged(t), dest_.placed_path(t.w));
+                out.staged.emplace_back(t.check.staged(), job_.dest.placed_path(t.w));
             }
         }
         out.remaining.push_back(std::move(t.w));
     }
-    util::remove_empty_dirs(dest_.staging_root() / commit_.str());
+    util::remove_empty_dirs(job_.dest.staging_root() / job_.commit.str());
     return out;
 }
 
 } // namespace
 
-void drop_staged(const std::vector<std::pair<fs::path, fs::path>>& staged, const fs::path& staging) {
-    for (const auto& [name, placed] : staged) util::unlink_if_same_file(name, placed);
-    if (!staged.empty()) util::remove_empty_dirs(staging);
-}
-
-Result<P2POutcome> fetch_p2p(const Settings& settings, const RepoRef& repo, const Destination& dest, const CommitId& commit,
-                             hub::HubApi& hub, const FullList& all_files, std::vector<Wanted> todo,
-                             const std::atomic<bool>* cancel, const P2PCallbacks& cb) {
+Result<P2POutcome> fetch_p2p(p2p::Session& session, const PeerJob& job, const std::string& torrent,
+                             std::vector<Wanted> todo, const P2PCallbacks& cb) {
     P2POutcome unchanged;
     unchanged.remaining = todo;
-    if (!settings.p2p || settings.tracker.empty() || todo.empty()) return unchanged;
-    PeerDownload peers(settings, repo, dest, commit, hub, cancel, cb);
-    const auto torrent = peers.find_torrent(all_files);
-    if (!torrent || !peers.claim(*torrent, std::move(todo)) || !peers.start()) return unchanged;
+    if (todo.empty()) return unchanged;
+    PeerDownload peers(session, job, cb);
+    if (!peers.claim(torrent, std::move(todo)) || !peers.start()) return unchanged;
     const auto end = peers.run();
     auto out = peers.finish(end);
     if (end == PeerDownload::End::interrupted) return Error(errc::interrupted, "interrupted");

@@ -1,13 +1,12 @@
-// P2P part of a download (docs/design.md, "A download"): the tracker's torrent for
-// the commit, checked against the Hub's file list before any piece is
-// requested; only the wanted files; each completed file verified against
-// the Hub's hash and hard-linked from staging into place (the cache's
-// blobs/, or a local dir: download/destination.hpp). What the swarm
-// does not deliver in time is handed back for HTTP, with the pieces already
-// received kept (they become the HTTP fetcher's resume state).
+// The P2P part of a download (docs/design.md, "A download"): the snapshot's
+// torrent (already found and checked, download/torrent_lookup.hpp) runs in
+// the caller's session for the wanted files only; each completed file is
+// verified against the Hub's hash (download/file_check.hpp) and put in
+// place (download/destination.hpp); what the swarm does not deliver in time
+// is handed to HTTP with the pieces already received kept
+// (download/hand_over.hpp).
 #pragma once
 
-#include "cache/layout.hpp"
 #include "download/destination.hpp"
 #include "download/plan.hpp"
 #include "hub/hub.hpp"
@@ -15,9 +14,15 @@
 #include <llmpt/settings.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
+
+namespace llmpt::p2p {
+class Session;
+}
 
 namespace llmpt::fetch {
 
@@ -34,21 +39,23 @@ struct P2POutcome {
     std::uint64_t bytes_cached = 0;    // found in staging from an earlier run
     std::uint64_t handed_over = 0;     // of bytes_p2p+webseed, in files HTTP now completes
     // Partial files handed to HTTP: their staging name and where HTTP puts
-    // the file. Staging shares the inode with HTTP's temp file (a later run
-    // resumes from either); once HTTP has placed it, drop_staged() lets go.
+    // them (for drop_staged() once HTTP is done).
     std::vector<std::pair<std::filesystem::path, std::filesystem::path>> staged;
 };
 
-// Unlinks the staging names of handed-over files that HTTP has placed, and
-// empty staging folders.
-void drop_staged(const std::vector<std::pair<std::filesystem::path, std::filesystem::path>>& staged,
-                 const std::filesystem::path& staging);
+// What a P2P attempt works on.
+struct PeerJob {
+    const Settings& settings;
+    const RepoRef& repo;
+    const CommitId& commit;
+    const Destination& dest;
+    hub::HubApi& hub;                  // for the web seeds' auth headers
+    const std::atomic<bool>* cancel = nullptr;
+};
 
-// Never fails the download: any problem is a warning and HTTP takes over.
-// Only a cancellation is an error.
-using FullList = std::function<Result<std::vector<hub::RemoteFile>>()>;
-Result<P2POutcome> fetch_p2p(const Settings& settings, const RepoRef& repo, const Destination& dest, const CommitId& commit,
-                             hub::HubApi& hub, const FullList& all_files, std::vector<Wanted> todo,
-                             const std::atomic<bool>* cancel, const P2PCallbacks& cb);
+// Runs `torrent` for `todo`. Never fails the download: any problem is a
+// warning and HTTP takes over (`remaining`). Only a cancellation is an error.
+Result<P2POutcome> fetch_p2p(p2p::Session& session, const PeerJob& job, const std::string& torrent,
+                             std::vector<Wanted> todo, const P2PCallbacks& cb);
 
 } // namespace llmpt::fetch

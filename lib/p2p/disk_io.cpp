@@ -219,8 +219,9 @@ class PooledDiskIo final : public lt::disk_interface {
 public:
     // `inline_writes`: write on the network thread while the page cache
     // takes writes at once (see async_write); else every write queues.
-    PooledDiskIo(lt::io_context& ios, const lt::settings_interface& settings, bool inline_writes)
-        : ios_(ios), settings_(settings), inline_writes_(inline_writes),
+    PooledDiskIo(lt::io_context& ios, const lt::settings_interface& settings, bool inline_writes,
+                 std::shared_ptr<StreamRegistry> streams)
+        : ios_(ios), settings_(settings), inline_writes_(inline_writes), registry_(std::move(streams)),
           pool_(static_cast<std::size_t>(std::max(1, settings.get_int(lt::settings_pack::aio_threads)))),
           files_(static_cast<std::size_t>(std::max(0, settings.get_int(lt::settings_pack::file_pool_size)))) {}
 
@@ -231,11 +232,7 @@ public:
 
     lt::storage_holder new_torrent(const lt::storage_params& p, const std::shared_ptr<void>&) override {
         auto st = std::make_shared<Storage>(p, ++next_id_);
-        if (any_watched()) {
-            st->streams.resize(static_cast<std::size_t>(p.files.num_files()));
-            for (const auto f : p.files.file_range())
-                if (!p.files.pad_file_at(f)) st->streams[static_cast<std::size_t>(static_cast<int>(f))] = watched(st->path_of(f));
-        }
+        if (registry_) st->streams = registry_->take(std::string(p.info_hash.data(), p.info_hash.size()));
         if (free_.empty()) {
             storages_.push_back(std::move(st));
             return lt::storage_holder(lt::storage_index_t(static_cast<int>(storages_.size() - 1)), *this);
@@ -662,6 +659,7 @@ private:
     lt::io_context& ios_;
     const lt::settings_interface& settings_;
     const bool inline_writes_;
+    const std::shared_ptr<StreamRegistry> registry_; // stream hashes of new torrents, or null
     boost::asio::thread_pool pool_;
     // Writes, one at a time: concurrent writes to one file spin on its
     // inode lock (i_rwsem) while the holder copies into the page cache.
@@ -680,14 +678,11 @@ private:
 
 } // namespace
 
-std::unique_ptr<lt::disk_interface> pooled_disk_io(lt::io_context& ios, const lt::settings_interface& settings,
-                                                   lt::counters&) {
-    return std::make_unique<PooledDiskIo>(ios, settings, true);
-}
-
-std::unique_ptr<lt::disk_interface> queued_disk_io(lt::io_context& ios, const lt::settings_interface& settings,
-                                                   lt::counters&) {
-    return std::make_unique<PooledDiskIo>(ios, settings, false);
+lt::disk_io_constructor_type pooled_disk_io(std::shared_ptr<StreamRegistry> streams, bool queue_every_write) {
+    return [streams = std::move(streams), queue_every_write](lt::io_context& ios, const lt::settings_interface& settings,
+                                                             lt::counters&) -> std::unique_ptr<lt::disk_interface> {
+        return std::make_unique<PooledDiskIo>(ios, settings, !queue_every_write, streams);
+    };
 }
 
 } // namespace llmpt::p2p

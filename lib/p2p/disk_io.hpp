@@ -23,6 +23,7 @@
 
 #include <libtorrent/disk_interface.hpp>
 #include <libtorrent/io_context.hpp>
+#include <libtorrent/session_params.hpp>
 
 #include <memory>
 
@@ -33,14 +34,12 @@ struct settings_interface;
 
 namespace llmpt::p2p {
 
-// A libtorrent disk_io_constructor (session_params::disk_io_constructor).
-std::unique_ptr<libtorrent::disk_interface> pooled_disk_io(libtorrent::io_context& ios,
-                                                           const libtorrent::settings_interface& settings,
-                                                           libtorrent::counters& counters);
-// The same, with every write queued for the writer thread (never written on
-// the network thread): for file systems whose writes can stall.
-std::unique_ptr<libtorrent::disk_interface> queued_disk_io(libtorrent::io_context& ios,
-                                                           const libtorrent::settings_interface& settings,
-                                                           libtorrent::counters& counters);
+class StreamRegistry;
+
+// A libtorrent disk_io_constructor (session_params::disk_io_constructor)
+// whose storages take their files' stream hashes from `streams` (the
+// session's). `queue_every_write`: never write on the network thread (for
+// file systems whose writes can stall).
+libtorrent::disk_io_constructor_type pooled_disk_io(std::shared_ptr<StreamRegistry> streams, bool queue_every_write);
 
 } // namespace llmpt::p2p

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <mutex>
+#include <utility>
 #include <random>
 
 namespace llmpt {
@@ -68,83 +70,116 @@ struct Verified {
     cache::VerifiedBlobs blobs;
 };
 
+// Called from several threads (the daemon's loop maintains, its control API
+// asks for the status, its scanner stops): every member below is guarded by
+// mu_, and the tracker and the session are called with it released.
 class SeederImpl final : public Seeder {
 public:
-    SeederImpl(lt::torrent_handle h, SeedStatus s, SeedRequest req, std::string data, bool publish_final,
-               std::unique_ptr<Verified> verified, std::vector<Etag> etags,
+    SeederImpl(p2p::Session& session, lt::torrent_handle h, SeedStatus s, SeedRequest req, std::string data,
+               bool publish_final, std::unique_ptr<Verified> verified, std::vector<Etag> etags,
                std::shared_ptr<std::atomic<bool>> tracker_refused)
-        : h_(std::move(h)), status_(std::move(s)), req_(std::move(req)), data_(std::move(data)),
+        : session_(session), h_(std::move(h)), status_(std::move(s)), req_(std::move(req)), data_(std::move(data)),
           publish_final_(publish_final), next_try_(std::chrono::steady_clock::now() + backoff_),
           verified_(std::move(verified)), etags_(std::move(etags)), tracker_refused_(std::move(tracker_refused)) {}
     ~SeederImpl() override { stop(); }
 
     bool intact() const override {
+        std::lock_guard lk(mu_);
         for (const auto& e : etags_)
             if (!verified_->blobs.known(e)) return false;
         return true;
     }
 
     void maintain() override {
-        // A refused announce: the tracker may have lost the torrent. Look
-        // again (bounded by the backoff, so a tracker that refuses for
-        // another reason is not asked every second).
-        const auto now = std::chrono::steady_clock::now();
-        if (publish_final_ && now >= next_try_ &&
-            (tracker_refused_->exchange(false) ||
-             (req_.tracker_check.count() > 0 && now >= last_check_ + req_.tracker_check))) {
-            publish_final_ = false;
-            last_check_ = now;
+        std::lock_guard one(maintain_mu_); // one maintain at a time
+        std::string commit, info_hash;
+        {
+            std::lock_guard lk(mu_);
+            // A refused announce: the tracker may have lost the torrent. Look
+            // again (bounded by the backoff, so a tracker that refuses for
+            // another reason is not asked every second).
+            const auto now = std::chrono::steady_clock::now();
+            if (publish_final_ && now >= next_try_ &&
+                (tracker_refused_->exchange(false) ||
+                 (req_.tracker_check.count() > 0 && now >= last_check_ + req_.tracker_check))) {
+                publish_final_ = false;
+                last_check_ = now;
+            }
+            if (publish_final_ || now < next_try_) return;
+            commit = status_.commit;
+            info_hash = status_.info_hash;
         }
-        if (publish_final_ || std::chrono::steady_clock::now() < next_try_) return;
-        auto [outcome, final] = publish(req_, status_.commit, data_, status_.info_hash);
-        status_.publish = outcome;
-        if (outcome == "created") ++status_.publishes;
-        publish_final_ = final;
-        if (final) {
-            // Announces the tracker refused before the torrent was known: again now.
-            tracker_refused_->store(false);
-            if (h_.is_valid()) h_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+        auto [outcome, final] = publish(req_, commit, data_, info_hash);
+        lt::torrent_handle h;
+        {
+            std::lock_guard lk(mu_);
+            status_.publish = outcome;
+            if (outcome == "created") ++status_.publishes;
+            publish_final_ = final;
+            if (!final) {
+                backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, std::chrono::seconds(60));
+                thread_local std::mt19937 rng{std::random_device{}()};
+                std::uniform_int_distribution<long> jitter(0, backoff_.count() / 4);
+                next_try_ = std::chrono::steady_clock::now() + backoff_ + std::chrono::milliseconds(jitter(rng));
+                return;
+            }
             next_try_ = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-            return;
+            h = h_;
         }
-        backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, std::chrono::seconds(60));
-        thread_local std::mt19937 rng{std::random_device{}()};
-        std::uniform_int_distribution<long> jitter(0, backoff_.count() / 4);
-        next_try_ = std::chrono::steady_clock::now() + backoff_ + std::chrono::milliseconds(jitter(rng));
+        // Announces the tracker refused before the torrent was known: again now.
+        tracker_refused_->store(false);
+        if (h.is_valid()) h.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
     }
 
-    SeedStatus publish_status() const override { return status_; }
+    SeedStatus publish_status() const override {
+        std::lock_guard lk(mu_);
+        return status_;
+    }
     SeedStatus status() const override {
-        SeedStatus s = status_;
-        if (h_.is_valid()) {
-            const auto st = h_.status();
+        SeedStatus s;
+        lt::torrent_handle h;
+        {
+            std::lock_guard lk(mu_);
+            s = status_;
+            h = h_;
+        }
+        if (h.is_valid()) {
+            const auto st = h.status();
             s.peers = st.num_peers;
             s.uploaded = static_cast<std::uint64_t>(st.all_time_upload);
         }
         return s;
     }
     void stop() override {
-        if (h_.is_valid()) p2p::Session::get().remove(h_);
-        h_ = {};
+        lt::torrent_handle h;
+        {
+            std::lock_guard lk(mu_);
+            h = std::exchange(h_, {});
+        }
+        if (h.is_valid()) session_.remove(h);
     }
 
 private:
+    p2p::Session& session_;
+    mutable std::mutex mu_;
+    std::mutex maintain_mu_;
     lt::torrent_handle h_;
     SeedStatus status_;
-    SeedRequest req_;
-    std::string data_;
+    const SeedRequest req_;
+    const std::string data_;
     bool publish_final_;
     std::chrono::milliseconds backoff_{1000};
     std::chrono::steady_clock::time_point next_try_;
     std::unique_ptr<Verified> verified_;
-    std::vector<Etag> etags_;
+    const std::vector<Etag> etags_;
     std::shared_ptr<std::atomic<bool>> tracker_refused_;
     std::chrono::steady_clock::time_point last_check_ = std::chrono::steady_clock::now();
 };
 
 } // namespace
 
-Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
+Result<std::unique_ptr<Seeder>> Seeder::start(Session& session_handle, const SeedRequest& req) {
+    auto& session = p2p::internal(session_handle);
     auto id = RepoId::parse(req.repo);
     if (!id) return id.error();
     auto verified = std::make_unique<Verified>(cache::RepoCache(req.cache_dir, RepoRef{req.repo_type, *id}));
@@ -209,16 +244,13 @@ Result<std::unique_ptr<Seeder>> Seeder::start(const SeedRequest& req) {
     if (!req.tracker.empty()) {
         p.trackers = {util::trim_trailing_slashes(req.tracker) + "/announce"};
     }
-    auto ss = p2p::session_settings(Settings::from_env());
-    ss.listen = req.listen;
-    auto& session = p2p::Session::get(ss);
     auto refused = std::make_shared<std::atomic<bool>>(false);
     auto h = session.add(std::move(p), [refused](const p2p::TorrentEvent& e) {
         if (e.kind == p2p::TorrentEvent::Kind::tracker_error) refused->store(true);
     });
     if (!h) return h.error();
     status.listen_port = session.listen_port();
-    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(*h, status, req, std::move(*data), publish_final,
+    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(session, *h, status, req, std::move(*data), publish_final,
                                                                 std::move(verified), std::move(etags),
                                                                 std::move(refused)));
 }

@@ -12,11 +12,6 @@
 
 namespace llmpt::p2p {
 
-namespace {
-std::mutex g_mu;
-std::unique_ptr<Session> g_session;
-} // namespace
-
 SessionSettings session_settings(const Settings& s) {
     SessionSettings ss;
     ss.listen = s.p2p_listen;
@@ -30,20 +25,6 @@ SessionSettings session_settings(const Settings& s) {
     ss.connections_limit = s.p2p_connections_limit;
     ss.disk_io = s.p2p_disk_io;
     return ss;
-}
-
-Session& Session::get(const SessionSettings& s) {
-    std::lock_guard lk(g_mu);
-    if (!g_session) g_session.reset(new Session(s));
-    return *g_session;
-}
-
-void Session::shutdown() {
-    std::unique_ptr<Session> s;
-    {
-        std::lock_guard lk(g_mu);
-        s = std::move(g_session);
-    }
 }
 
 Session::Session(const SessionSettings& s) {
@@ -85,10 +66,15 @@ Session::Session(const SessionSettings& s) {
     sp.set_str(lt::settings_pack::user_agent, "llmpt/0.1");
     sp.set_str(lt::settings_pack::peer_fingerprint, "-LM0010-");
     lt::session_params params(std::move(sp));
-    pooled_disk_io_ = s.disk_io == "pooled" || s.disk_io == "queued";
-    if (s.disk_io == "pooled") params.disk_io_constructor = pooled_disk_io;
-    else if (s.disk_io == "queued") params.disk_io_constructor = queued_disk_io;
-    else if (s.disk_io == "posix") params.disk_io_constructor = lt::posix_disk_io_constructor;
+    switch (s.disk_io) {
+    case DiskIo::pooled:
+    case DiskIo::queued:
+        registry_ = std::make_shared<StreamRegistry>();
+        params.disk_io_constructor = pooled_disk_io(registry_, s.disk_io == DiskIo::queued);
+        break;
+    case DiskIo::posix: params.disk_io_constructor = lt::posix_disk_io_constructor; break;
+    case DiskIo::mmap: break; // libtorrent's default
+    }
     ses_ = std::make_unique<lt::session>(std::move(params));
     // libtorrent calls this on its own thread when the alert queue turns
     // non-empty; it must not call back into the session.
@@ -117,14 +103,25 @@ Session::~Session() {
     ses_.reset();
 }
 
-Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, EventFn on_alert) {
-    const auto key = params.ti ? params.ti->info_hashes().v2 : params.info_hashes.v2;
+Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, EventFn on_alert,
+                                        StreamRegistry::Streams streams) {
+    const auto hashes = params.ti ? params.ti->info_hashes() : params.info_hashes;
+    const auto key = hashes.v2;
+    auto listener = std::make_shared<Listener>();
+    listener->fn = std::move(on_alert);
     {
         std::lock_guard lk(mu_);
-        by_torrent_[key] = std::move(on_alert);
+        by_torrent_[key] = std::move(listener);
     }
+    // libtorrent names a storage by the torrent's best 20-byte hash (the
+    // truncated v2 hash when there is one); the disk back end takes the
+    // streams under it when the storage is made.
+    const auto best = hashes.get_best();
+    const std::string key20(best.data(), best.size());
+    if (registry_ && !streams.empty()) registry_->put(key20, std::move(streams));
     lt::error_code ec;
     auto h = ses_->add_torrent(std::move(params), ec);
+    if (registry_) registry_->drop(key20); // taken by now, or never to be
     if (ec) {
         std::lock_guard lk(mu_);
         by_torrent_.erase(key);
@@ -151,15 +148,40 @@ void Session::remove(const lt::torrent_handle& h) {
     // the tracker would list us for two intervals: let it land first
     // (bounded; the tracker answers on a LAN in milliseconds).
     for (int i = 0; i < 100 && announcing(h); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    const auto key = h.info_hashes().v2;
+    std::shared_ptr<Listener> listener;
     {
         std::lock_guard lk(mu_);
-        by_torrent_.erase(key);
+        auto it = by_torrent_.find(h.info_hashes().v2);
+        if (it != by_torrent_.end()) {
+            listener = std::move(it->second);
+            by_torrent_.erase(it);
+        }
+    }
+    if (listener) {
+        // A call under way finishes first; none starts after this.
+        std::lock_guard lk(listener->mu);
+        listener->fn = nullptr;
     }
     ses_->remove_torrent(h);
 }
 
 std::uint16_t Session::listen_port() const { return ses_->listen_port(); }
+
+} // namespace llmpt::p2p
+
+namespace llmpt {
+
+Result<std::unique_ptr<Session>> Session::start(const Settings& settings) {
+    try {
+        return std::unique_ptr<Session>(std::make_unique<p2p::Session>(p2p::session_settings(settings)));
+    } catch (const std::exception& e) {
+        return Error(errc::failure, std::string("cannot start the BitTorrent session: ") + e.what());
+    }
+}
+
+} // namespace llmpt
+
+namespace llmpt::p2p {
 
 namespace {
 
@@ -193,14 +215,21 @@ void Session::alert_loop() {
             alerts_pending_ = false;
         }
         ses_->pop_alerts(&alerts);
-        std::lock_guard lk(mu_);
         for (auto* a : alerts) {
             // alert_cast matches exact alert types only; torrent_alert is a base.
             auto* ta = dynamic_cast<lt::torrent_alert*>(a);
             if (!ta) continue;
-            auto it = by_torrent_.find(ta->handle.info_hashes().v2);
-            if (it == by_torrent_.end() || !it->second) continue;
-            if (auto ev = to_event(a)) it->second(*ev);
+            const auto ev = to_event(a);
+            if (!ev) continue;
+            std::shared_ptr<Listener> listener;
+            {
+                std::lock_guard lk(mu_);
+                auto it = by_torrent_.find(ta->handle.info_hashes().v2);
+                if (it != by_torrent_.end()) listener = it->second;
+            }
+            if (!listener) continue;
+            std::lock_guard lk(listener->mu);
+            if (listener->fn) listener->fn(*ev);
         }
     }
 }

@@ -1,12 +1,15 @@
-// p2p/: the process-wide libtorrent session (the batch manager). One
-// lt::session per process, created on first use with the settings given
-// then; libtorrent's own network thread owns it, and one alert thread of
-// ours drains its alerts into per-torrent callbacks. Callers keep
-// lt::torrent_handle values (cheap, thread-safe handles) and confirm
-// terminal states by polling status(), since alerts can be dropped.
+// p2p/: llmpt::Session (include/llmpt/session.hpp) over one lt::session.
+// libtorrent's network thread owns the lt::session; one alert thread of ours
+// drains its alerts into per-torrent callbacks, called without the
+// session's lock held. Callers keep lt::torrent_handle values (cheap,
+// thread-safe handles) and confirm terminal states by polling status(),
+// since alerts can be dropped (docs/design.md, "libtorrent facts").
 #pragma once
 
+#include "p2p/stream_hash.hpp"
+
 #include <llmpt/error.hpp>
+#include <llmpt/session.hpp>
 #include <llmpt/settings.hpp>
 
 #include <libtorrent/add_torrent_params.hpp>
@@ -27,7 +30,7 @@ namespace llmpt::p2p {
 
 struct SessionSettings {
     std::string listen = "0.0.0.0:6881";   // HOST:PORT; port 0 picks one
-    bool utp = false;                      // ~10x slower than TCP on loopback/LAN (DESIGN §7)
+    bool utp = false;                      // ~10x slower than TCP on loopback/LAN
     bool dht = false, lsd = false, upnp = false, natpmp = false;
     int download_rate_limit = 0;           // bytes/s, 0: none
     int upload_rate_limit = 0;
@@ -40,11 +43,7 @@ struct SessionSettings {
     // allocator's arenas behind it, grow to match (~60 MiB of a download's
     // RSS). 4 MiB keeps a 50 ms path at ~80 MB/s per peer.
     int recv_socket_buffer = 4 << 20;
-    // "pooled" (ours, p2p/disk_io.hpp: pread/pwrite on a worker pool),
-    // "queued" (the same, every write on its writer thread),
-    // "posix" (libtorrent's: every job on the network thread) or "mmap"
-    // (libtorrent 2.0's default: maps whole files, which inflates RSS).
-    std::string disk_io = "pooled";
+    DiskIo disk_io = DiskIo::pooled;
 };
 
 // The session settings a download's Settings ask for.
@@ -62,36 +61,47 @@ struct TorrentEvent {
 };
 using EventFn = std::function<void(const TorrentEvent&)>;
 
-class Session {
+class Session final : public llmpt::Session {
 public:
-    // The process's session; the first caller's settings win.
-    static Session& get(const SessionSettings& settings = {});
-    // Ends the session if it was started (bounded); for clean exits.
-    static void shutdown();
+    explicit Session(const SessionSettings& settings);
+    ~Session() override;
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
-    // `on_event` runs on the session's alert thread: keep it short.
-    Result<lt::torrent_handle> add(lt::add_torrent_params params, EventFn on_event);
+    // Adds a torrent. `on_event` runs on the session's alert thread (keep it
+    // short), never after remove() returned. `streams` (by file index) are
+    // the stream hashes its files' checked pieces feed, with the pooled disk
+    // back end (streams_hashes()); otherwise they are dropped.
+    Result<lt::torrent_handle> add(lt::add_torrent_params params, EventFn on_event,
+                                   StreamRegistry::Streams streams = {});
+    // Removes a torrent once an announce in flight has landed (bounded), so
+    // its `stopped` announce is sent.
     void remove(const lt::torrent_handle& h);
-    std::uint16_t listen_port() const;
-    // Whether writes go through llmpt's disk back end, which feeds the
-    // StreamHashes of p2p/stream_hash.hpp.
-    bool streams_hashes() const { return pooled_disk_io_; }
-
-    ~Session();
+    std::uint16_t listen_port() const override;
+    // Whether writes go through llmpt's disk back end, which feeds stream hashes.
+    bool streams_hashes() const { return registry_ != nullptr; }
 
 private:
-    explicit Session(const SessionSettings& s);
     void alert_loop();
+    // A torrent's callback; `mu` is held while it runs, and remove() takes it
+    // to know that no call is under way.
+    struct Listener {
+        std::mutex mu;
+        EventFn fn;
+    };
 
+    std::shared_ptr<StreamRegistry> registry_; // null unless the pooled back end
     std::unique_ptr<lt::session> ses_;
-    bool pooled_disk_io_ = false;
     std::thread alerts_;
     std::mutex wake_mu_; // guards the two flags below
     std::condition_variable wake_;
     bool alerts_pending_ = false;
     bool stop_ = false;
-    std::mutex mu_;
-    std::map<lt::sha256_hash, EventFn> by_torrent_; // keyed by v2 hash
+    std::mutex mu_; // by_torrent_
+    std::map<lt::sha256_hash, std::shared_ptr<Listener>> by_torrent_; // keyed by v2 hash
 };
+
+// The implementation behind a caller's llmpt::Session.
+inline Session& internal(llmpt::Session& s) { return static_cast<Session&>(s); }
 
 } // namespace llmpt::p2p

@@ -110,37 +110,23 @@ std::optional<std::string> StreamHash::digest(std::chrono::milliseconds wait) {
     return hasher_.hex_digest();
 }
 
-namespace {
-std::mutex g_mu;
-std::unordered_map<std::string, std::shared_ptr<StreamHash>> g_watched;
-
-// libtorrent makes save paths absolute; so do we, without resolving links.
-std::string key(const std::filesystem::path& p) {
-    std::error_code ec;
-    const auto abs = std::filesystem::absolute(p, ec);
-    return (ec ? p : abs).lexically_normal().string();
-}
-} // namespace
-
-void watch(const std::filesystem::path& file, std::shared_ptr<StreamHash> hash) {
-    std::lock_guard lk(g_mu);
-    g_watched[key(file)] = std::move(hash);
+void StreamRegistry::put(const std::string& key20, Streams streams) {
+    std::lock_guard lk(mu_);
+    pending_[key20] = std::move(streams);
 }
 
-void unwatch(const std::filesystem::path& file) {
-    std::lock_guard lk(g_mu);
-    g_watched.erase(key(file));
+StreamRegistry::Streams StreamRegistry::take(const std::string& key20) {
+    std::lock_guard lk(mu_);
+    auto it = pending_.find(key20);
+    if (it == pending_.end()) return {};
+    auto out = std::move(it->second);
+    pending_.erase(it);
+    return out;
 }
 
-std::shared_ptr<StreamHash> watched(const std::filesystem::path& file) {
-    std::lock_guard lk(g_mu);
-    auto it = g_watched.find(key(file));
-    return it == g_watched.end() ? nullptr : it->second;
-}
-
-bool any_watched() {
-    std::lock_guard lk(g_mu);
-    return !g_watched.empty();
+void StreamRegistry::drop(const std::string& key20) {
+    std::lock_guard lk(mu_);
+    pending_.erase(key20);
 }
 
 } // namespace llmpt::p2p

@@ -66,12 +66,21 @@ private:
     bool lost_ = false;
 };
 
-// Files whose writes feed a StreamHash, by full path (staging files of the
-// downloads in this process). The disk back end looks them up when a
-// torrent is added, so watch before adding the torrent.
-void watch(const std::filesystem::path& file, std::shared_ptr<StreamHash> hash);
-void unwatch(const std::filesystem::path& file);
-std::shared_ptr<StreamHash> watched(const std::filesystem::path& file);
-bool any_watched();
+// The stream hashes of torrents about to be added to a session, handed from
+// Session::add() to its disk back end (which takes them when libtorrent
+// creates the torrent's storage), keyed by the torrent's 20-byte hash as
+// libtorrent names storages. One per session; nothing process-wide.
+class StreamRegistry {
+public:
+    using Streams = std::vector<std::shared_ptr<StreamHash>>; // by file index; null: none
+    void put(const std::string& key20, Streams streams);
+    // The streams of a new storage, once; empty if none were put.
+    Streams take(const std::string& key20);
+    void drop(const std::string& key20);
+
+private:
+    std::mutex mu_;
+    std::map<std::string, Streams> pending_;
+};
 
 } // namespace llmpt::p2p

@@ -51,9 +51,10 @@ void show(const DownloadArgs& a, ProgressBar& bar, const Event& e) {
 int run_in_process(const DownloadArgs& a, Settings settings, DownloadRequest req) {
     req.cancel = &g_interrupted;
     ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO), !a.quiet);
+    // The download's torrent runs in a session of this command's, ended
+    // (bounded) before the command exits.
     auto result = download(settings, req, [&](const Event& e) { show(a, bar, e); });
     bar.finish();
-    llmpt::shutdown();
     if (!result) {
         if (result.error().code == errc::interrupted)
             std::fprintf(stderr, "llmpt: interrupted; run the same command again to resume\n");
@@ -152,6 +153,7 @@ std::optional<int> run_in_daemon(const DownloadArgs& a, const std::filesystem::p
 
 int run_download(DownloadArgs a) {
     auto settings = Settings::from_env();
+    if (!a.quiet) warn_env(settings);
     if (!a.listen.empty()) {
         if (!parse_listen(a.listen, "0.0.0.0")) return usage_error("--listen must be HOST:PORT, got '" + a.listen + "'");
         settings.p2p_listen = a.listen;

@@ -26,7 +26,9 @@ int run_seed(const SeedArgs& a) {
     const auto type = repo_type_option(a.repo_type);
     if (!type) return usage_error("--repo-type must be model, dataset or space");
     if (!parse_listen(a.listen, "0.0.0.0")) return usage_error("--listen must be HOST:PORT, got '" + a.listen + "'");
-    const auto env = Settings::from_env();
+    auto env = Settings::from_env();
+    warn_env(env);
+    env.p2p_listen = a.listen;
     SeedRequest req;
     req.repo = a.repo;
     req.repo_type = *type;
@@ -35,10 +37,11 @@ int run_seed(const SeedArgs& a) {
     req.tracker = a.tracker.empty() ? env.tracker : a.tracker;
     req.publish_token = a.publish_token;
     req.hybrid = a.hybrid;
-    req.listen = a.listen;
     install_interrupt_handler();
 
-    auto seeder = Seeder::start(req);
+    auto session = Session::start(env);
+    if (!session) return report(session.error());
+    auto seeder = Seeder::start(**session, req);
     if (!seeder) return report(seeder.error());
     const auto s = (*seeder)->status();
     std::printf("seeding %s@%s info_hash %s port %u publish %s\n", a.repo.c_str(), s.commit.c_str(),

@@ -21,6 +21,10 @@ void install_interrupt_handler() {
     sigaction(SIGTERM, &sa, nullptr);
 }
 
+void warn_env(const Settings& s) {
+    for (const auto& problem : s.env_problems) std::fprintf(stderr, "llmpt: warning: %s\n", problem.c_str());
+}
+
 int report(const Error& e) {
     std::fprintf(stderr, "llmpt: error: %s\n", e.what().c_str());
     return e.exit_code() == 0 ? 1 : e.exit_code();

@@ -4,6 +4,7 @@
 #include <llmpt/address.hpp>
 #include <llmpt/error.hpp>
 #include <llmpt/repo.hpp>
+#include <llmpt/settings.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -27,6 +28,9 @@ Runner add_daemon(CLI::App& app);
 // Set by SIGINT/SIGTERM once install_interrupt_handler() ran.
 extern std::atomic<bool> g_interrupted;
 void install_interrupt_handler();
+
+// Prints a warning for each environment variable Settings::from_env() did not understand.
+void warn_env(const Settings& s);
 
 // Prints "llmpt: error: ..." and returns the error's exit code.
 int report(const Error& e);

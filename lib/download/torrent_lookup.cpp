@@ -1,0 +1,43 @@
+#include "download/torrent_lookup.hpp"
+
+#include "torrent/inspect.hpp"
+
+#include <llmpt/tracker.hpp>
+
+namespace llmpt::fetch {
+
+std::optional<std::string> refuse_torrent(std::string_view torrent, const CommitId& commit,
+                                          const std::vector<hub::RemoteFile>& hub_files) {
+    auto facts = torrent::inspect(torrent);
+    if (!facts) return "it is unusable (" + facts.error().message + ")";
+    if (auto st = torrent::check_snapshot_torrent(*facts, commit.str()); !st) return st.error().message;
+    return torrent::differs_from_hub(facts->files, hub_files);
+}
+
+std::optional<std::string> find_torrent(const Settings& settings, const RepoRef& repo, const CommitId& commit,
+                                        const FullList& hub_files, const WarnFn& warn) {
+    TrackerOptions to;
+    to.connect_timeout = settings.tracker_connect_timeout;
+    to.total_timeout = settings.tracker_timeout;
+    TrackerClient tracker(settings.tracker, to);
+    auto record = tracker.lookup(repo.type, repo.id.str(), commit.str());
+    if (!record) {
+        warn(record.error().message + "; downloading over HTTP");
+        return std::nullopt;
+    }
+    if (!*record) return std::nullopt; // nobody shares it yet
+    auto data = tracker.fetch_torrent(repo.type, repo.id.str(), commit.str());
+    if (!data) {
+        warn(data.error().message + "; downloading over HTTP");
+        return std::nullopt;
+    }
+    auto files = hub_files();
+    if (!files) return std::nullopt;
+    if (auto why = refuse_torrent(*data, commit, *files)) {
+        warn("the tracker's torrent was rejected: " + *why + "; downloading over HTTP");
+        return std::nullopt;
+    }
+    return std::move(*data);
+}
+
+} // namespace llmpt::fetch
