@@ -62,3 +62,23 @@ fi
 
 echo "== testing"
 ctest --test-dir build --output-on-failure --timeout 600 -j "$(($(nproc) * 2))"
+
+# The same code under the sanitizers (LLMPT_SANITIZERS=0 skips them):
+# AddressSanitizer + UndefinedBehaviorSanitizer on everything, then
+# ThreadSanitizer on the unit tests and the tiers with threads that meet
+# (daemon, P2P, tracker). Each tier alone: see the README ("Tests").
+if [[ ${LLMPT_SANITIZERS:-1} != 0 ]]; then
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
+    for san in address,undefined thread; do
+        dir="build-${san%%,*}"
+        echo "== building with -fsanitize=$san ($dir)"
+        cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMPT_SANITIZE="$san" > /dev/null
+        cmake --build "$dir"
+        echo "== testing with -fsanitize=$san"
+        labels=()
+        [[ $san == thread ]] && labels=(-L "unit|daemon|p2p|tracker")
+        ctest --test-dir "$dir" --output-on-failure --timeout 900 -j "$(($(nproc) * 2))" "${labels[@]}"
+    done
+fi

@@ -58,6 +58,13 @@ for _ in $(seq 200); do grep -q "^seeding" "$work/seed.out" 2> /dev/null && brea
 cat "$work/seed.out"
 echo "downloading with --no-webseed: every byte from the seeder, none from the Hub"
 "$llmpt" download demo/tiny-model --cache-dir "$work/cache-p2p" --tracker "$tracker" --no-webseed \
-    --listen 127.0.0.1:0 --json
+    --listen 127.0.0.1:0 --json | tee "$work/p2p.json"
 "$llmpt" verify demo/tiny-model --cache-dir "$work/cache-p2p"
+# The demo fails (exit 1) unless the seeder gave every byte.
+python3 - "$work/p2p.json" << 'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+if r["bytes_http"] or r["bytes_p2p"] != r["bytes_total"]:
+    sys.exit("the P2P download did not come from the seeder alone: %s" % r)
+PY
 echo "== demo done"

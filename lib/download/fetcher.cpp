@@ -283,8 +283,12 @@ void Fetcher::advance_hash(File& f) {
             finalize(f);
             return;
         }
+        // Bytes may have landed while we hashed: if the prefix grew past
+        // what we hashed, go round again (a writer that found the lock
+        // taken left them to us).
+        const auto hashed = f.hashed;
         hl.unlock();
-        if (f.watermark() == f.hashed || stop_) return;
+        if (f.watermark() == hashed || stop_) return;
     }
 }
 
@@ -370,14 +374,16 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
     int failures = 0;
     for (;;) {
         if (stop_ || (cancel_ && cancel_->load())) return ChunkEnd::failed;
-        Chunk* chunk;
-        std::uint64_t start, end;
+        Chunk* chunk; // valid while f.generation is task.generation
+        std::uint64_t start, end, chunk_offset, before;
         bool ranged;
         {
             std::shared_lock io(f.io);
             if (task.generation != f.generation) return ChunkEnd::stale;
             chunk = &f.chunks[task.chunk];
-            start = chunk->offset + chunk->done.load();
+            chunk_offset = chunk->offset;
+            before = chunk->done.load();
+            start = chunk->offset + before;
             end = chunk->offset + chunk->length; // exclusive
             if (start == end) return ChunkEnd::done;
             ranged = !(start == 0 && end == f.target.size);
@@ -385,7 +391,6 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
 
         bool range_ignored = false;
         std::optional<Error> fatal;
-        const std::uint64_t before = chunk->done.load();
 
         http::Request req;
         req.url = f.target.url;
@@ -461,6 +466,14 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
             std::lock_guard lk(mu_);
             active_[slot].clear();
         }
+        // A restart during the transfer (the file failed its hash, say)
+        // replaced the chunks `chunk` points into: this task is over.
+        std::uint64_t now_done = 0;
+        {
+            std::shared_lock io(f.io);
+            if (task.generation != f.generation) return ChunkEnd::stale;
+            now_done = chunk->done.load();
+        }
 
         if (fatal) {
             if (fatal->code == errc::integrity) {
@@ -500,13 +513,13 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
                            f.target.url));
                 return ChunkEnd::failed;
             }
-        } else if (chunk->done.load() == chunk->length) {
+        } else if (now_done == end - chunk_offset) {
             advance_hash(f);
             return ChunkEnd::done;
         }
         // A transport error, a retryable status, or a short body: retry from
         // where this chunk stopped; progress resets the failure count.
-        if (chunk->done.load() > before) failures = 0;
+        if (now_done > before) failures = 0;
         if (++failures > settings_.max_retries) {
             fail(r ? Error(errc::network,
                            "giving up on " + f.target.path + " after " +

@@ -354,6 +354,9 @@ PeerDownload::End PeerDownload::run() {
 P2POutcome PeerDownload::finish(End end) {
     P2POutcome out;
     const auto final_status = h_.status(lt::torrent_handle::query_pieces);
+    // Pieces that completed since the last poll (the last files were placed
+    // from a fresher status than run() counted) count too.
+    last_total_ = std::max(last_total_, wanted_done(nullptr));
     watch_peers(); // what the peers still connected sent since the last poll
     session_.remove(h_);
     for (auto& t : tracks_) t.check.stop_stream();

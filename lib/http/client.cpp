@@ -22,6 +22,11 @@ public:
         curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
         curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     }
+    // At exit: every thread that used curl has been joined by then.
+    ~Share() {
+        for (CURL* h : pool_) curl_easy_cleanup(h);
+        curl_share_cleanup(share_);
+    }
     CURLSH* get() const { return share_; }
 
     CURL* acquire() {
@@ -57,7 +62,7 @@ private:
 };
 
 Share& share() {
-    static Share s; // intentionally never destroyed before exit
+    static Share s;
     return s;
 }
 

@@ -10,8 +10,12 @@ function(run)
   endif()
 endfunction()
 run(${CMAKE_COMMAND} --install "${BIN}" --prefix "${scratch}/prefix")
+set(flags "")
+if(SANITIZE) # a sanitizer build's library needs the sanitizer's runtime
+  set(flags "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=${SANITIZE}")
+endif()
 run(${CMAKE_COMMAND} -S "${SRC}/examples/consumer" -B "${scratch}/build" -G Ninja
-    "-DCMAKE_PREFIX_PATH=${scratch}/prefix")
+    "-DCMAKE_PREFIX_PATH=${scratch}/prefix" ${flags})
 run(${CMAKE_COMMAND} --build "${scratch}/build")
 # Without arguments the example prints its usage and exits 2.
 execute_process(COMMAND "${scratch}/build/consumer" RESULT_VARIABLE rc ERROR_VARIABLE err)

@@ -1,0 +1,399 @@
+#!/usr/bin/env python3
+"""The swarm testbed (bench/swarm.sh runs this; root). Hosts are network
+namespaces of our own joined by veth pairs to one Linux bridge, every link
+shaped with `tc tbf` in both directions:
+
+    origin  10.77.0.1      `llmpt serve` (the Hub) behind a WAN-rate link
+    bridge  10.77.0.254    the LAN itself; `llmpt-tracker` listens here
+    node i  10.77.0.(10+i) `llmpt download` / `seed` / `daemon`, LAN-rate links
+
+Scenarios (each starts from empty node caches but the seeders'):
+    http       every node `--no-p2p`, at once
+    warm       node 1 seeds (`llmpt seed`), the others download at once
+    staggered  node 1 seeds, the others start --stagger seconds apart
+    churn      nodes 1 and 2 seed; mid-transfer node 2's seeder and one
+               leecher are killed (-9); the others must finish
+    daemon     every node runs `llmpt daemon`; node 1's cache has the repo;
+               the others `llmpt download` through their daemon
+    cold       nobody has the repo; every node downloads at once
+
+Each run prints per node: start offset, time, bytes by source, upload (from
+its link's own counter) and CPU seconds; then p50 / slowest and the origin's
+egress in repo copies, read from the origin link's qdisc counter, not from
+what the clients believe. Every cache is verified.
+
+    bench/swarm.sh --nodes 8 --lan 200mbit --wan 100mbit --scenario warm
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+NET = "10.77.0"
+BRIDGE_IP = NET + ".254"
+ORIGIN_IP = NET + ".1"
+
+
+def sh(*args, check=True, **kw):
+    return subprocess.run(list(args), check=check, capture_output=True, text=True, **kw)
+
+
+def rate_bytes(rate):
+    """'200mbit' -> bytes per second."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(k|m|g)?bit", rate)
+    if not m:
+        raise SystemExit("rates look like 200mbit or 1gbit, not %r" % rate)
+    return float(m.group(1)) * {None: 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)] / 8
+
+
+class Testbed:
+    """The namespaces, veth pairs, bridge and shaping; removed on close()."""
+
+    def __init__(self, tag, nodes, lan, wan, burst):
+        self.tag, self.nodes, self.lan, self.wan, self.burst = tag, nodes, lan, wan, burst
+        self.br = "%s-br" % tag
+        self.hosts = {"origin": (ORIGIN_IP, wan)}
+        for i in range(1, nodes + 1):
+            self.hosts["n%d" % i] = ("%s.%d" % (NET, 10 + i), lan)
+        self.made = []
+
+    def ns(self, host):
+        return self.br if host == "bridge" else "%s-%s" % (self.tag, host)
+
+    def up(self):
+        sh("ip", "netns", "add", self.br)
+        self.made.append(self.br)
+        sh("ip", "-n", self.br, "link", "set", "lo", "up")
+        sh("ip", "-n", self.br, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", self.br, "addr", "add", BRIDGE_IP + "/24", "dev", "br0")
+        sh("ip", "-n", self.br, "link", "set", "br0", "up")
+        for k, (host, (ip, rate)) in enumerate(self.hosts.items()):
+            ns = self.ns(host)
+            sh("ip", "netns", "add", ns)
+            self.made.append(ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            peer = "vb%d" % k
+            sh("ip", "link", "add", "%s-e%d" % (self.tag[-6:], k), "type", "veth", "peer", "name", "%s-b%d" % (self.tag[-6:], k))
+            sh("ip", "link", "set", "%s-e%d" % (self.tag[-6:], k), "netns", ns)
+            sh("ip", "-n", ns, "link", "set", "%s-e%d" % (self.tag[-6:], k), "name", "eth0")
+            sh("ip", "link", "set", "%s-b%d" % (self.tag[-6:], k), "netns", self.br)
+            sh("ip", "-n", self.br, "link", "set", "%s-b%d" % (self.tag[-6:], k), "name", peer)
+            sh("ip", "-n", ns, "addr", "add", ip + "/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "-n", self.br, "link", "set", peer, "master", "br0")
+            sh("ip", "-n", self.br, "link", "set", peer, "up")
+            # Upload: the host's egress; download: the bridge port's egress.
+            for where, dev in ((ns, "eth0"), (self.br, peer)):
+                sh("tc", "-n", where, "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate,
+                   "burst", self.burst, "latency", "50ms")
+            self.hosts[host] = (ip, rate, peer)
+
+    def sent(self, host):
+        """Bytes the host has sent on its link (its qdisc's own counter)."""
+        out = sh("tc", "-s", "-j", "-n", self.ns(host), "qdisc", "show", "dev", "eth0").stdout
+        return sum(q.get("bytes", 0) for q in json.loads(out) if q.get("kind") == "tbf")
+
+    def close(self):
+        for ns in reversed(self.made):
+            sh("ip", "netns", "pids", ns, check=False)
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
+            sh("ip", "netns", "del", ns, check=False)
+
+
+def make_repo(src, size_mib, shards):
+    os.makedirs(src, exist_ok=True)
+    per = (size_mib << 20) // shards
+    for i in range(shards):
+        with open(os.path.join(src, "model-%05d-of-%05d.safetensors" % (i + 1, shards)), "wb") as f:
+            left = per
+            while left:
+                n = min(left, 4 << 20)
+                f.write(os.urandom(n))
+                left -= n
+    with open(os.path.join(src, "config.json"), "w") as f:
+        f.write('{"model_type": "bench", "shards": %d}\n' % shards)
+
+
+def cpu_of(pid):
+    """User + system CPU seconds of a live process."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.bin = os.path.realpath(a.bin)
+        self.llmpt = os.path.join(self.bin, "llmpt")
+        self.work = tempfile.mkdtemp(prefix="llmpt-swarm-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
+        self.tb = Testbed("lsw%d" % os.getpid(), a.nodes, a.lan, a.wan, a.burst)
+        self.servers = []
+        self.repo_bytes = 0
+
+    def run_in(self, host, args, **kw):
+        return subprocess.Popen(["ip", "netns", "exec", self.tb.ns(host)] + args, **kw)
+
+    def start_server(self, host, args, name):
+        out = open(os.path.join(self.work, name + ".out"), "w+")
+        p = self.run_in(host, args, stdout=out, stderr=subprocess.STDOUT, text=True)
+        self.servers.append(p)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out.seek(0)
+            m = re.search(r"listening on (http://\S+)", out.read())
+            if m:
+                return m.group(1), p
+            if p.poll() is not None:
+                break
+            time.sleep(0.05)
+        out.seek(0)
+        raise SystemExit("%s did not start: %s" % (name, out.read()))
+
+    def setup(self):
+        a = self.a
+        print("== testbed: origin at %s (%s), tracker on the bridge %s, %d nodes at %s each way"
+              % (ORIGIN_IP, a.wan, BRIDGE_IP, a.nodes, a.lan))
+        self.tb.up()
+        src = os.path.join(self.work, "src")
+        make_repo(src, a.size_mib, a.shards)
+        self.repo_bytes = sum(os.path.getsize(os.path.join(src, f)) for f in os.listdir(src))
+        self.hub = os.path.join(self.work, "hub")
+        sh(self.llmpt, "cache", "import", src, "--repo", "bench/m", "--cache-dir", self.hub)
+        self.src = src
+        self.tracker, _ = self.start_server("bridge", [os.path.join(self.bin, "llmpt-tracker"), "--listen",
+                                                       BRIDGE_IP + ":0", "--db", os.path.join(self.work, "t.db"),
+                                                       "--quiet"], "tracker")
+        self.endpoint, _ = self.start_server("origin", [self.llmpt, "serve", "--cache-dir", self.hub, "--listen",
+                                                        ORIGIN_IP + ":0", "--quiet"], "serve")
+
+    def node_cache(self, i):
+        return os.path.join(self.work, "node%d" % i)
+
+    def fresh(self, i, with_repo=False):
+        shutil.rmtree(self.node_cache(i), ignore_errors=True)
+        if with_repo:
+            sh(self.llmpt, "cache", "import", self.src, "--repo", "bench/m", "--cache-dir", self.node_cache(i))
+
+    def seed(self, i):
+        p = self.run_in("n%d" % i, [self.llmpt, "seed", "bench/m", "--cache-dir", self.node_cache(i), "--tracker",
+                                    self.tracker, "--listen", "0.0.0.0:6881"] + self.a.seed_args,
+                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = p.stdout.readline()
+        if not line.startswith("seeding"):
+            raise SystemExit("seeder on node %d did not start: %r" % (i, line))
+        return p
+
+    def download_args(self, i, p2p=True):
+        args = [self.llmpt, "download", "bench/m", "--endpoint", self.endpoint, "--cache-dir", self.node_cache(i),
+                "--json", "--quiet"]
+        if p2p:
+            args += ["--tracker", self.tracker, "--listen", "0.0.0.0:6881"] + self.a.download_args
+        else:
+            args += ["--no-p2p"]
+        return args
+
+    def start_download(self, i, p2p=True, daemon=False):
+        args = self.download_args(i, p2p)
+        if not daemon:
+            args.insert(args.index("--json"), "--in-process")
+        out = open(os.path.join(self.work, "dl%d.json" % i), "w+")
+        timed = ["/usr/bin/time", "-f", "cpu %U %S", "-o", os.path.join(self.work, "cpu%d" % i)] + args
+        return self.run_in("n%d" % i, timed, stdout=out, stderr=subprocess.DEVNULL), out
+
+    def counters(self):
+        return {h: self.tb.sent(h) for h in self.tb.hosts}
+
+    def collect(self, i, proc, out, t0, started):
+        code = proc.wait(self.a.timeout)
+        end = time.monotonic()
+        out.seek(0)
+        text = out.read()
+        r = {"node": i, "start": started - t0, "end": end - t0, "exit": code}
+        try:
+            r.update(json.loads(text.strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            r["error"] = text[-300:]
+        try:
+            with open(os.path.join(self.work, "cpu%d" % i)) as f:
+                m = re.search(r"cpu ([\d.]+) ([\d.]+)", f.read())
+                r["cpu"] = float(m.group(1)) + float(m.group(2))
+        except (OSError, AttributeError):
+            r["cpu"] = float("nan")
+        v = sh(self.llmpt, "verify", "bench/m", "--cache-dir", self.node_cache(i), check=False)
+        r["verified"] = v.returncode == 0
+        return r
+
+    def run_scenario(self, name):
+        a = self.a
+        n = a.nodes
+        seeders, leechers, kill_at, daemons = [], [], None, {}
+        for i in range(1, n + 1):
+            self.fresh(i, with_repo=(name in ("warm", "staggered", "daemon") and i == 1) or (name == "churn" and i <= 2))
+        if name in ("warm", "staggered"):
+            seeders = [1]
+        elif name == "churn":
+            seeders = [1, 2]
+        leechers = [i for i in range(1, n + 1) if i not in seeders and not (name == "daemon" and i == 1)]
+        seed_procs = {i: self.seed(i) for i in seeders}
+        if name == "daemon":
+            for i in range(1, n + 1):
+                env = dict(os.environ, XDG_RUNTIME_DIR=os.path.join(self.work, "run%d" % i))
+                os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
+                d = self.run_in("n%d" % i, [self.llmpt, "daemon", "start", "--foreground", "--cache-dir",
+                                            self.node_cache(i), "--tracker", self.tracker, "--listen", "0.0.0.0:6881",
+                                            "--scan-interval", "1", "--log-file",
+                                            os.path.join(self.work, "daemon%d.log" % i)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                daemons[i] = (d, env)
+            deadline = time.monotonic() + 60
+            log1 = os.path.join(self.work, "daemon1.log")
+            while time.monotonic() < deadline:
+                if os.path.exists(log1) and "publish" in open(log1).read() and all(
+                        os.path.exists(os.path.join(self.work, "daemon%d.log" % i)) for i in range(1, n + 1)):
+                    break
+                time.sleep(0.1)
+            time.sleep(1)
+        time.sleep(0.5)
+        before = self.counters()
+        cpu_before = {i: cpu_of(d.pid) for i, (d, _) in daemons.items()}
+        t0 = time.monotonic()
+        running = {}
+        for k, i in enumerate(leechers):
+            if name == "staggered" and k:
+                time.sleep(a.stagger)
+            if name == "daemon":
+                env = daemons[i][1]
+                out = open(os.path.join(self.work, "dl%d.json" % i), "w+")
+                p = subprocess.Popen(["ip", "netns", "exec", self.tb.ns("n%d" % i)] + self.download_args(i),
+                                     stdout=out, stderr=subprocess.DEVNULL, env=env)
+            else:
+                p, out = self.start_download(i, p2p=(name != "http"))
+            running[i] = (p, out, time.monotonic())
+        killed = []
+        if name == "churn":
+            time.sleep(a.churn_after)
+            victim = leechers[0]
+            for proc in (seed_procs[2], running[victim][0]):
+                proc.send_signal(signal.SIGKILL)
+            killed = [2, victim]
+        results = []
+        for i, (p, out, started) in running.items():
+            if i in killed:
+                p.wait(30)
+                continue
+            results.append(self.collect(i, p, out, t0, started))
+        after = self.counters()
+        for i, (d, _) in daemons.items():
+            results_cpu = cpu_of(d.pid) - cpu_before[i]
+            for r in results:
+                if r["node"] == i:
+                    r["cpu"] = results_cpu
+        for p in seed_procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                p.wait(30)
+        for i, (d, env) in daemons.items():
+            d.send_signal(signal.SIGTERM)
+            d.wait(30)
+        sent = {h: after[h] - before[h] for h in after}
+        return self.report(name, results, sent, seeders, killed)
+
+    def report(self, name, results, sent, seeders, killed):
+        copies = lambda b: b / self.repo_bytes
+        mib = lambda b: b / (1 << 20)
+        print("\n== %s: %d nodes, LAN %s, WAN %s, %.0f MiB in %d shards + config%s" %
+              (name, self.a.nodes, self.a.lan, self.a.wan, mib(self.repo_bytes), self.a.shards,
+               (", killed: seeder 2 and node %d" % killed[1]) if killed else ""))
+        print("   node  start    time  exit   p2p MiB  webseed MiB  http MiB  upload (copies)   cpu s")
+        for r in sorted(results, key=lambda r: r["node"]):
+            dur = r["end"] - r["start"]
+            print("   %4d %6.2f %7.2f %5s %9.1f %12.1f %9.1f %16.2f %7.2f%s" % (
+                r["node"], r["start"], dur, r["exit"], mib(r.get("bytes_p2p", 0)), mib(r.get("bytes_webseed", 0)),
+                mib(r.get("bytes_http", 0)), copies(sent["n%d" % r["node"]]), r["cpu"],
+                "" if r["verified"] else "  NOT VERIFIED " + r.get("error", "")))
+        for s in seeders:
+            print("   seeder %d uploaded %.2f copies" % (s, copies(sent["n%d" % s])))
+        times = [r["end"] - r["start"] for r in results]
+        ok = all(r["exit"] == 0 and r["verified"] for r in results)
+        summary = {
+            "scenario": name, "nodes": self.a.nodes, "lan": self.a.lan, "wan": self.a.wan,
+            "p50": statistics.median(times), "slowest": max(times),
+            "origin_copies": copies(sent["origin"]),
+            "seeder_copies": [copies(sent["n%d" % s]) for s in seeders],
+            "leecher_upload_copies": sum(copies(sent["n%d" % r["node"]]) for r in results),
+            "cpu": sum(r["cpu"] for r in results),
+            "all_ok": ok,
+        }
+        lan_rate = rate_bytes(self.a.lan)
+        summary["link_share"] = min(self.repo_bytes / t / lan_rate for t in times)
+        print("   p50 %.2f s, slowest %.2f s, origin egress %.2f copies, leechers uploaded %.2f copies, "
+              "slowest node at %.0f%% of its link, all verified: %s" %
+              (summary["p50"], summary["slowest"], summary["origin_copies"], summary["leecher_upload_copies"],
+               100 * summary["link_share"], "yes" if ok else "NO"))
+        print("SUMMARY " + json.dumps(summary))
+        return summary
+
+    def close(self):
+        for p in self.servers:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        self.tb.close()
+        if not self.a.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+        else:
+            print("kept " + self.work)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bin", default="build/bin")
+    p.add_argument("--nodes", type=int, default=8)
+    p.add_argument("--lan", default="200mbit", help="each node's link, both ways")
+    p.add_argument("--wan", default="100mbit", help="the origin's link, both ways")
+    p.add_argument("--burst", default="256kb", help="tc tbf burst")
+    p.add_argument("--size-mib", type=int, default=64)
+    p.add_argument("--shards", type=int, default=4)
+    p.add_argument("--scenario", default="warm", help="http, warm, staggered, churn, daemon, cold, or a comma list")
+    p.add_argument("--stagger", type=float, default=0.5, help="seconds between arrivals (staggered)")
+    p.add_argument("--churn-after", type=float, default=1.0, help="seconds before the kills (churn)")
+    p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--download-arg", dest="download_args", action="append", default=[],
+                   help="extra argument for every P2P download (repeatable)")
+    p.add_argument("--seed-arg", dest="seed_args", action="append", default=[],
+                   help="extra argument for every seeder (repeatable)")
+    a = p.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("needs root (network namespaces)")
+    if a.nodes < 1 or a.nodes > 200:
+        raise SystemExit("--nodes must be 1..200")
+    b = Bench(a)
+    try:
+        b.setup()
+        for s in a.scenario.split(","):
+            if s not in ("http", "warm", "staggered", "churn", "daemon", "cold"):
+                raise SystemExit("unknown scenario %r" % s)
+            b.run_scenario(s)
+    finally:
+        b.close()
+
+
+if __name__ == "__main__":
+    main()
