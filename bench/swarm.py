@@ -101,6 +101,12 @@ class Testbed:
         out = sh("tc", "-s", "-j", "-n", self.ns(host), "qdisc", "show", "dev", "eth0").stdout
         return sum(q.get("bytes", 0) for q in json.loads(out) if q.get("kind") == "tbf")
 
+    def received(self):
+        """Bytes each host has received: what its bridge port sent it."""
+        out = sh("tc", "-s", "-j", "-n", self.br, "qdisc", "show").stdout
+        by_dev = {q.get("dev"): q.get("bytes", 0) for q in json.loads(out) if q.get("kind") == "tbf"}
+        return {h: by_dev.get(v[2], 0) for h, v in self.hosts.items()}
+
     def close(self):
         for ns in reversed(self.made):
             sh("ip", "netns", "pids", ns, check=False)
@@ -187,10 +193,18 @@ class Bench:
         if with_repo:
             sh(self.llmpt, "cache", "import", self.src, "--repo", "bench/m", "--cache-dir", self.node_cache(i))
 
+    def env(self, extra):
+        env = dict(os.environ)
+        for kv in extra:
+            k, _, v = kv.partition("=")
+            env[k] = v
+        return env
+
     def seed(self, i):
         p = self.run_in("n%d" % i, [self.llmpt, "seed", "bench/m", "--cache-dir", self.node_cache(i), "--tracker",
                                     self.tracker, "--listen", "0.0.0.0:6881"] + self.a.seed_args,
-                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                        stdout=subprocess.PIPE, stderr=open(os.path.join(self.work, "seed%d.err" % i), "w"), text=True,
+                        env=self.env(self.a.seed_env))
         line = p.stdout.readline()
         if not line.startswith("seeding"):
             raise SystemExit("seeder on node %d did not start: %r" % (i, line))
@@ -211,7 +225,8 @@ class Bench:
             args.insert(args.index("--json"), "--in-process")
         out = open(os.path.join(self.work, "dl%d.json" % i), "w+")
         timed = ["/usr/bin/time", "-f", "cpu %U %S", "-o", os.path.join(self.work, "cpu%d" % i)] + args
-        return self.run_in("n%d" % i, timed, stdout=out, stderr=subprocess.DEVNULL), out
+        return self.run_in("n%d" % i, timed, stdout=out, stderr=subprocess.DEVNULL,
+                           env=self.env(self.a.download_env)), out
 
     def counters(self):
         return {h: self.tb.sent(h) for h in self.tb.hosts}
@@ -282,6 +297,17 @@ class Bench:
             else:
                 p, out = self.start_download(i, p2p=(name != "http"))
             running[i] = (p, out, time.monotonic())
+        timeline = []
+        if a.timeline:
+            import threading
+            stop_tl = threading.Event()
+
+            def sample():
+                while not stop_tl.is_set():
+                    timeline.append((time.monotonic() - t0, self.tb.received()))
+                    stop_tl.wait(a.timeline)
+            sampler = threading.Thread(target=sample)
+            sampler.start()
         killed = []
         if name == "churn":
             time.sleep(a.churn_after)
@@ -296,15 +322,25 @@ class Bench:
                 continue
             results.append(self.collect(i, p, out, t0, started))
         after = self.counters()
+        if a.timeline:
+            stop_tl.set()
+            sampler.join()
+            hosts = ["n%d" % i for i in leechers]
+            print("   MB/s received, per %.2f s:  t  %s" % (a.timeline, " ".join("%5s" % h for h in hosts)))
+            for (ta, ra), (tb, rb) in zip(timeline, timeline[1:]):
+                print("   %6.2f  %s" % (tb, " ".join("%5.1f" % ((rb[h] - ra[h]) / (tb - ta) / 1e6) for h in hosts)))
         for i, (d, _) in daemons.items():
             results_cpu = cpu_of(d.pid) - cpu_before[i]
             for r in results:
                 if r["node"] == i:
                     r["cpu"] = results_cpu
-        for p in seed_procs.values():
+        seed_cpu = {}
+        for i, p in seed_procs.items():
             if p.poll() is None:
+                seed_cpu[i] = cpu_of(p.pid)
                 p.send_signal(signal.SIGINT)
                 p.wait(30)
+        self.seed_cpu = seed_cpu
         for i, (d, env) in daemons.items():
             d.send_signal(signal.SIGTERM)
             d.wait(30)
@@ -325,7 +361,9 @@ class Bench:
                 mib(r.get("bytes_http", 0)), copies(sent["n%d" % r["node"]]), r["cpu"],
                 "" if r["verified"] else "  NOT VERIFIED " + r.get("error", "")))
         for s in seeders:
-            print("   seeder %d uploaded %.2f copies" % (s, copies(sent["n%d" % s])))
+            cpu = getattr(self, "seed_cpu", {}).get(s)
+            print("   seeder %d uploaded %.2f copies%s" % (s, copies(sent["n%d" % s]),
+                                                       "" if cpu is None else ", %.2f cpu s in all" % cpu))
         times = [r["end"] - r["start"] for r in results]
         ok = all(r["exit"] == 0 and r["verified"] for r in results)
         summary = {
@@ -375,10 +413,13 @@ def main():
     p.add_argument("--churn-after", type=float, default=1.0, help="seconds before the kills (churn)")
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--timeline", type=float, default=0, help="print each node's receive rate every this many seconds")
     p.add_argument("--download-arg", dest="download_args", action="append", default=[],
                    help="extra argument for every P2P download (repeatable)")
     p.add_argument("--seed-arg", dest="seed_args", action="append", default=[],
                    help="extra argument for every seeder (repeatable)")
+    p.add_argument("--download-env", action="append", default=[], help="NAME=VALUE for every download (repeatable)")
+    p.add_argument("--seed-env", action="append", default=[], help="NAME=VALUE for every seeder (repeatable)")
     a = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace llmpt {
@@ -18,6 +19,13 @@ enum class DiskIo {
     mmap,   // libtorrent 2.0's default: maps whole files (inflates RSS)
 };
 std::optional<DiskIo> parse_disk_io(std::string_view name);
+
+// Which pieces a download asks peers for first (LLMPT_P2P_PIECE_ORDER).
+enum class PieceOrder {
+    rarest_first, // libtorrent's: what the swarm has least of, so that peers have different pieces to trade
+    in_order,     // file order: the Hub's hash follows the transfer, but every peer wants the same piece
+};
+std::optional<PieceOrder> parse_piece_order(std::string_view name);
 
 struct Settings {
     // Hub endpoint (HF_ENDPOINT), without a trailing slash.
@@ -55,6 +63,13 @@ struct Settings {
     int p2p_upload_rate_limit = 0;
     int p2p_connections_limit = 200;
     DiskIo p2p_disk_io = DiskIo::pooled;
+    PieceOrder p2p_piece_order = PieceOrder::rarest_first;
+    // A complete seeder hands each piece out about once and lets the swarm
+    // pass it on (LLMPT_P2P_SEED_DISPATCH=0 turns it off).
+    bool p2p_seed_dispatch = true;
+    // For experts: raw libtorrent settings by name, applied last
+    // (LLMPT_LIBTORRENT_SETTINGS="name=value,name=value"; booleans as 0/1).
+    std::vector<std::pair<std::string, std::string>> p2p_libtorrent;
     std::chrono::milliseconds tracker_connect_timeout{2000};
     std::chrono::milliseconds tracker_timeout{5000};
 

@@ -43,6 +43,12 @@ std::optional<DiskIo> parse_disk_io(std::string_view name) {
     return std::nullopt;
 }
 
+std::optional<PieceOrder> parse_piece_order(std::string_view name) {
+    if (name == "rarest-first") return PieceOrder::rarest_first;
+    if (name == "in-order") return PieceOrder::in_order;
+    return std::nullopt;
+}
+
 std::filesystem::path default_cache_dir() {
     if (auto v = env("HF_HUB_CACHE"); !v.empty()) return v;
     if (auto v = env("HUGGINGFACE_HUB_CACHE"); !v.empty()) return v;
@@ -67,6 +73,25 @@ Settings Settings::from_env() {
     if (auto v = env("LLMPT_P2P_DISK_IO"); !v.empty()) {
         if (auto io = parse_disk_io(v)) s.p2p_disk_io = *io;
         else s.env_problems.push_back("LLMPT_P2P_DISK_IO must be pooled, queued, posix or mmap, not '" + v + "'; using pooled");
+    }
+    if (auto v = env("LLMPT_P2P_SEED_DISPATCH"); !v.empty()) s.p2p_seed_dispatch = truthy(v);
+    if (auto v = env("LLMPT_P2P_PIECE_ORDER"); !v.empty()) {
+        if (auto o = parse_piece_order(v)) s.p2p_piece_order = *o;
+        else s.env_problems.push_back("LLMPT_P2P_PIECE_ORDER must be rarest-first or in-order, not '" + v + "'");
+    }
+    if (auto v = env("LLMPT_LIBTORRENT_SETTINGS"); !v.empty()) {
+        std::size_t start = 0;
+        while (start <= v.size()) {
+            auto end = v.find(',', start);
+            if (end == std::string::npos) end = v.size();
+            const auto item = trim(v.substr(start, end - start));
+            const auto eq = item.find('=');
+            if (!item.empty() && (eq == std::string::npos || eq == 0))
+                s.env_problems.push_back("LLMPT_LIBTORRENT_SETTINGS: '" + item + "' is not name=value; ignored");
+            else if (!item.empty())
+                s.p2p_libtorrent.emplace_back(trim(item.substr(0, eq)), trim(item.substr(eq + 1)));
+            start = end + 1;
+        }
     }
     s.tracker = env("LLMPT_TRACKER");
     if (s.tracker.empty()) s.tracker = env("HF_P2P_TRACKER");

@@ -202,8 +202,7 @@ lt::add_torrent_params PeerDownload::params() {
     p.file_priorities.assign(static_cast<std::size_t>(ti_->files().num_files()), lt::dont_download);
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
-    // In-order pieces let the Hub's hash follow the transfer.
-    p.flags |= lt::torrent_flags::sequential_download;
+    if (job_.settings.p2p_piece_order == PieceOrder::in_order) p.flags |= lt::torrent_flags::sequential_download;
     return p;
 }
 

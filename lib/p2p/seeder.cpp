@@ -245,9 +245,12 @@ Result<std::unique_ptr<Seeder>> Seeder::start(Session& session_handle, const See
         p.trackers = {util::trim_trailing_slashes(req.tracker) + "/announce"};
     }
     auto refused = std::make_shared<std::atomic<bool>>(false);
-    auto h = session.add(std::move(p), [refused](const p2p::TorrentEvent& e) {
-        if (e.kind == p2p::TorrentEvent::Kind::tracker_error) refused->store(true);
-    });
+    auto h = session.add(
+        std::move(p),
+        [refused](const p2p::TorrentEvent& e) {
+            if (e.kind == p2p::TorrentEvent::Kind::tracker_error) refused->store(true);
+        },
+        {}, /*dispatch=*/true);
     if (!h) return h.error();
     status.listen_port = session.listen_port();
     return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(session, *h, status, req, std::move(*data), publish_final,

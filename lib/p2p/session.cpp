@@ -1,6 +1,7 @@
 #include "p2p/session.hpp"
 
 #include "p2p/disk_io.hpp"
+#include "p2p/dispatch.hpp"
 
 #include <libtorrent/alert_types.hpp>
 #include <libtorrent/posix_disk_io.hpp>
@@ -8,6 +9,7 @@
 #include <libtorrent/session.hpp>
 #include <libtorrent/settings_pack.hpp>
 
+#include <stdexcept>
 #include <optional>
 
 namespace llmpt::p2p {
@@ -24,7 +26,31 @@ SessionSettings session_settings(const Settings& s) {
     ss.upload_rate_limit = s.p2p_upload_rate_limit;
     ss.connections_limit = s.p2p_connections_limit;
     ss.disk_io = s.p2p_disk_io;
+    ss.libtorrent = s.p2p_libtorrent;
+    ss.seed_dispatch = s.p2p_seed_dispatch;
     return ss;
+}
+
+std::vector<std::string> apply_raw_settings(lt::settings_pack& sp,
+                                            const std::vector<std::pair<std::string, std::string>>& raw) {
+    std::vector<std::string> problems;
+    for (const auto& [name, value] : raw) {
+        const int key = lt::setting_by_name(name);
+        if (key < 0) {
+            problems.push_back("unknown libtorrent setting '" + name + "'");
+            continue;
+        }
+        try {
+            switch (key & lt::settings_pack::type_mask) {
+            case lt::settings_pack::string_type_base: sp.set_str(key, value); break;
+            case lt::settings_pack::int_type_base: sp.set_int(key, std::stoi(value)); break;
+            case lt::settings_pack::bool_type_base: sp.set_bool(key, value == "1" || value == "true"); break;
+            }
+        } catch (const std::exception&) {
+            problems.push_back("libtorrent setting '" + name + "' needs a number, not '" + value + "'");
+        }
+    }
+    return problems;
 }
 
 Session::Session(const SessionSettings& s) {
@@ -59,12 +85,21 @@ Session::Session(const SessionSettings& s) {
     sp.set_int(lt::settings_pack::send_buffer_watermark, 4 * 1024 * 1024);
     sp.set_int(lt::settings_pack::max_queued_disk_bytes, 16 * 1024 * 1024);
     sp.set_int(lt::settings_pack::recv_socket_buffer_size, s.recv_socket_buffer);
-    sp.set_int(lt::settings_pack::request_queue_time, 2);
+    // Requests queued at a peer: one second of what it sends. A deeper
+    // queue asks for pieces that were rarest seconds ago; by the time they
+    // come, the swarm has them (bench/README.md, "Swarm").
+    sp.set_int(lt::settings_pack::request_queue_time, 1);
+    // The preset suggests the pieces in the read cache, which makes every
+    // leecher ask a seeder for the same pieces; seeds suggest through
+    // p2p/dispatch.hpp instead.
+    sp.set_int(lt::settings_pack::suggest_mode, lt::settings_pack::no_piece_suggestions);
     sp.set_int(lt::settings_pack::max_out_request_queue, 1500);
     sp.set_int(lt::settings_pack::aio_threads, 4);
     sp.set_int(lt::settings_pack::hashing_threads, 2);
     sp.set_str(lt::settings_pack::user_agent, "llmpt/0.1");
     sp.set_str(lt::settings_pack::peer_fingerprint, "-LM0010-");
+    if (const auto problems = apply_raw_settings(sp, s.libtorrent); !problems.empty())
+        throw std::invalid_argument("LLMPT_LIBTORRENT_SETTINGS: " + problems.front());
     lt::session_params params(std::move(sp));
     switch (s.disk_io) {
     case DiskIo::pooled:
@@ -75,6 +110,7 @@ Session::Session(const SessionSettings& s) {
     case DiskIo::posix: params.disk_io_constructor = lt::posix_disk_io_constructor; break;
     case DiskIo::mmap: break; // libtorrent's default
     }
+    if (s.seed_dispatch) params.extensions.push_back(seed_dispatch());
     ses_ = std::make_unique<lt::session>(std::move(params));
     // libtorrent calls this on its own thread when the alert queue turns
     // non-empty; it must not call back into the session.
@@ -104,7 +140,11 @@ Session::~Session() {
 }
 
 Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, EventFn on_alert,
-                                        StreamRegistry::Streams streams) {
+                                        StreamRegistry::Streams streams, bool dispatch) {
+    // Read by the dispatch plugin while add_torrent makes the torrent (it
+    // returns after), never later.
+    TorrentHints hints{params.ti ? params.ti->num_pieces() : 0, dispatch};
+    params.userdata = lt::client_data_t(&hints);
     const auto hashes = params.ti ? params.ti->info_hashes() : params.info_hashes;
     const auto key = hashes.v2;
     auto listener = std::make_shared<Listener>();
@@ -174,6 +214,8 @@ namespace llmpt {
 Result<std::unique_ptr<Session>> Session::start(const Settings& settings) {
     try {
         return std::unique_ptr<Session>(std::make_unique<p2p::Session>(p2p::session_settings(settings)));
+    } catch (const std::invalid_argument& e) {
+        return Error(errc::usage, e.what());
     } catch (const std::exception& e) {
         return Error(errc::failure, std::string("cannot start the BitTorrent session: ") + e.what());
     }

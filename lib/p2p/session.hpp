@@ -15,6 +15,7 @@
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/alert.hpp>
 #include <libtorrent/session.hpp>
+#include <libtorrent/settings_pack.hpp>
 #include <libtorrent/torrent_handle.hpp>
 
 #include <chrono>
@@ -44,7 +45,14 @@ struct SessionSettings {
     // RSS). 4 MiB keeps a 50 ms path at ~80 MB/s per peer.
     int recv_socket_buffer = 4 << 20;
     DiskIo disk_io = DiskIo::pooled;
+    std::vector<std::pair<std::string, std::string>> libtorrent; // raw settings by name, applied last
+    bool seed_dispatch = true; // p2p/dispatch.hpp
 };
+
+// Applies raw libtorrent settings by name; the problems (unknown names, bad
+// values) come back as messages, the rest is applied.
+std::vector<std::string> apply_raw_settings(lt::settings_pack& pack,
+                                            const std::vector<std::pair<std::string, std::string>>& raw);
 
 // The session settings a download's Settings ask for.
 SessionSettings session_settings(const Settings& s);
@@ -72,8 +80,10 @@ public:
     // short), never after remove() returned. `streams` (by file index) are
     // the stream hashes its files' checked pieces feed, with the pooled disk
     // back end (streams_hashes()); otherwise they are dropped.
+    // `dispatch`: a complete seed that hands each piece out about once
+    // (p2p/dispatch.hpp), when the session has seed dispatch on.
     Result<lt::torrent_handle> add(lt::add_torrent_params params, EventFn on_event,
-                                   StreamRegistry::Streams streams = {});
+                                   StreamRegistry::Streams streams = {}, bool dispatch = false);
     // Removes a torrent once an announce in flight has landed (bounded), so
     // its `stopped` announce is sent.
     void remove(const lt::torrent_handle& h);

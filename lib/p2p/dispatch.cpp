@@ -1,0 +1,140 @@
+#include "p2p/dispatch.hpp"
+
+#include <libtorrent/peer_connection_handle.hpp>
+#include <libtorrent/peer_request.hpp>
+#include <libtorrent/torrent_handle.hpp>
+#include <libtorrent/torrent_status.hpp>
+
+#include <array>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace llmpt::p2p {
+
+namespace lt = libtorrent;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class TorrentDispatch;
+
+// BitTorrent messages the plugin writes itself (the connection encrypts them
+// like any other).
+void put32(char* at, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) at[i] = static_cast<char>(v >> (24 - 8 * i));
+}
+
+class PeerDispatch final : public lt::peer_plugin {
+public:
+    PeerDispatch(lt::peer_connection_handle pc, std::shared_ptr<TorrentDispatch> torrent)
+        : pc_(std::move(pc)), torrent_(std::move(torrent)) {}
+
+    lt::string_view type() const override { return "llmpt_dispatch"; }
+    // The reserved bits of the BitTorrent handshake: 0x04 of the last byte
+    // is the fast extension, which a reject needs.
+    bool on_handshake(lt::span<char const> reserved) override {
+        fast_ = reserved.size() >= 8 && (reserved[7] & 0x04) != 0;
+        return true;
+    }
+    bool on_have(lt::piece_index_t p) override {
+        serving_.erase(static_cast<int>(p));
+        refused_.erase(static_cast<int>(p));
+        return false;
+    }
+    bool on_request(lt::peer_request const& r) override;
+
+    bool has_piece(int p) const { return !pc_.is_disconnecting() && pc_.has_piece(lt::piece_index_t(p)); }
+
+private:
+    friend class TorrentDispatch;
+    void reject(lt::peer_request const& r) {
+        // reject_request (BEP 6): length 13, id 16, index, begin, length.
+        std::array<char, 17> msg{};
+        put32(msg.data(), 13);
+        msg[4] = 16;
+        put32(msg.data() + 5, static_cast<std::uint32_t>(static_cast<int>(r.piece)));
+        put32(msg.data() + 9, static_cast<std::uint32_t>(r.start));
+        put32(msg.data() + 13, static_cast<std::uint32_t>(r.length));
+        pc_.send_buffer(msg.data(), static_cast<int>(msg.size()));
+    }
+    lt::peer_connection_handle pc_;
+    std::shared_ptr<TorrentDispatch> torrent_;
+    bool fast_ = false;
+    std::unordered_set<int> serving_;                    // pieces being sent to this peer
+    std::unordered_map<int, Clock::time_point> refused_; // piece -> first refusal
+};
+
+class TorrentDispatch final : public lt::torrent_plugin, public std::enable_shared_from_this<TorrentDispatch> {
+public:
+    explicit TorrentDispatch(DispatchOptions o) : o_(o) {}
+
+    std::shared_ptr<lt::peer_plugin> new_connection(lt::peer_connection_handle const& pc) override {
+        if (pc.type() != lt::connection_type::bittorrent) return nullptr;
+        auto p = std::make_shared<PeerDispatch>(pc, shared_from_this());
+        std::erase_if(peers_, [](const auto& w) { return w.expired(); });
+        peers_.push_back(p);
+        return p;
+    }
+    void on_state(lt::torrent_status::state_t s) override { seeding_ = s == lt::torrent_status::seeding; }
+
+    // Whether another connected peer has `piece`, or it is on its way to one.
+    bool elsewhere(const PeerDispatch& peer, int piece, Clock::time_point now) const {
+        if (auto it = last_sent_.find(piece);
+            it != last_sent_.end() && it->second.to != &peer && now - it->second.at < o_.in_flight)
+            return true;
+        for (const auto& w : peers_) {
+            const auto other = w.lock();
+            if (other && other.get() != &peer && other->has_piece(piece)) return true;
+        }
+        return false;
+    }
+
+    // Whether `peer`'s request is refused (true: a reject was sent).
+    bool refuse(PeerDispatch& peer, lt::peer_request const& r) {
+        if (!seeding_ || !peer.fast_) return false;
+        const int piece = static_cast<int>(r.piece);
+        if (peer.serving_.count(piece)) return false;
+        const auto now = Clock::now();
+        const auto [it, fresh] = peer.refused_.try_emplace(piece, now);
+        if (!elsewhere(peer, piece, now) || now - it->second >= o_.give_up_refusing) {
+            peer.refused_.erase(it);
+            peer.serving_.insert(piece);
+            last_sent_[piece] = Sent{now, &peer};
+            return false;
+        }
+        peer.reject(r);
+        return true;
+    }
+
+private:
+    struct Sent {
+        Clock::time_point at;
+        const PeerDispatch* to;
+    };
+    DispatchOptions o_;
+    bool seeding_ = false;
+    std::vector<std::weak_ptr<PeerDispatch>> peers_;
+    std::unordered_map<int, Sent> last_sent_;
+};
+
+bool PeerDispatch::on_request(lt::peer_request const& r) { return torrent_->refuse(*this, r); }
+
+class Dispatch final : public lt::plugin {
+public:
+    explicit Dispatch(DispatchOptions o) : o_(o) {}
+    std::shared_ptr<lt::torrent_plugin> new_torrent(lt::torrent_handle const&, lt::client_data_t data) override {
+        const auto* hints = data.get<TorrentHints>();
+        if (!hints || !hints->dispatch) return nullptr;
+        return std::make_shared<TorrentDispatch>(o_);
+    }
+
+private:
+    DispatchOptions o_;
+};
+
+} // namespace
+
+std::shared_ptr<lt::plugin> seed_dispatch(DispatchOptions options) { return std::make_shared<Dispatch>(options); }
+
+} // namespace llmpt::p2p
