@@ -1,5 +1,6 @@
 #include "download/p2p.hpp"
 
+#include "download/fallback.hpp"
 #include "download/file_check.hpp"
 #include "download/hand_over.hpp"
 #include "p2p/session.hpp"
@@ -77,7 +78,10 @@ private:
     lt::add_torrent_params params();
     void wait_checked();
     std::uint64_t wanted_done(std::vector<std::string>* active);
-    bool place_completed(); // false: a file failed the Hub's hash (or could not be placed)
+    // What the swarm can give of what is left (for the fallback).
+    SwarmView view(const lt::typed_bitfield<lt::piece_index_t>& pieces, int peers, bool progressed);
+    // false: a file failed the Hub's hash (or could not be placed)
+    bool place_completed(const lt::typed_bitfield<lt::piece_index_t>& pieces);
     Status place(const Track& t) const;
     int watch_peers();
 
@@ -92,6 +96,7 @@ private:
     std::vector<std::int64_t> progress_;
     std::uint64_t baseline_ = 0, last_total_ = 0;
     std::size_t done_count_ = 0;
+    bool web_seed_used_ = false;
     std::map<std::string, std::int64_t> peer_seen_; // BitTorrent peers: bytes received, by endpoint
 
     // Session events (from the alert thread) wake run() early.
@@ -183,14 +188,8 @@ void PeerDownload::wait_checked() {
 }
 
 lt::add_torrent_params PeerDownload::params() {
-    if (job_.settings.webseed) {
-        lt::web_seed_entry::headers_t headers;
-        for (const auto& h : job_.hub.auth_headers()) {
-            const auto colon = h.find(':');
-            headers.emplace_back(h.substr(0, colon), h.substr(colon + 2));
-        }
-        ti_->add_url_seed(web_seed_base(job_.settings, job_.repo), "", headers);
-    }
+    // No web seed yet: the Hub comes in only when the swarm cannot give
+    // what is left in time (download/fallback.hpp).
     // No announce before the wanted files are set: with nothing wanted we
     // would announce as a seeder and be sent no seeders.
     ti_->clear_trackers();
@@ -256,8 +255,7 @@ std::uint64_t PeerDownload::wanted_done(std::vector<std::string>* active) {
     return total;
 }
 
-bool PeerDownload::place_completed() {
-    const auto pieces = h_.status(lt::torrent_handle::query_pieces).pieces;
+bool PeerDownload::place_completed(const lt::typed_bitfield<lt::piece_index_t>& pieces) {
     for (auto& t : tracks_) {
         if (t.done) continue;
         auto digest = t.check.advance(have(t, pieces), piece_length());
@@ -311,9 +309,36 @@ int PeerDownload::watch_peers() {
     return connected;
 }
 
+SwarmView PeerDownload::view(const lt::typed_bitfield<lt::piece_index_t>& pieces, int peers, bool progressed) {
+    SwarmView v;
+    v.now = Clock::now();
+    v.peers = peers;
+    v.progressed = progressed;
+    std::vector<int> avail;
+    h_.piece_availability(avail);
+    const auto pl = piece_length();
+    for (const auto& t : tracks_) {
+        if (t.done || t.w.file.size == 0) continue;
+        const int first = static_cast<int>(ti_->files().map_file(t.index, 0, 0).piece);
+        const auto n = (t.w.file.size + pl - 1) / pl;
+        for (std::uint64_t i = 0; i < n; ++i) {
+            const int p = first + static_cast<int>(i);
+            if (p < pieces.size() && pieces.get_bit(lt::piece_index_t(p))) continue;
+            const auto bytes = std::min(pl, t.w.file.size - i * pl);
+            v.left += bytes;
+            if (static_cast<std::size_t>(p) >= avail.size() || avail[static_cast<std::size_t>(p)] == 0) v.unavailable += bytes;
+        }
+    }
+    return v;
+}
+
 PeerDownload::End PeerDownload::run() {
     auto last_progress = Clock::now();
     auto last_announce = Clock::now();
+    Fallback::Options fo;
+    // A web seed added now cannot carry the Hub token: with one, HTTP takes over instead.
+    fo.web_seed_allowed = job_.settings.webseed && job_.hub.auth_headers().empty();
+    Fallback fallback(fo, Clock::now());
     while (true) {
         if (cancelled()) return End::interrupted;
         {
@@ -330,16 +355,29 @@ PeerDownload::End PeerDownload::run() {
         }
         std::vector<std::string> active;
         const auto total = wanted_done(&active);
-        if (total > last_total_) {
+        const bool progressed = total > last_total_;
+        if (progressed) {
             last_total_ = total;
             last_progress = Clock::now();
         }
-        if (!place_completed()) return End::untrusted;
+        const auto pieces = h_.status(lt::torrent_handle::query_pieces).pieces;
+        if (!place_completed(pieces)) return End::untrusted;
         if (done_count_ == tracks_.size()) return End::done;
+        const int peers = watch_peers();
         // No peer yet: a seeder may have joined since our announce; ask again.
-        if (watch_peers() == 0 && Clock::now() - last_announce > std::chrono::seconds(1)) {
+        if (peers == 0 && Clock::now() - last_announce > std::chrono::seconds(1)) {
             h_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
             last_announce = Clock::now();
+        }
+        std::string why;
+        switch (fallback.decide(view(pieces, peers, progressed), why)) {
+        case Fallback::Action::none: break;
+        case Fallback::Action::web_seed:
+            warn(why);
+            h_.add_url_seed(web_seed_base(job_.settings, job_.repo));
+            web_seed_used_ = true;
+            break;
+        case Fallback::Action::hand_over: warn(why); return End::stalled;
         }
         if (cb_.progress) cb_.progress(total - baseline_, std::move(active));
         if (Clock::now() - last_progress > job_.settings.p2p_timeout) {
@@ -373,11 +411,11 @@ P2POutcome PeerDownload::finish(End end) {
 
     // Bytes from BitTorrent peers are what their connections reported (polled:
     // the last ~100 ms of a peer that left before the end count as web seed);
-    // the rest of what arrived came from web seeds, if they were on.
+    // the rest of what arrived came from the web seed, if it came in.
     const std::uint64_t received = last_total_ - baseline_;
     std::uint64_t from_peers = 0;
     for (const auto& [_, v] : peer_seen_) from_peers += static_cast<std::uint64_t>(std::max<std::int64_t>(0, v));
-    out.bytes_p2p = job_.settings.webseed ? std::min(from_peers, received) : received;
+    out.bytes_p2p = web_seed_used_ ? std::min(from_peers, received) : received;
     out.bytes_webseed = received - out.bytes_p2p;
     out.bytes_cached = baseline_;
     out.remaining = std::move(others_);

@@ -26,6 +26,8 @@ std::optional<std::string> find_torrent(const Settings& settings, const RepoRef&
         return std::nullopt;
     }
     if (!*record) return std::nullopt; // nobody shares it yet
+    // Nobody announces it right now: HTTP at once, as fast as --no-p2p.
+    if ((*record)->seeders + (*record)->leechers == 0) return std::nullopt;
     auto data = tracker.fetch_torrent(repo.type, repo.id.str(), commit.str());
     if (!data) {
         warn(data.error().message + "; downloading over HTTP");

@@ -57,3 +57,34 @@ class PySeeder:
         self.ses.pause()
         self.ses.remove_torrent(self.h)
 
+
+
+class PartialSeeder(PySeeder):
+    """A peer that has only some of the files (it checked what its folder
+    holds), as one still downloading the snapshot: a thin swarm."""
+
+    def __init__(self, torrent_data, save_path, tracker_url):
+        self.ses = session()
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(torrent_data)
+        name = lt.bdecode(torrent_data)[b"info"][b"name"].decode()
+        if not atp.ti.files().file_path(0).startswith(atp.ti.name() + "/"):
+            save_path = os.path.join(save_path, name)
+        atp.save_path = save_path
+        atp.trackers = [tracker_url + "/announce"]
+        atp.flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
+        self.h = self.ses.add_torrent(atp)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (self.h.status().state in (lt.torrent_status.checking_files,
+                                                                        lt.torrent_status.checking_resume_data)
+                                               or not self.h.status().current_tracker):
+            time.sleep(0.05)
+
+
+def announce_seeder(tracker_url, torrent_data, port=6999):
+    """Makes the tracker list a seeder for the torrent (one that is never
+    there): the download then looks at the torrent instead of going
+    straight to HTTP."""
+    from tracker_harness import announce
+    ih = lt.torrent_info(torrent_data).info_hashes()
+    announce(tracker_url, bytes.fromhex(str(ih.v2))[:20], port, event="started", left=0)

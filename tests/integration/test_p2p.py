@@ -10,7 +10,7 @@ import time
 import unittest
 
 from harness import LLMPT, Serve, TestCase, free_port, import_repo, run, write_tree as write_files
-from p2p_harness import PySeeder
+from p2p_harness import PartialSeeder, PySeeder, announce_seeder
 from test_seed import Seed
 from tracker_harness import Tracker, facts, http, make_torrent, publish_body
 
@@ -228,31 +228,69 @@ class P2PTest(TestCase):
         renamed = dict(FILES)
         renamed["renamed.safetensors"] = renamed.pop("model.safetensors")
         write_files(os.path.join(fake_root, self.commit), renamed)
-        self.publish_torrent(fake_root)
+        announce_seeder(self.tracker.url, self.publish_torrent(fake_root))
         p, out = self.download()
         self.assertExit(p, 0)
         self.assertIn("rejected", p.stderr)
         self.assertEqual((out["bytes_p2p"], out["bytes_webseed"]), (0, 0))
 
-    def test_web_seeds_fill_a_thin_swarm(self):
-        self.publish_torrent()
-        p, out = self.download("--p2p-timeout", "5")  # no peer at all: the Hub serves pieces as a web seed
-        self.assertExit(p, 0)
-        self.assertGreater(out["bytes_webseed"], 0)
-        self.assertEqual(out["bytes_webseed"] + out["bytes_http"] + out["bytes_p2p"],
-                         out["bytes_total"] - len(FILES["copy.json"]))
+    def thin_swarm(self):
+        """A peer that has every file but the big one."""
+        partial = self.path("partial")
+        write_files(os.path.join(partial, self.commit), {k: v for k, v in FILES.items() if k != "model.safetensors"})
+        data = self.publish_torrent()
+        return PartialSeeder(data, partial, self.tracker.url)
+
+    def test_the_hub_is_a_web_seed_for_what_no_peer_has(self):
+        peer = self.thin_swarm()
+        try:
+            p, out = self.download()
+            self.assertExit(p, 0)
+            self.assertIn("web seed", p.stderr)
+            # The small files came from the peer, the big one mostly from
+            # the Hub as a web seed (the peer, downloading it too, may pass
+            # a piece on); no byte twice.
+            small = sum(len(v) for k, v in FILES.items() if k not in ("model.safetensors", "copy.json"))
+            self.assertGreaterEqual(out["bytes_p2p"], small)
+            self.assertEqual(out["bytes_p2p"] + out["bytes_webseed"] + out["bytes_http"],
+                             out["bytes_total"] - len(FILES["copy.json"]))
+            self.assertGreater(out["bytes_webseed"], len(BIG) // 2)
+            self.assertFalse([r for r in self.resolve_gets() if "config.json" in r or "tok.txt" in r])
+        finally:
+            peer.stop()
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
 
-    def test_web_seeds_behind_a_redirecting_gated_hub(self):
-        with Serve(self.hub_cache, "--redirect", "--token", "sekrit") as gated:
-            self.publish_torrent()
-            p = run(["download", "org/m", "--endpoint", gated.url, "--token", "sekrit", "--cache-dir", self.cache,
-                     "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0", "--p2p-timeout", "5"],
-                    timeout=120)
-            self.assertExit(p, 0)
-            out = json.loads(p.stdout)
-            self.assertGreater(out["bytes_webseed"], 0, p.stderr)
-            self.assertTrue([r for r in gated.requests() if "/_cdn/" in r])
+    def test_a_listed_peer_that_never_answers_means_http_within_seconds(self):
+        announce_seeder(self.tracker.url, self.publish_torrent())
+        t0 = time.monotonic()
+        p, out = self.download("--p2p-timeout", "60")
+        self.assertExit(p, 0)
+        self.assertLess(time.monotonic() - t0, 20)
+        self.assertIn("no peer answered", p.stderr)
+        self.assertEqual(out["bytes_http"], out["bytes_total"] - len(FILES["copy.json"]))
+
+    def test_nobody_announcing_means_http_at_once(self):
+        self.publish_torrent()  # published, but no peer announces it
+        p, out = self.download()
+        self.assertExit(p, 0)
+        self.assertEqual((out["bytes_p2p"], out["bytes_webseed"]), (0, 0))
+        self.assertEqual(p.stderr, "")
+
+    def test_with_a_token_the_hub_fills_a_thin_swarm_over_http(self):
+        # A web seed added mid-transfer cannot carry the token: once only the
+        # Hub has what is left, HTTP (which follows the CDN redirect) takes it.
+        peer = self.thin_swarm()
+        try:
+            with Serve(self.hub_cache, "--redirect", "--token", "sekrit") as gated:
+                p = run(["download", "org/m", "--endpoint", gated.url, "--token", "sekrit", "--cache-dir",
+                         self.cache, "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0"], timeout=120)
+                self.assertExit(p, 0)
+                out = json.loads(p.stdout)
+                self.assertIn("no connected peer has the rest", p.stderr)
+                self.assertEqual((out["bytes_webseed"], out["bytes_http"]), (0, len(BIG)))
+                self.assertTrue([r for r in gated.requests() if "/_cdn/" in r])
+        finally:
+            peer.stop()
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
 
     def test_two_seeders_one_stops_the_other_finishes(self):

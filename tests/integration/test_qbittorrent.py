@@ -6,6 +6,7 @@ and `llmpt download --no-webseed` completes from it alone."""
 import json
 import os
 import stat
+import time
 import unittest
 
 from harness import Serve, TestCase, import_repo, run
@@ -65,6 +66,11 @@ class QBittorrentTest(TestCase):
         self.assertEqual(st, 200, body)
         self.qbt.add(data, save)
         self.qbt.wait("the check", lambda t: t["progress"] == 1 and t["state"] in ("uploading", "stalledUP"))
+        q = "/api/v1/torrents?repo_id=org/m&revision=" + self.commit
+        deadline = time.monotonic() + 30  # until qBittorrent has announced itself
+        while json.loads(http(self.tracker.url + q)[2])["data"][0]["stats"]["seeders"] == 0:
+            self.assertLess(time.monotonic(), deadline, "qBittorrent never announced")
+            time.sleep(0.2)
         with Serve(self.path("seed")) as hub:
             p = run(["download", "org/m", "--endpoint", hub.url, "--cache-dir", self.path("cache"), "--json",
                      "--tracker", self.tracker.url, "--listen", "127.0.0.1:0", "--no-webseed"])

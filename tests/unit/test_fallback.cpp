@@ -1,0 +1,65 @@
+// download/fallback.hpp: when the Hub steps in during a P2P download, on a
+// clock of the test's own.
+#include <catch2/catch.hpp>
+
+#include "download/fallback.hpp"
+
+using namespace llmpt::fetch;
+using namespace std::chrono_literals;
+using Action = Fallback::Action;
+
+namespace {
+const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+SwarmView at(std::chrono::milliseconds ms, int peers, std::uint64_t left, std::uint64_t unavailable, bool progressed) {
+    return SwarmView{t0 + ms, peers, left, unavailable, progressed};
+}
+} // namespace
+
+TEST_CASE("fallback: a full swarm never needs the Hub") {
+    Fallback f({}, t0);
+    std::string why;
+    for (int ms = 0; ms < 20000; ms += 100) REQUIRE(f.decide(at(std::chrono::milliseconds(ms), 7, 1000, 0, true), why) == Action::none);
+    CHECK_FALSE(f.web_seed_on());
+}
+
+TEST_CASE("fallback: nobody connects: HTTP after the grace") {
+    Fallback f({}, t0);
+    std::string why;
+    CHECK(f.decide(at(2900ms, 0, 1000, 1000, false), why) == Action::none);
+    CHECK(f.decide(at(3000ms, 0, 1000, 1000, false), why) == Action::hand_over);
+    CHECK(why.find("no peer") != std::string::npos);
+}
+
+TEST_CASE("fallback: some pieces nobody has: a web seed after a second, once") {
+    Fallback f({}, t0);
+    std::string why;
+    CHECK(f.decide(at(100ms, 3, 1000, 200, true), why) == Action::none);
+    CHECK(f.decide(at(1000ms, 3, 900, 200, true), why) == Action::none);
+    CHECK(f.decide(at(1100ms, 3, 800, 200, true), why) == Action::web_seed);
+    CHECK(f.web_seed_on());
+    CHECK(f.decide(at(9000ms, 3, 700, 700, false), why) == Action::none); // it is on: no more calls
+    // A piece that shows up again resets the wait.
+    Fallback g({}, t0);
+    CHECK(g.decide(at(100ms, 3, 1000, 200, true), why) == Action::none);
+    CHECK(g.decide(at(900ms, 3, 1000, 0, true), why) == Action::none);
+    CHECK(g.decide(at(1500ms, 3, 1000, 200, true), why) == Action::none);
+}
+
+TEST_CASE("fallback: no peer has any of the rest, and no web seed may come: HTTP") {
+    Fallback::Options o;
+    o.web_seed_allowed = false; // a token, or --no-webseed
+    Fallback f(o, t0);
+    std::string why;
+    CHECK(f.decide(at(100ms, 2, 500, 500, false), why) == Action::none);
+    CHECK(f.decide(at(3000ms, 2, 500, 500, false), why) == Action::none);
+    CHECK(f.decide(at(3100ms, 2, 500, 500, false), why) == Action::hand_over);
+    CHECK(why.find("rest") != std::string::npos);
+}
+
+TEST_CASE("fallback: peers that send nothing: the web seed helps") {
+    Fallback f({}, t0);
+    std::string why;
+    CHECK(f.decide(at(100ms, 2, 500, 0, true), why) == Action::none);
+    CHECK(f.decide(at(2000ms, 2, 500, 0, false), why) == Action::none);
+    CHECK(f.decide(at(2200ms, 2, 500, 0, false), why) == Action::web_seed);
+}
