@@ -36,6 +36,8 @@ struct SeedStatus {
     std::string publish;            // "created", "exists", "skipped (...)" or the error
     unsigned publishes = 0;         // times this seeder created the torrent on the tracker
     int peers = 0;
+    int leechers = 0;               // connected peers that are not complete
+    int swarm_leechers = -1;        // leechers the tracker knows of; -1: not told yet
     std::uint64_t uploaded = 0;
     std::uint16_t listen_port = 0;
 };

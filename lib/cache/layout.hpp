@@ -38,6 +38,10 @@ public:
     // holds only partial downloads. A dot-folder in the repo folder, which
     // scan_cache_dir does not report.
     fs::path staging_dir() const { return repo_dir() / ".llmpt" / "staging"; }
+    // The snapshot torrent kept for seeding (made here, or the tracker's).
+    fs::path torrent_path(const CommitId& c, bool hybrid) const {
+        return repo_dir() / ".llmpt" / "torrents" / (c.str() + (hybrid ? ".hybrid" : ".v2") + ".torrent");
+    }
     fs::path no_exist_path(const CommitId& c, const std::string& path) const {
         return repo_dir() / ".no_exist" / c.str() / path;
     }

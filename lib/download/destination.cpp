@@ -62,6 +62,12 @@ public:
         return ok();
     }
     fs::path placed_path(const Wanted& w) const override { return cache_.blob_path(w.file.etag); }
+    void keep_torrent(const std::string& data, bool hybrid) const override {
+        const auto path = cache_.torrent_path(commit_, hybrid);
+        std::error_code ec;
+        fs::create_directories(path.parent_path(), ec);
+        (void)util::write_file_atomic(path, data); // best effort: a seeder makes it again
+    }
 
 private:
     const cache::RepoCache& cache_;
@@ -94,6 +100,7 @@ public:
         return ok();
     }
     fs::path placed_path(const Wanted& w) const override { return dir_ / w.paths.at(0); }
+    void keep_torrent(const std::string&, bool) const override {}
 
 private:
     fs::path dir_, meta_;

@@ -45,6 +45,9 @@ public:
     // a local dir): a torrent goes on seeding from there, and staging keeps
     // no link of its own, so deleting the blob frees its space.
     virtual fs::path placed_path(const Wanted& w) const = 0;
+    // Keeps the torrent the files came with, for seeding them later (the
+    // cache does; a local dir is not seeded).
+    virtual void keep_torrent(const std::string& data, bool hybrid) const = 0;
 };
 
 std::unique_ptr<Destination> cache_destination(const cache::RepoCache& cache, const CommitId& commit);

@@ -65,6 +65,7 @@ public:
     enum class End { done, stalled, untrusted, interrupted };
     End run();
     P2POutcome finish(End end);
+    bool hybrid() const { return ti_ && ti_->info_hashes().has_v1(); }
 
 private:
     void warn(const std::string& m) const {
@@ -73,6 +74,7 @@ private:
     bool cancelled() const { return job_.cancel && job_.cancel->load(); }
     fs::path staged(const Wanted& w) const { return job_.dest.staging_root() / job_.commit.str() / w.file.path; }
     std::uint64_t piece_length() const { return static_cast<std::uint64_t>(ti_->piece_length()); }
+
     // Per piece of the track's file, whether it passed its check.
     std::vector<bool> have(const Track& t, const lt::typed_bitfield<lt::piece_index_t>& pieces) const;
     lt::add_torrent_params params();
@@ -442,6 +444,7 @@ Result<P2POutcome> fetch_p2p(p2p::Session& session, const PeerJob& job, const st
     if (todo.empty()) return unchanged;
     PeerDownload peers(session, job, cb);
     if (!peers.claim(torrent, std::move(todo)) || !peers.start()) return unchanged;
+    job.dest.keep_torrent(torrent, peers.hybrid());
     const auto end = peers.run();
     auto out = peers.finish(end);
     if (end == PeerDownload::End::interrupted) return Error(errc::interrupted, "interrupted");

@@ -146,6 +146,8 @@ public:
         if (h.is_valid()) {
             const auto st = h.status();
             s.peers = st.num_peers;
+            s.leechers = st.num_peers - st.num_seeds;
+            s.swarm_leechers = st.num_incomplete;
             s.uploaded = static_cast<std::uint64_t>(st.all_time_upload);
         }
         return s;
@@ -201,9 +203,11 @@ Result<std::unique_ptr<Seeder>> Seeder::start(Session& session_handle, const See
     std::vector<Etag> etags;
     for (const auto& [_, etag] : *files) etags.push_back(etag);
 
-    const auto torrent_file = cache.repo_dir() / ".llmpt" / "torrents" /
-                              (commit->str() + (req.hybrid ? ".hybrid" : ".v2") + ".torrent");
+    // The torrent kept from last time, or the one a download took from the
+    // tracker (whichever kind it is: that is the swarm's), else a new one.
+    const auto torrent_file = cache.torrent_path(*commit, req.hybrid);
     auto data = cached_torrent(torrent_file, *commit, cache, *files);
+    if (!data) data = cached_torrent(cache.torrent_path(*commit, !req.hybrid), *commit, cache, *files);
     if (!data) {
         CreateTorrentRequest cr{req.repo, req.repo_type, commit->str(), req.cache_dir, req.hybrid, req.tracker, 0};
         auto made = create_torrent(cr);

@@ -88,3 +88,29 @@ def announce_seeder(tracker_url, torrent_data, port=6999):
     from tracker_harness import announce
     ih = lt.torrent_info(torrent_data).info_hashes()
     announce(tracker_url, bytes.fromhex(str(ih.v2))[:20], port, event="started", left=0)
+
+
+class SlowLeecher:
+    """A python3-libtorrent peer downloading the torrent at `rate` bytes/s:
+    a peer that still needs the snapshot."""
+
+    def __init__(self, torrent_data, save_path, tracker_url, rate=64 * 1024):
+        self.ses = session()
+        self.ses.apply_settings({"download_rate_limit": rate})
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(torrent_data)
+        atp.save_path = save_path
+        atp.trackers = [tracker_url + "/announce"]
+        atp.flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
+        self.h = self.ses.add_torrent(atp)
+        self.h.set_download_limit(rate)  # session limits spare loopback peers
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not self.h.status().current_tracker:
+            time.sleep(0.05)
+
+    def downloaded(self):
+        return self.h.status().total_payload_download
+
+    def stop(self):
+        self.ses.pause()
+        self.ses.remove_torrent(self.h)

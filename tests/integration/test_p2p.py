@@ -37,8 +37,11 @@ class P2PTest(TestCase):
         super().tearDown()
 
     def download(self, *args, tracker=None):
+        # These tests are about getting the bytes: no seeding afterwards
+        # (test_seed_time.py is about that).
         p = run(["download", "org/m", "--endpoint", self.hub.url, "--cache-dir", self.cache, "--json",
-                 "--tracker", tracker or self.tracker.url, "--listen", "127.0.0.1:0"] + list(args), timeout=120)
+                 "--tracker", tracker or self.tracker.url, "--listen", "127.0.0.1:0", "--seed-time", "0"] + list(args),
+                timeout=120)
         return p, (json.loads(p.stdout) if p.returncode == 0 else None)
 
     def resolve_gets(self):
@@ -283,7 +286,8 @@ class P2PTest(TestCase):
         try:
             with Serve(self.hub_cache, "--redirect", "--token", "sekrit") as gated:
                 p = run(["download", "org/m", "--endpoint", gated.url, "--token", "sekrit", "--cache-dir",
-                         self.cache, "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0"], timeout=120)
+                         self.cache, "--json", "--tracker", self.tracker.url, "--listen", "127.0.0.1:0",
+                         "--seed-time", "0"], timeout=120)
                 self.assertExit(p, 0)
                 out = json.loads(p.stdout)
                 self.assertIn("no connected peer has the rest", p.stderr)

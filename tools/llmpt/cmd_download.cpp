@@ -4,6 +4,8 @@
 
 #include <llmpt/daemon.hpp>
 #include <llmpt/download.hpp>
+#include <llmpt/seed.hpp>
+#include <llmpt/session.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +14,8 @@
 #include <cstdio>
 #include <memory>
 #include <set>
+#include <thread>
+#include <tuple>
 #include <utility>
 
 namespace llmpt::cli {
@@ -19,8 +23,9 @@ namespace llmpt::cli {
 namespace {
 
 struct DownloadArgs {
-    daemon::TaskRequest task; // every download option but --listen
-    std::string listen;
+    daemon::TaskRequest task; // every download option but those of this process's session
+    std::string listen, max_upload_rate, max_download_rate;
+    int seed_time = 60;
     bool json = false, quiet = false, events = false, in_process = false;
 };
 
@@ -48,19 +53,82 @@ void show(const DownloadArgs& a, ProgressBar& bar, const Event& e) {
     if (a.events && !std::holds_alternative<ProgressEvent>(e)) emit(to_json(e));
 }
 
+// After a download into the cache that came from a swarm: its snapshot is
+// seeded for peers that still need it. A daemon serving the cache takes
+// that over at once (it is asked to scan now); else this process seeds
+// for up to --seed-time seconds, and stops once no leecher is left: at once
+// when the tracker knows none, after 5 s without a connected one otherwise. (A download nobody shared is not
+// seeded here: that would mean hashing the whole snapshot at exit; the
+// daemon, where there is one, seeds and publishes it.)
+void seed_after(const DownloadArgs& a, Session& session, const Settings& settings, const DownloadRequest& req,
+                const DownloadResult& r) {
+    if (!req.local_dir.empty() || r.offline || r.commit.empty() || settings.tracker.empty() || !settings.p2p) return;
+    if (r.bytes_p2p + r.bytes_webseed == 0) return;
+    if (const auto h = daemon::holder(settings.cache_dir); h && !h->socket.empty()) {
+        (void)daemon::call(h->socket, "POST", "/v1/scan", {}, std::chrono::seconds(2));
+        if (!a.quiet) std::fprintf(stderr, "llmpt: the daemon serving this cache seeds it from now on\n");
+        return;
+    }
+    if (a.seed_time <= 0 || g_interrupted.load()) return;
+    SeedRequest sr;
+    sr.repo = req.repo;
+    sr.repo_type = req.repo_type;
+    sr.revision = r.commit;
+    sr.cache_dir = settings.cache_dir;
+    sr.tracker = settings.tracker;
+    auto seeder = Seeder::start(session, sr);
+    if (!seeder) {
+        if (!a.quiet) std::fprintf(stderr, "llmpt: not seeding: %s\n", seeder.error().what().c_str());
+        return;
+    }
+    if (!a.quiet)
+        std::fprintf(stderr, "llmpt: seeding for up to %d s while peers need it (--seed-time; Ctrl+C stops)\n",
+                     a.seed_time);
+    const auto start = std::chrono::steady_clock::now();
+    auto last_needed = start;
+    while (!g_interrupted.load() && std::chrono::steady_clock::now() - start < std::chrono::seconds(a.seed_time)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        (*seeder)->maintain();
+        const auto st = (*seeder)->status();
+        const auto now = std::chrono::steady_clock::now();
+        if (st.swarm_leechers < 0 && now - start < std::chrono::seconds(5)) continue; // the tracker has not answered yet
+        if (st.leechers > 0) last_needed = now;
+        // Nobody left: at once when the tracker knows no leecher either;
+        // else after 5 s without a connected one (the tracker's may be gone
+        // without a word, or unable to reach us).
+        if (st.leechers == 0 && st.swarm_leechers == 0) break;
+        if (now - last_needed >= std::chrono::seconds(5)) break;
+    }
+    const auto st = (*seeder)->status();
+    (*seeder)->stop();
+    if (!a.quiet)
+        std::fprintf(stderr, "llmpt: seeded %.1f s, uploaded %llu bytes\n",
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                     static_cast<unsigned long long>(st.uploaded));
+}
+
 int run_in_process(const DownloadArgs& a, Settings settings, DownloadRequest req) {
     req.cancel = &g_interrupted;
     ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO), !a.quiet);
-    // The download's torrent runs in a session of this command's, ended
-    // (bounded) before the command exits.
-    auto result = download(settings, req, [&](const Event& e) { show(a, bar, e); });
+    const auto on_event = [&](const Event& e) { show(a, bar, e); };
+    // With P2P the download (and the seeding after it) run in a session of
+    // this command's, ended (bounded) before the command exits.
+    std::unique_ptr<Session> session;
+    if (settings.p2p && !settings.tracker.empty() && !settings.offline) {
+        auto s = Session::start(settings);
+        if (!s) return report(s.error());
+        session = std::move(*s);
+    }
+    auto result = session ? download(*session, settings, req, on_event) : download(settings, req, on_event);
     bar.finish();
     if (!result) {
         if (result.error().code == errc::interrupted)
             std::fprintf(stderr, "llmpt: interrupted; run the same command again to resume\n");
         return report(result.error());
     }
-    return print_result(a, *result);
+    const int code = print_result(a, *result);
+    if (session) seed_after(a, *session, settings, req, *result);
+    return code;
 }
 
 // The download as a task of the daemon that serves the cache: the request
@@ -159,6 +227,14 @@ int run_download(DownloadArgs a) {
         settings.p2p_listen = a.listen;
     }
     if (!repo_type_option(a.task.repo_type)) return usage_error("--repo-type must be model, dataset or space");
+    for (const auto& [flag, text, out] : {std::tuple{"--max-upload-rate", a.max_upload_rate, &settings.p2p_upload_rate_limit},
+                                          std::tuple{"--max-download-rate", a.max_download_rate,
+                                                     &settings.p2p_download_rate_limit}}) {
+        if (text.empty()) continue;
+        const auto rate = parse_rate(text);
+        if (!rate) return usage_error(std::string(flag) + " must be bytes per second like 500K or 20M, got '" + text + "'");
+        *out = *rate;
+    }
     DownloadRequest req;
     if (auto st = a.task.apply(settings, req); !st) return report(st.error());
 
@@ -207,6 +283,14 @@ Runner add_download(CLI::App& app) {
     cmd->add_option("--p2p-timeout", t.p2p_timeout, "Seconds without P2P progress before HTTP takes over (default 10)")
         ->check(CLI::Range(1, 3600));
     cmd->add_option("--listen", a->listen, "HOST:PORT for peers (default 0.0.0.0:0)");
+    cmd->add_option("--seed-time", a->seed_time,
+                    "After a download into the cache, seconds to go on serving its files to peers that still "
+                    "need them; it stops earlier once no leecher is left, and at once with 0 or when a "
+                    "daemon serves the cache (it seeds instead). Default 60: machines that start together finish "
+                    "together without a daemon, and a download nobody else wants exits right away")
+        ->check(CLI::Range(0, 86400))->capture_default_str();
+    cmd->add_option("--max-upload-rate", a->max_upload_rate, "Cap what this process sends to peers (bytes/s: 500K, 20M; 0: none)");
+    cmd->add_option("--max-download-rate", a->max_download_rate, "Cap what this process receives from peers (bytes/s)");
     cmd->add_flag("--json", a->json, "Print a JSON summary instead of the path");
     cmd->add_flag("--events", a->events,
                   "Print NDJSON events on stdout as they happen: plan, one 'file' per file as soon as it is "

@@ -1,6 +1,8 @@
 #include "common.hpp"
 
+#include <cctype>
 #include <csignal>
+#include <limits>
 #include <cstdio>
 
 namespace llmpt::cli {
@@ -36,5 +38,20 @@ int usage_error(const std::string& message) {
 }
 
 std::optional<RepoType> repo_type_option(const std::string& s) { return parse_repo_type(s); }
+
+std::optional<int> parse_rate(const std::string& s) {
+    if (s.empty() || s.size() > 16) return std::nullopt;
+    std::size_t digits = 0;
+    while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+    if (digits == 0) return std::nullopt;
+    long long v = std::stoll(s.substr(0, digits));
+    const auto unit = s.substr(digits);
+    if (unit == "K" || unit == "k") v <<= 10;
+    else if (unit == "M" || unit == "m") v <<= 20;
+    else if (unit == "G" || unit == "g") v <<= 30;
+    else if (!unit.empty()) return std::nullopt;
+    if (v > std::numeric_limits<int>::max()) return std::nullopt;
+    return static_cast<int>(v);
+}
 
 } // namespace llmpt::cli

@@ -44,4 +44,7 @@ inline std::optional<HostPort> parse_listen(const std::string& s, const std::str
 
 std::optional<RepoType> repo_type_option(const std::string& s);
 
+// "500K", "20M", "1G" (powers of 1024) or plain bytes per second; 0: no limit.
+std::optional<int> parse_rate(const std::string& s);
+
 } // namespace llmpt::cli
