@@ -18,7 +18,7 @@ namespace {
 
 struct SeedArgs {
     std::string repo, repo_type = "model", revision = "main", cache_dir, tracker, listen = "0.0.0.0:6881",
-                publish_token;
+                publish_token, max_upload_rate;
     bool hybrid = false;
 };
 
@@ -29,6 +29,11 @@ int run_seed(const SeedArgs& a) {
     auto env = Settings::from_env();
     warn_env(env);
     env.p2p_listen = a.listen;
+    if (!a.max_upload_rate.empty()) {
+        const auto rate = parse_rate(a.max_upload_rate);
+        if (!rate) return usage_error("--max-upload-rate must be bytes per second like 500K or 20M");
+        env.p2p_upload_rate_limit = *rate;
+    }
     SeedRequest req;
     req.repo = a.repo;
     req.repo_type = *type;
@@ -68,7 +73,9 @@ int run_seed(const SeedArgs& a) {
         }
     }
     if (tty) std::fprintf(stderr, "\n");
+    const auto final_status = (*seeder)->status();
     (*seeder)->stop();
+    std::fprintf(stderr, "uploaded %llu bytes\n", static_cast<unsigned long long>(final_status.uploaded));
     return 0;
 }
 
@@ -85,6 +92,7 @@ Runner add_seed(CLI::App& app) {
     cmd->add_option("--cache-dir", a->cache_dir, "Cache root (default: the HF cache)");
     cmd->add_option("--tracker", a->tracker, "Tracker base URL (default: LLMPT_TRACKER)");
     cmd->add_option("--listen", a->listen, "HOST:PORT for peers (port 0: any)")->capture_default_str();
+    cmd->add_option("--max-upload-rate", a->max_upload_rate, "Cap what this seeder sends (bytes/s: 500K, 20M; 0: none)");
     cmd->add_option("--publish-token", a->publish_token, "Token for publishing to the tracker");
     cmd->add_flag("--hybrid", a->hybrid, "Seed the hybrid (v1+v2) torrent, for v1-only clients");
     return [a] { return run_seed(*a); };
