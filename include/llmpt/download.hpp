@@ -52,7 +52,7 @@ struct DownloadResult {
 };
 
 // {"repo","commit","path","files","bytes_total","bytes_p2p","bytes_webseed",
-//  "bytes_http","bytes_cached","seconds"}: `llmpt download --json` (DESIGN §6).
+//  "bytes_http","bytes_cached","seconds"}: `llmpt download --json` (docs/design.md, "CLI and exit codes").
 std::string to_json(const DownloadResult& r);
 std::optional<DownloadResult> result_from_json(std::string_view text);
 

@@ -2,7 +2,7 @@
 //
 // Every failure that can come from the outside world (the Hub, the disk, the
 // network, a user's arguments) is returned as an Error, never thrown. The
-// error codes map one-to-one onto the CLI's exit codes (DESIGN §5b), so a
+// error codes map one-to-one onto the CLI's exit codes (docs/design.md, "CLI and exit codes"), so a
 // caller can always tell "not found" from "no network" from "bad bytes".
 #pragma once
 

@@ -1,5 +1,5 @@
 // An HF-compatible endpoint over a local cache: a LAN mirror, and the Hub
-// stand-in of our tests. Answers DESIGN §4: revision, tree (paginated),
+// stand-in of our tests. Answers the Hub protocol (docs/design.md): revision, tree (paginated),
 // paths-info, HEAD/GET resolve with ranges, X-Error-Code errors.
 #pragma once
 

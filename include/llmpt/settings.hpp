@@ -83,7 +83,7 @@ struct Settings {
     std::vector<std::string> env_problems;
 };
 
-// The cache root per DESIGN §3, from the environment.
+// The cache root (docs/design.md, "Cache layout") from the environment.
 std::filesystem::path default_cache_dir();
 
 } // namespace llmpt

@@ -1,4 +1,4 @@
-// Deterministic torrents of cached snapshots (DESIGN §5): every machine that
+// Deterministic torrents of cached snapshots (docs/design.md, "Torrents"): every machine that
 // holds a snapshot makes the same info hash, so they all join one swarm.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The client side of the llmpt tracker's REST API (DESIGN §5): which torrent
+// The client side of the llmpt tracker's REST API (docs/design.md, "The tracker"): which torrent
 // holds a repo revision, its bytes, and publishing a new one.
 #pragma once
 

@@ -1,4 +1,4 @@
-// cache/: the HuggingFace cache layout of DESIGN §3, exactly as
+// cache/: the HuggingFace cache layout (docs/design.md, "Cache layout"), exactly as
 // huggingface_hub reads and writes it: blobs/, snapshots/, refs/, .locks/,
 // .no_exist/, CACHEDIR.TAG, and the --local-dir metadata files.
 #pragma once

@@ -1,5 +1,5 @@
 // llmpt::download(): resolve against the Hub, plan, fetch what is missing,
-// verify, place into the cache, then write refs/ last (DESIGN §2, §3).
+// verify, place into the cache, then write refs/ last (docs/design.md, "A download").
 #include <llmpt/download.hpp>
 
 #include "cache/layout.hpp"

@@ -1,4 +1,4 @@
-// hub/: the client side of the Hub protocol (DESIGN §4). HubApi is the seam:
+// hub/: the client side of the Hub protocol (docs/design.md, "The Hub protocol"). HubApi is the seam:
 // the downloader talks to this interface; HubClient implements it over
 // http::perform(), unit tests can pass a fake.
 #pragma once

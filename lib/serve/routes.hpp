@@ -1,5 +1,5 @@
 // serve/: `llmpt serve`, an HF-compatible endpoint over a local cache
-// (DESIGN §4). Route parsing is separate from the answers so that it can be
+// (docs/design.md, "The Hub protocol"). Route parsing is separate from the answers so that it can be
 // unit-tested without sockets.
 #pragma once
 

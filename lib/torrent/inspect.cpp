@@ -46,7 +46,7 @@ Result<TorrentFacts> inspect(std::string_view bytes, const Limits& limits) {
     f.announce_key = f.info_hash.substr(0, 40);
     if (hashes.has_v1()) f.info_hash_v1 = util::to_hex({hashes.v1.data(), hashes.v1.size()});
     // The name as the info dict says it: libtorrent reports a one-file v2
-    // torrent under its file's name, and DESIGN §5 wants the commit.
+    // torrent under its file's name, and a snapshot torrent is named by its commit (docs/design.md, "Torrents").
     f.name = std::string(node.dict_find_dict("info").dict_find_string_value("name"));
     f.piece_length = static_cast<std::uint64_t>(ti.piece_length());
 

@@ -1,7 +1,7 @@
 // torrent/: what llmpt needs to know about .torrent files. inspect() decodes
 // a torrent with hard limits (size, depth, tokens, pieces) through
 // libtorrent and reports the facts both the tracker and its clients check;
-// check_snapshot_torrent() applies the rules of DESIGN §5 to them.
+// check_snapshot_torrent() applies the snapshot rules (docs/design.md, "Torrents") to them.
 #pragma once
 
 #include <llmpt/error.hpp>
@@ -50,7 +50,7 @@ struct Limits {
 // Decodes and hashes; a malformed torrent is errc::usage naming what was wrong.
 Result<TorrentFacts> inspect(std::string_view bytes, const Limits& limits = {});
 
-// DESIGN §5 piece length for a snapshot of `total` bytes.
+// The piece length (docs/design.md, "Torrents") for a snapshot of `total` bytes.
 std::uint64_t piece_length_for(std::uint64_t total);
 
 // The save path under which libtorrent puts a snapshot torrent's files at

@@ -1,5 +1,5 @@
 """llmpt download against a real llmpt serve: the cache it writes is exactly
-the one huggingface_hub writes (DESIGN §3)."""
+the one huggingface_hub writes (docs/design.md, "Cache layout")."""
 
 import json
 import os

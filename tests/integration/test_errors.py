@@ -1,4 +1,4 @@
-"""Bad input and unreachable endpoints: each gets its exit code (DESIGN §5b)
+"""Bad input and unreachable endpoints: each gets its exit code (docs/design.md, "Bad input")
 and a one-line message that says what was wrong."""
 
 import json

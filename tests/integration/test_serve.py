@@ -1,4 +1,4 @@
-"""llmpt serve answers the Hub protocol (DESIGN §4) and refuses what is not
+"""llmpt serve answers the Hub protocol (docs/design.md, "The Hub protocol") and refuses what is not
 (traversal, absurd ranges, huge headers), under many clients at once."""
 
 import concurrent.futures
