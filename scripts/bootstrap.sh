@@ -56,7 +56,9 @@ SECONDS=0
 took() { echo "== $1 took ${SECONDS} s"; SECONDS=0; }
 
 echo "== building"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+# A unity build compiles each library's files in batches: a fresh build
+# takes a third of the time (a 2-core machine builds three trees here).
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=ON > /dev/null
 cmake --build build
 took building
 
@@ -81,7 +83,7 @@ if [[ ${LLMPT_SANITIZERS:-1} != 0 ]]; then
     for san in address,undefined thread; do
         dir="build-${san%%,*}"
         echo "== building with -fsanitize=$san ($dir)"
-        cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=ON \
             -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DLLMPT_BUILD_EXAMPLES=OFF \
             -DLLMPT_SANITIZE="$san" > /dev/null
         cmake --build "$dir"

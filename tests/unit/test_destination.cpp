@@ -52,13 +52,13 @@ fetch::Wanted wanted(const std::string& path, const std::string& data, std::vect
     return fetch::Wanted{std::move(f), paths.empty() ? std::vector<std::string>{path} : std::move(paths)};
 }
 
-const auto kCommit = *CommitId::parse(std::string(40, 'c'));
+const auto kDestinationCommit = *CommitId::parse(std::string(40, 'c'));
 
 } // namespace
 
 TEST_CASE("a local dir: a staged file is linked into place, a fetched one moved, an old one replaced") {
     TempDir dir;
-    const auto dest = fetch::local_dir_destination(dir.path, kCommit);
+    const auto dest = fetch::local_dir_destination(dir.path, kDestinationCommit);
     CHECK(dest->staging_root() == dir.path / ".cache" / "huggingface" / "llmpt-staging");
     CHECK(dest->placed_path(wanted("sub/w.bin", "", {"sub/w.bin", "x/w.bin"})) == dir.path / "sub" / "w.bin");
     const auto spot = dest->resume_spot(wanted("sub/w.bin", ""));
@@ -66,7 +66,7 @@ TEST_CASE("a local dir: a staged file is linked into place, a fetched one moved,
     CHECK(spot.tmp_stem == "w.bin");
     CHECK(spot.journal == dir.path / ".cache" / "huggingface" / "download" / "sub" / "w.bin.parts");
 
-    const auto staged = dest->staging_root() / kCommit.str() / "sub" / "w.bin";
+    const auto staged = dest->staging_root() / kDestinationCommit.str() / "sub" / "w.bin";
     write(staged, "new bytes");
     write(dir.path / "sub" / "w.bin", "old bytes");
     std::vector<std::string> ready;
@@ -78,7 +78,7 @@ TEST_CASE("a local dir: a staged file is linked into place, a fetched one moved,
     CHECK(inode(dir.path / "sub" / "w.bin") == inode(staged)); // linked, not copied
     CHECK(ready == std::vector<std::string>{"sub/w.bin " + (dir.path / "sub" / "w.bin").string() + " 9"});
     const auto meta = read(dir.path / ".cache" / "huggingface" / "download" / "sub" / "w.bin.metadata");
-    CHECK(meta.rfind(kCommit.str() + "\n" + std::string(40, 'b') + "\n", 0) == 0);
+    CHECK(meta.rfind(kDestinationCommit.str() + "\n" + std::string(40, 'b') + "\n", 0) == 0);
 
     const auto tmp = spot.tmp_dir / "w.bin.0123abcd.incomplete";
     write(tmp, "fetched");
@@ -94,22 +94,22 @@ TEST_CASE("the cache: a staged file becomes the blob (same inode) and every path
     TempDir root;
     const cache::RepoCache cache(root.path, RepoRef{RepoType::model, *RepoId::parse("org/m")});
     REQUIRE(cache.ensure_layout());
-    const auto dest = fetch::cache_destination(cache, kCommit);
+    const auto dest = fetch::cache_destination(cache, kDestinationCommit);
     CHECK(dest->placed_path(wanted("a.json", "")) == cache.blob_path(*Etag::parse(std::string(40, 'b'))));
     const auto w = wanted("a.json", "{}\n", {"a.json", "copy/a.json"});
     const auto spot = dest->resume_spot(w);
     CHECK(spot.tmp_dir == cache.repo_dir() / "blobs");
     CHECK(spot.tmp_stem == w.file.etag.str());
 
-    const auto staged = dest->staging_root() / kCommit.str() / "a.json";
+    const auto staged = dest->staging_root() / kDestinationCommit.str() / "a.json";
     write(staged, "{}\n");
     int ready = 0;
     REQUIRE(dest->place(w, staged, fetch::Destination::From::staging,
                         [&](const std::string&, const fs::path&, std::uint64_t) { ++ready; }));
     CHECK(ready == 2);
     CHECK(inode(cache.blob_path(w.file.etag)) == inode(staged));
-    CHECK(read(cache.snapshot_dir(kCommit) / "copy" / "a.json") == "{}\n");
-    CHECK(fs::read_symlink(cache.snapshot_dir(kCommit) / "copy" / "a.json") ==
+    CHECK(read(cache.snapshot_dir(kDestinationCommit) / "copy" / "a.json") == "{}\n");
+    CHECK(fs::read_symlink(cache.snapshot_dir(kDestinationCommit) / "copy" / "a.json") ==
           fs::path("../../../blobs") / w.file.etag.str());
 }
 
@@ -127,7 +127,7 @@ TEST_CASE("a fetched file on another file system is copied into place") {
         WARN("skipped: /dev/shm is on the temp folder's file system");
         return;
     }
-    const auto dest = fetch::local_dir_destination(here.path, kCommit);
+    const auto dest = fetch::local_dir_destination(here.path, kDestinationCommit);
     const auto tmp = there.path / "f.bin.0123abcd.incomplete";
     write(tmp, "bytes");
     REQUIRE(dest->place(wanted("f.bin", "bytes"), tmp, fetch::Destination::From::fetcher, nullptr));

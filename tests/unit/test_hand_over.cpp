@@ -34,7 +34,7 @@ std::string read(const fs::path& p) {
     return {std::istreambuf_iterator<char>(in), {}};
 }
 
-const auto kCommit = *CommitId::parse(std::string(40, 'c'));
+const auto kHandOverCommit = *CommitId::parse(std::string(40, 'c'));
 
 fetch::Wanted wanted(const std::string& path, const std::string& data) {
     const auto etag = *Etag::parse(util::sha256_hex(data));
@@ -47,10 +47,10 @@ TEST_CASE("hand-over: the pieces peers delivered become the fetcher's resume sta
     TempDir root;
     const cache::RepoCache cache(root.path, RepoRef{RepoType::model, *RepoId::parse("org/m")});
     REQUIRE(cache.ensure_layout());
-    const auto dest = fetch::cache_destination(cache, kCommit);
+    const auto dest = fetch::cache_destination(cache, kHandOverCommit);
     const std::string data(10 * 1000, 'x');
     const auto w = wanted("m.bin", data);
-    const auto staged = dest->staging_root() / kCommit.str() / "m.bin";
+    const auto staged = dest->staging_root() / kHandOverCommit.str() / "m.bin";
     write(staged, data.substr(0, 4000)); // libtorrent wrote the first four pieces (1000 bytes each), one failed its check
     const std::vector<bool> have{true, true, false, true, false, false, false, false, false, false};
     const auto n = fetch::hand_over(*dest, w, staged, 1000, have);
@@ -75,9 +75,9 @@ TEST_CASE("hand-over: the pieces peers delivered become the fetcher's resume sta
 
     // Once HTTP has put the file in place, staging lets go of its name.
     ::rename(tmp.c_str(), cache.blob_path(w.file.etag).c_str());
-    fetch::drop_staged({{staged, cache.blob_path(w.file.etag)}}, dest->staging_root() / kCommit.str());
+    fetch::drop_staged({{staged, cache.blob_path(w.file.etag)}}, dest->staging_root() / kHandOverCommit.str());
     CHECK_FALSE(fs::exists(staged));
-    CHECK_FALSE(fs::exists(dest->staging_root() / kCommit.str()));
+    CHECK_FALSE(fs::exists(dest->staging_root() / kHandOverCommit.str()));
     CHECK(fs::exists(cache.blob_path(w.file.etag)));
 }
 
