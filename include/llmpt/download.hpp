@@ -47,12 +47,15 @@ struct DownloadResult {
     std::uint64_t bytes_webseed = 0;
     std::uint64_t bytes_http = 0;            // fetched over HTTP this run
     std::uint64_t bytes_cached = 0;          // already present (incl. resumed bytes)
+    // Of bytes_http: this node's share of a cold start, fetched from the Hub
+    // for the cohort (docs/design.md, "The cold start").
+    std::uint64_t bytes_share = 0;
     double seconds = 0;
     bool offline = false;                    // served from the cache without the Hub
 };
 
 // {"repo","commit","path","files","bytes_total","bytes_p2p","bytes_webseed",
-//  "bytes_http","bytes_cached","seconds"}: `llmpt download --json` (docs/design.md, "CLI and exit codes").
+//  "bytes_http","bytes_cached","bytes_share","seconds"}: `llmpt download --json` (docs/design.md, "CLI and exit codes").
 std::string to_json(const DownloadResult& r);
 std::optional<DownloadResult> result_from_json(std::string_view text);
 

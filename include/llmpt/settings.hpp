@@ -39,6 +39,9 @@ struct Settings {
     bool offline = false;
     // Tracker base URL (LLMPT_TRACKER, alias HF_P2P_TRACKER). Empty: none.
     std::string tracker;
+    // The tracker's publish token (LLMPT_PUBLISH_TOKEN): publishing, and
+    // taking part in a cold-start cohort on a tracker that requires one.
+    std::string publish_token;
 
     // HTTP transfer tuning.
     int http_connections = 8;                       // parallel transfers in one download
@@ -67,6 +70,10 @@ struct Settings {
     // A complete seeder hands each piece out about once and lets the swarm
     // pass it on (LLMPT_P2P_SEED_DISPATCH=0 turns it off).
     bool p2p_seed_dispatch = true;
+    // Nodes that start together when the tracker has no torrent share one
+    // copy from the Hub (docs/design.md, "The cold start"); LLMPT_P2P_COHORT=0
+    // turns it off.
+    bool p2p_cohort = true;
     // For experts: raw libtorrent settings by name, applied last
     // (LLMPT_LIBTORRENT_SETTINGS="name=value,name=value"; booleans as 0/1).
     std::vector<std::pair<std::string, std::string>> p2p_libtorrent;

@@ -30,6 +30,9 @@ struct TrackerServerOptions {
     double publish_rate = 0.5;                    // per client address, per second; 0: no limit
     bool trust_proxy = false;                     // take the client address from X-Forwarded-For / X-Real-IP / ip=
     std::string hub_endpoint;                     // non-empty: publishes are checked against this Hub's trees
+    // Cold-start cohorts: a member silent this long loses its chunks to
+    // the others (docs/design.md, "The cold start").
+    std::chrono::seconds cohort_lease{15};
     int threads = 4;
     std::function<void(const std::string&)> log;  // one timestamped line per event; empty: quiet
     bool log_requests = true;                     // a line per REST request (announces never)

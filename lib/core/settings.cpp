@@ -75,6 +75,8 @@ Settings Settings::from_env() {
         else s.env_problems.push_back("LLMPT_P2P_DISK_IO must be pooled, queued, posix or mmap, not '" + v + "'; using pooled");
     }
     if (auto v = env("LLMPT_P2P_SEED_DISPATCH"); !v.empty()) s.p2p_seed_dispatch = truthy(v);
+    if (auto v = env("LLMPT_P2P_COHORT"); !v.empty()) s.p2p_cohort = truthy(v);
+    s.publish_token = env("LLMPT_PUBLISH_TOKEN");
     if (auto v = env("LLMPT_P2P_PIECE_ORDER"); !v.empty()) {
         if (auto o = parse_piece_order(v)) s.p2p_piece_order = *o;
         else s.env_problems.push_back("LLMPT_P2P_PIECE_ORDER must be rarest-first or in-order, not '" + v + "'");

@@ -4,6 +4,7 @@
 
 #include "cache/layout.hpp"
 #include "cache/verified.hpp"
+#include "download/cohort.hpp"
 #include "download/fetcher.hpp"
 #include "download/hand_over.hpp"
 #include "download/p2p.hpp"
@@ -109,6 +110,11 @@ private:
     }
     Result<std::vector<Wanted>> fetch_from_peers(hub::HubApi& hub, const CommitId& commit,
                                                  const fetch::Destination& dest, std::vector<Wanted> todo);
+    // The cold start: the torrent a cohort published, or nullopt with what
+    // staging holds of this node's share handed to HTTP.
+    Result<std::optional<std::string>> cold_start(hub::HubApi& hub, const CommitId& commit,
+                                                  const fetch::Destination& dest, const std::vector<Wanted>& todo,
+                                                  const fetch::FullList& full_list);
     void tick(const fetch::Fetcher& fetcher);
     void ready(const std::string& path, const fs::path& local, std::uint64_t size);
     DownloadResult finish(const CommitId& commit, fs::path path);
@@ -128,7 +134,8 @@ private:
     std::optional<std::vector<hub::RemoteFile>> all_files_;     // the same, as the Hub gave it
     std::size_t files_ = 0;
     std::uint64_t bytes_total_ = 0, bytes_cached_ = 0, bytes_http_ = 0, bytes_p2p_ = 0, bytes_webseed_ = 0;
-    std::uint64_t handed_over_ = 0; // P2P bytes the HTTP fetcher finds as resume state
+    std::uint64_t bytes_share_ = 0; // of bytes_http_: this node's cohort share
+    std::uint64_t handed_over_ = 0; // P2P (or share) bytes the HTTP fetcher finds as resume state
     std::vector<std::pair<fs::path, fs::path>> staged_; // handed over: staging name, where HTTP places it
     fs::path staging_;
     std::deque<std::pair<Clock::time_point, std::uint64_t>> rate_window_;
@@ -296,7 +303,13 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
         return *all_files_;
     };
     const auto warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
-    const auto torrent = fetch::find_torrent(settings_, *repo_, commit, full_list, warn);
+    auto lookup = fetch::find_torrent(settings_, *repo_, commit, full_list, warn);
+    if (!lookup.torrent && lookup.unpublished) {
+        auto cold = cold_start(hub, commit, dest, todo, full_list);
+        if (!cold) return cold.error();
+        lookup.torrent = std::move(*cold);
+    }
+    const auto& torrent = lookup.torrent;
     if (!torrent) return todo;
     if (!session_) {
         auto started = Session::start(settings_);
@@ -325,11 +338,65 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
     if (!outcome) return outcome.error();
     bytes_p2p_ += outcome->bytes_p2p;
     bytes_webseed_ += outcome->bytes_webseed;
-    bytes_cached_ += outcome->bytes_cached;
+    // The share this node fetched for a cohort is in staging, but it came
+    // over HTTP in this run: not cached.
+    bytes_cached_ += outcome->bytes_cached - std::min(outcome->bytes_cached, bytes_share_);
     handed_over_ += outcome->handed_over;
-    staged_ = std::move(outcome->staged);
+    for (auto& s : outcome->staged) staged_.push_back(std::move(s));
     staging_ = dest.staging_root() / commit.str();
     return std::move(outcome->remaining);
+}
+
+Result<std::optional<std::string>> Download::cold_start(hub::HubApi& hub, const CommitId& commit,
+                                                        const fetch::Destination& dest,
+                                                        const std::vector<Wanted>& todo,
+                                                        const fetch::FullList& full_list) {
+    // Only a download of the whole snapshot into the cache takes part: a
+    // cohort shares every file, and the torrent it makes is the snapshot's.
+    const bool whole = req_.files.empty() && req_.include.empty() && req_.exclude.empty();
+    if (!settings_.p2p_cohort || !whole || !req_.local_dir.empty()) return std::optional<std::string>{};
+    auto files = full_list();
+    if (!files) return std::optional<std::string>{};
+    const auto warn = [this](const std::string& m) { events_.push(WarningEvent{m}); };
+    std::set<std::string> wanted;
+    for (const auto& w : todo)
+        for (const auto& p : w.paths) wanted.insert(p);
+    fetch::CohortJob job{settings_, *repo_, commit, dest, hub, *files, {}, req_.cancel};
+    for (const auto& f : *files)
+        if (!wanted.count(f.path)) job.cached[f.path] = cache_->blob_path(f.etag);
+    fetch::CohortCallbacks cb;
+    cb.warn = warn;
+    cb.progress = [&](std::uint64_t fetched) {
+        events_.drain(on_event_);
+        if (!on_event_) return;
+        ProgressEvent e;
+        e.bytes_total = bytes_total_;
+        e.bytes_done = std::min(bytes_total_, bytes_cached_ + fetched);
+        on_event_(e);
+    };
+    auto out = fetch::run_cohort(job, cb);
+    events_.drain(on_event_);
+    if (!out) return out.error();
+    bytes_share_ = out->share_bytes;
+    bytes_http_ += out->share_bytes;
+    using End = fetch::CohortOutcome::End;
+    if (out->end == End::published) {
+        auto published = fetch::find_torrent(settings_, *repo_, commit, full_list, warn, false);
+        if (published.torrent) return published.torrent;
+    }
+    // No swarm to finish it: the share's pieces are the HTTP fetcher's
+    // resume state, nothing is fetched twice.
+    for (const auto& w : todo) {
+        const auto it = out->have.find(w.file.path);
+        if (it == out->have.end()) continue;
+        const auto staged = dest.staging_root() / commit.str() / w.file.path;
+        if (const auto n = fetch::hand_over(dest, w, staged, out->piece_length, it->second); n > 0) {
+            handed_over_ += n;
+            staged_.emplace_back(staged, dest.placed_path(w));
+        }
+    }
+    staging_ = dest.staging_root() / commit.str();
+    return std::optional<std::string>{};
 }
 
 Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std::vector<Wanted> todo) {
@@ -421,6 +488,7 @@ DownloadResult Download::finish(const CommitId& commit, fs::path path) {
     r.bytes_http = bytes_http_;
     r.bytes_p2p = bytes_p2p_;
     r.bytes_webseed = bytes_webseed_;
+    r.bytes_share = bytes_share_;
     r.bytes_cached = std::min(bytes_cached_, bytes_total_);
     r.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     return r;

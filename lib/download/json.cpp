@@ -78,6 +78,7 @@ std::string to_json(const DownloadResult& r) {
                 {"bytes_webseed", r.bytes_webseed},
                 {"bytes_http", r.bytes_http},
                 {"bytes_cached", r.bytes_cached},
+                {"bytes_share", r.bytes_share},
                 {"seconds", r.seconds}}
         .dump();
 }
@@ -96,6 +97,7 @@ std::optional<DownloadResult> result_from_json(std::string_view text) {
         r.bytes_webseed = j->value("bytes_webseed", std::uint64_t{0});
         r.bytes_http = j->value("bytes_http", std::uint64_t{0});
         r.bytes_cached = j->value("bytes_cached", std::uint64_t{0});
+        r.bytes_share = j->value("bytes_share", std::uint64_t{0});
         r.seconds = j->value("seconds", 0.0);
         return r;
     } catch (const json::exception&) {

@@ -14,8 +14,8 @@ std::optional<std::string> refuse_torrent(std::string_view torrent, const Commit
     return torrent::differs_from_hub(facts->files, hub_files);
 }
 
-std::optional<std::string> find_torrent(const Settings& settings, const RepoRef& repo, const CommitId& commit,
-                                        const FullList& hub_files, const WarnFn& warn) {
+Lookup find_torrent(const Settings& settings, const RepoRef& repo, const CommitId& commit,
+                    const FullList& hub_files, const WarnFn& warn, bool need_peers) {
     TrackerOptions to;
     to.connect_timeout = settings.tracker_connect_timeout;
     to.total_timeout = settings.tracker_timeout;
@@ -23,23 +23,23 @@ std::optional<std::string> find_torrent(const Settings& settings, const RepoRef&
     auto record = tracker.lookup(repo.type, repo.id.str(), commit.str());
     if (!record) {
         warn(record.error().message + "; downloading over HTTP");
-        return std::nullopt;
+        return {};
     }
-    if (!*record) return std::nullopt; // nobody shares it yet
+    if (!*record) return {std::nullopt, true}; // nobody shares it yet
     // Nobody announces it right now: HTTP at once, as fast as --no-p2p.
-    if ((*record)->seeders + (*record)->leechers == 0) return std::nullopt;
+    if (need_peers && (*record)->seeders + (*record)->leechers == 0) return {};
     auto data = tracker.fetch_torrent(repo.type, repo.id.str(), commit.str());
     if (!data) {
         warn(data.error().message + "; downloading over HTTP");
-        return std::nullopt;
+        return {};
     }
     auto files = hub_files();
-    if (!files) return std::nullopt;
+    if (!files) return {};
     if (auto why = refuse_torrent(*data, commit, *files)) {
         warn("the tracker's torrent was rejected: " + *why + "; downloading over HTTP");
-        return std::nullopt;
+        return {};
     }
-    return std::move(*data);
+    return {std::move(*data), false};
 }
 
 } // namespace llmpt::fetch

@@ -20,10 +20,15 @@ namespace llmpt::fetch {
 using FullList = std::function<Result<std::vector<hub::RemoteFile>>()>;
 using WarnFn = std::function<void(const std::string&)>;
 
-// nullopt: no usable torrent (none yet, the tracker is unreachable, or it
-// was refused; `warn` says which unless there is simply none).
-std::optional<std::string> find_torrent(const Settings& settings, const RepoRef& repo, const CommitId& commit,
-                                        const FullList& hub_files, const WarnFn& warn);
+struct Lookup {
+    std::optional<std::string> torrent; // checked against the Hub's files
+    bool unpublished = false;           // the tracker answered: it has no torrent for the commit
+};
+// No torrent: none yet, nobody announces it (unless `need_peers` is false:
+// a cohort that just published it), the tracker is unreachable, or the
+// torrent was refused; `warn` says which unless there is simply none.
+Lookup find_torrent(const Settings& settings, const RepoRef& repo, const CommitId& commit,
+                    const FullList& hub_files, const WarnFn& warn, bool need_peers = true);
 
 // Why `torrent` is not the snapshot torrent of `commit` with the Hub's
 // files, if it is not.

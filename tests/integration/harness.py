@@ -364,3 +364,76 @@ def unix_api(sock, method, path, body=None, headers=None, timeout=30):
         return r.status, (json.loads(data) if data else None)
     finally:
         c.close()
+
+
+class SlowLink:
+    """A proxy in front of an HTTP server whose bodies share one rate limit:
+    the Hub behind a WAN link. Counts the body bytes of resolve answers it
+    passed on (the origin's egress as the link sees it)."""
+
+    def __init__(self, upstream, rate):
+        import urllib.parse
+        self.rate = rate
+        self.sent = 0
+        self.lock = threading.Lock()
+        self.next_free = time.monotonic()  # when the link can send the next byte
+        up = urllib.parse.urlparse(upstream)
+        link = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    r = conn.getresponse()
+                    self.send_response(r.status)
+                    for k, v in r.getheaders():
+                        if k.lower() not in ("connection", "transfer-encoding"):
+                            self.send_header(k, v)
+                    self.end_headers()
+                    if self.command == "HEAD":
+                        return
+                    resolve = "/resolve/" in self.path
+                    while True:
+                        chunk = r.read(16384)
+                        if not chunk:
+                            break
+                        link.pace(len(chunk))
+                        self.wfile.write(chunk)
+                        if resolve:
+                            with link.lock:
+                                link.sent += len(chunk)
+                finally:
+                    conn.close()
+
+            do_GET = do_HEAD = do_POST = forward
+
+        class QuietServer(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a client that hangs up mid-body
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def pace(self, n):
+        with self.lock:
+            start = max(self.next_free, time.monotonic())
+            self.next_free = start + n / self.rate
+            wait = self.next_free - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "torrent/parts.hpp"
+#include "tracker/cohort_protocol.hpp"
 #include "tracker/protocol.hpp"
 #include "tracker/server/service.hpp"
 #include "util/base64.hpp"
@@ -24,7 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kCommit(40, 'a');
+const std::string kServiceCommit(40, 'a');
 
 torrent::FilePart part(const std::string& path, std::uint64_t size, unsigned char fill, bool v1) {
     torrent::FilePart p{path, size, {}, {}};
@@ -43,7 +44,7 @@ torrent::FilePart part(const std::string& path, std::uint64_t size, unsigned cha
 std::string make(unsigned char fill, bool hybrid = false) {
     torrent::AssembleOptions o;
     o.hybrid = hybrid;
-    auto t = torrent::assemble(kCommit, {part("config.json", 100, fill, hybrid), part("model.bin", 600000, fill, hybrid)}, o);
+    auto t = torrent::assemble(kServiceCommit, {part("config.json", 100, fill, hybrid), part("model.bin", 600000, fill, hybrid)}, o);
     REQUIRE(t);
     return *t;
 }
@@ -51,8 +52,8 @@ std::string make(unsigned char fill, bool hybrid = false) {
 // What llmpt made before file attributes were dropped: every file executable.
 std::string make_attributed() {
     lt::file_storage files;
-    files.add_file(kCommit + "/config.json", 100, lt::file_storage::flag_executable);
-    files.add_file(kCommit + "/model.bin", 600000, lt::file_storage::flag_executable);
+    files.add_file(kServiceCommit + "/config.json", 100, lt::file_storage::flag_executable);
+    files.add_file(kServiceCommit + "/model.bin", 600000, lt::file_storage::flag_executable);
     lt::create_torrent t(files, 256 * 1024, lt::create_torrent::v2_only);
     lt::sha256_hash h;
     std::memset(h.data(), 7, 32);
@@ -97,14 +98,14 @@ struct Fixture {
         r.remote = "10.1.2.3";
         return svc->handle(r);
     }
-    server::Response publish(const std::string& torrent, const std::string& revision = kCommit) {
+    server::Response publish(const std::string& torrent, const std::string& revision = kServiceCommit) {
         auto facts = torrent::inspect(torrent);
         REQUIRE(facts);
         return call("POST", "/api/v1/publish",
                     tracker::protocol::publish_body(RepoType::model, "org/m", revision, *facts, torrent));
     }
     json listing() {
-        auto r = call("GET", "/api/v1/torrents?repo_id=org%2Fm&revision=" + kCommit);
+        auto r = call("GET", "/api/v1/torrents?repo_id=org%2Fm&revision=" + kServiceCommit);
         REQUIRE(r.status == 200);
         return json::parse(r.body);
     }
@@ -148,8 +149,8 @@ TEST_CASE("service: a torrent an older llmpt made (file attributes) is replaced 
         tracker::TorrentRow row;
         row.repo_type = "model";
         row.repo_id = "org/m";
-        row.revision = kCommit;
-        row.name = kCommit;
+        row.revision = kServiceCommit;
+        row.name = kServiceCommit;
         row.info_hash = facts->info_hash;
         row.announce_key = facts->announce_key;
         row.total_size = facts->total_size;
@@ -194,7 +195,7 @@ TEST_CASE("service: bad publishes name the field") {
     CHECK(error_of(f.call("POST", "/api/v1/publish", "[1]")) == "body must be a JSON object");
     CHECK(error_of(f.call("POST", "/api/v1/publish", R"({"repo_id":"org/m"})")) == "revision: missing");
     const auto t = make(1);
-    auto body = json::parse(tracker::protocol::publish_body(RepoType::model, "org/m", kCommit, *torrent::inspect(t), t));
+    auto body = json::parse(tracker::protocol::publish_body(RepoType::model, "org/m", kServiceCommit, *torrent::inspect(t), t));
     body["total_size"] = 1;
     CHECK(error_of(f.call("POST", "/api/v1/publish", body.dump())) == "total_size: does not match the torrent");
     CHECK(f.call("GET", "/api/v1/publish").status == 405);
@@ -202,4 +203,82 @@ TEST_CASE("service: bad publishes name the field") {
     const auto bad = f.call("GET", "/api/v1/torrents/torrent?repo_id=org/m&revision=%ff");
     CHECK(bad.status == 404);
     CHECK(json::parse(bad.body).contains("error"));
+}
+
+namespace {
+
+std::string cohort_join(const std::string& revision = kServiceCommit) {
+    tracker::cohort::JoinRequest j;
+    j.repo_id = "org/m";
+    j.revision = revision;
+    j.files = {{"config.json", 100}, {"model.bin", 600000}};
+    return tracker::cohort::join_body(j);
+}
+
+} // namespace
+
+TEST_CASE("service: a cohort's reported parts become the published torrent") {
+    Fixture f;
+    auto r = f.call("POST", "/api/v1/cohort/join", cohort_join());
+    REQUIRE(r.status == 200);
+    const auto joined = tracker::cohort::parse_answer(r.body);
+    REQUIRE(joined);
+    CHECK(joined->piece_length == 256 * 1024);
+    // Report what make(7) is made of, chunk by chunk, in lease order.
+    std::string last;
+    for (int i = 0; i < 10; ++i) {
+        auto l = f.call("POST", "/api/v1/cohort/lease",
+                        tracker::cohort::lease_body({joined->cohort, joined->member, true}));
+        REQUIRE(l.status == 200);
+        const auto a = tracker::cohort::parse_answer(l.body);
+        REQUIRE(a);
+        if (!a->chunk) break;
+        const auto whole = part(a->chunk->path, a->chunk->path == "model.bin" ? 600000 : 100, 7, false);
+        tracker::cohort::ReportRequest rep{joined->cohort, joined->member, a->chunk->path, a->chunk->first_piece,
+                                           std::vector<torrent::Sha256Digest>(a->chunk->pieces, whole.pieces[0])};
+        auto reported = f.call("POST", "/api/v1/cohort/report", tracker::cohort::report_body(rep));
+        REQUIRE(reported.status == 200);
+        last = reported.body;
+    }
+    const auto done = tracker::cohort::parse_answer(last);
+    REQUIRE(done);
+    CHECK(done->state == tracker::cohort::State::published);
+    CHECK(done->info_hash == torrent::inspect(make(7))->info_hash);
+    CHECK(f.listing()["data"][0]["info_hash"] == done->info_hash);
+    // A late joiner is sent to the swarm.
+    const auto late = tracker::cohort::parse_answer(f.call("POST", "/api/v1/cohort/join", cohort_join()).body);
+    REQUIRE(late);
+    CHECK(late->state == tracker::cohort::State::published);
+}
+
+TEST_CASE("service: cohort routes refuse what is wrong with the status that says it") {
+    Fixture f;
+    CHECK(f.call("GET", "/api/v1/cohort/join").status == 405);
+    CHECK(f.call("POST", "/api/v1/cohort/nothing", "{}").status == 404);
+    const auto bad = f.call("POST", "/api/v1/cohort/join", "{\"repo_id\": 5}");
+    CHECK(bad.status == 400);
+    CHECK(error_of(bad).find("repo_id") != std::string::npos);
+    CHECK(f.call("POST", "/api/v1/cohort/join", cohort_join("main")).status == 400);
+    CHECK(f.call("POST", "/api/v1/cohort/lease", R"({"cohort":"x","member":"y"})").status == 404);
+    CHECK(f.call("POST", "/api/v1/cohort/report", R"({"cohort":"x"})").status == 400);
+    CHECK(f.call("POST", "/api/v1/cohort/join", "\xff\xfe").status == 400);
+}
+
+TEST_CASE("service: with publish tokens a cohort needs one too") {
+    fs::path dir = fs::temp_directory_path() / ("llmpt-svc-" + util::random_hex8());
+    fs::create_directories(dir);
+    tracker::ServiceOptions o;
+    o.db_path = dir / "t.db";
+    o.publish_tokens = {"sesame"};
+    auto s = tracker::Service::open(o);
+    REQUIRE(s);
+    server::Request r;
+    r.method = "POST";
+    r.path = r.target = "/api/v1/cohort/join";
+    r.body = cohort_join();
+    r.remote = "10.0.0.1";
+    CHECK((*s)->handle(r).status == 401);
+    r.headers["authorization"] = "Bearer sesame";
+    CHECK((*s)->handle(r).status == 200);
+    fs::remove_all(dir);
 }

@@ -47,6 +47,11 @@ int main(int argc, char** argv) {
     app.add_option("--publish-rate", o.publish_rate, "Publishes per second per client address (0: no limit)")
         ->check(CLI::Range(0.0, 1e6))->capture_default_str();
     app.add_flag("--trust-proxy", o.trust_proxy, "Take the client address from X-Forwarded-For / X-Real-IP / ip=");
+    int cohort_lease = 15;
+    app.add_option("--cohort-lease", cohort_lease,
+                   "Seconds a cold-start cohort member may stay silent before its chunks go to others")
+        ->check(CLI::Range(2, 3600))
+        ->capture_default_str();
     app.add_option("--threads", o.threads, "Network threads")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--log-file", log_file, "Append logs here instead of stderr");
     app.add_flag("-q,--quiet", quiet, "Log only errors and publishes");
@@ -64,6 +69,7 @@ int main(int argc, char** argv) {
     o.port = hp->port;
     o.db_path = db;
     o.announce_interval = std::chrono::seconds(interval);
+    o.cohort_lease = std::chrono::seconds(cohort_lease);
     o.log_requests = !quiet;
     if (!token_file.empty()) {
         std::ifstream in(token_file);

@@ -63,7 +63,7 @@ void show(const DownloadArgs& a, ProgressBar& bar, const Event& e) {
 void seed_after(const DownloadArgs& a, Session& session, const Settings& settings, const DownloadRequest& req,
                 const DownloadResult& r) {
     if (!req.local_dir.empty() || r.offline || r.commit.empty() || settings.tracker.empty() || !settings.p2p) return;
-    if (r.bytes_p2p + r.bytes_webseed == 0) return;
+    if (r.bytes_p2p + r.bytes_webseed + r.bytes_share == 0) return;
     if (const auto h = daemon::holder(settings.cache_dir); h && !h->socket.empty()) {
         (void)daemon::call(h->socket, "POST", "/v1/scan", {}, std::chrono::seconds(2));
         if (!a.quiet) std::fprintf(stderr, "llmpt: the daemon serving this cache seeds it from now on\n");

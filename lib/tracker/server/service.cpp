@@ -29,8 +29,8 @@ std::chrono::seconds peer_ttl(std::string_view peer_id, std::chrono::seconds int
 }
 
 Service::Service(ServiceOptions o)
-    : o_(std::move(o)), announce_limit_(o_.announce_rate, o_.announce_burst),
-      publish_limit_(o_.publish_rate, o_.publish_burst) {}
+    : o_(std::move(o)), cohorts_(o_.cohort), announce_limit_(o_.announce_rate, o_.announce_burst),
+      publish_limit_(o_.publish_rate, o_.publish_burst), cohort_limit_(o_.cohort_rate, o_.cohort_burst) {}
 
 Result<std::unique_ptr<Service>> Service::open(ServiceOptions options) {
     std::unique_ptr<Service> s(new Service(std::move(options)));
@@ -107,6 +107,10 @@ Response Service::handle(const Request& req) {
         if (req.method != "POST") return Response::json_error(405, "use POST");
         return publish(req);
     }
+    if (p.rfind("/api/v1/cohort/", 0) == 0) {
+        if (req.method != "POST") return Response::json_error(405, "use POST");
+        return cohort(req);
+    }
     return Response::json_error(404, "not found");
 }
 
@@ -170,9 +174,11 @@ Response Service::torrent_file(const Request& req) {
 
 void Service::tick() {
     const auto dropped = swarms_.expire(Clock::now());
+    cohorts_.expire(Clock::now());
     log("stats announces=" + std::to_string(announces_.exchange(0)) + " refused=" +
         std::to_string(refused_.exchange(0)) + " peers=" + std::to_string(swarms_.peer_count()) +
-        " expired=" + std::to_string(dropped));
+        " expired=" + std::to_string(dropped) +
+        " cohorts=" + std::to_string(cohorts_.size()));
 }
 
 } // namespace llmpt::tracker

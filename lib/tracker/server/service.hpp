@@ -6,9 +6,11 @@
 //   service.cpp          routing, the registry's reads, the swarm index
 //   service_publish.cpp  POST /api/v1/publish
 //   service_announce.cpp /announce and /scrape
+//   service_cohort.cpp   /api/v1/cohort/... (the cold start)
 #pragma once
 
 #include "server/http_server.hpp"
+#include "tracker/server/cohort.hpp"
 #include "tracker/protocol.hpp"
 #include "tracker/server/db.hpp"
 #include "tracker/server/rate_limit.hpp"
@@ -34,6 +36,8 @@ struct ServiceOptions {
     int max_numwant = 200;
     double announce_rate = 20, announce_burst = 60; // per client address, per second; 0: off
     double publish_rate = 0.5, publish_burst = 20;
+    double cohort_rate = 20, cohort_burst = 200;  // cohort calls per client address
+    CohortStore::Options cohort;
     bool trust_proxy = false;                     // honour X-Forwarded-For / X-Real-IP / ip=
     std::string hub_endpoint;                     // non-empty: publish checks the Hub's tree
     std::size_t max_scrape = 100;
@@ -62,13 +66,19 @@ private:
     server::Response publish(const server::Request& req);
     server::Response announce(const server::Request& req);
     server::Response scrape(const server::Request& req);
+    server::Response cohort(const server::Request& req);
 
     // Publish steps (service_publish.cpp). Each returns the answer that
     // ends the publish, or nothing to go on.
     struct PublishAttempt;
     std::optional<server::Response> authorize(const server::Request& req, PublishAttempt& a);
+    // Why the request's publish token is refused (nullopt: accepted, or no
+    // tokens are configured); `token_id` names an accepted one for the audit.
+    std::optional<std::string> token_problem(const server::Request& req, std::string& token_id) const;
     std::optional<server::Response> check_against_hub(const protocol::Publish& p, PublishAttempt& a);
     server::Response store(const protocol::Publish& p, PublishAttempt& a);
+    // A cohort's parts are all in: assemble, check and publish its torrent.
+    void publish_assembled(const server::Request& req, const std::string& cohort_id, CohortStore::Reported& r);
 
     std::string client_address(const server::Request& req, const std::string& ip_param) const;
     std::optional<std::int64_t> torrent_for_hash(const std::string& raw20);
@@ -80,7 +90,8 @@ private:
     ServiceOptions o_;
     std::unique_ptr<Db> db_;
     SwarmStore swarms_;
-    RateLimiter announce_limit_, publish_limit_;
+    CohortStore cohorts_;
+    RateLimiter announce_limit_, publish_limit_, cohort_limit_;
     std::shared_mutex index_mu_;
     std::unordered_map<std::string, std::int64_t> by_hash_; // raw 20 bytes -> torrent id
     std::atomic<std::uint64_t> announces_{0}, refused_{0};

@@ -52,16 +52,21 @@ struct Service::PublishAttempt {
     Response fail(int status, const std::string& message) { return done(Response::json_error(status, message), message); }
 };
 
-std::optional<Response> Service::authorize(const Request& req, PublishAttempt& a) {
+std::optional<std::string> Service::token_problem(const Request& req, std::string& token_id) const {
     if (o_.publish_tokens.empty()) return std::nullopt;
     const auto auth = req.header("authorization");
     const std::string prefix = "Bearer ";
-    if (auth.compare(0, prefix.size(), prefix) != 0) return a.fail(401, "publish token required");
+    if (auth.compare(0, prefix.size(), prefix) != 0) return "publish token required";
     const auto token = auth.substr(prefix.size());
     bool known = false;
     for (const auto& t : o_.publish_tokens) known |= same_secret(t, token);
-    if (!known) return a.fail(401, "publish token refused");
-    a.audit.token_id = util::sha256_hex(token).substr(0, 12);
+    if (!known) return "publish token refused";
+    token_id = util::sha256_hex(token).substr(0, 12);
+    return std::nullopt;
+}
+
+std::optional<Response> Service::authorize(const Request& req, PublishAttempt& a) {
+    if (auto why = token_problem(req, a.audit.token_id)) return a.fail(401, *why);
     return std::nullopt;
 }
 
@@ -153,6 +158,41 @@ Response Service::publish(const Request& req) {
     if (p.error) return a.fail(400, *p.error);
     if (auto refused = check_against_hub(p, a)) return std::move(*refused);
     return store(p, a);
+}
+
+// A cohort's torrent goes through the same checks and the same audit as a
+// torrent someone publishes: it is the torrent its parts make, nothing more.
+void Service::publish_assembled(const Request& req, const std::string& cohort_id, CohortStore::Reported& r) {
+    const auto now = [] { return Clock::now(); };
+    PublishAttempt a{AuditRow{client_address(req, ""), "cohort", r.repo_type, r.repo_id, r.revision, "", 0, ""}, this};
+    torrent::AssembleOptions ao;
+    ao.tracker = r.tracker;
+    auto data = torrent::assemble(r.revision, *r.parts, ao);
+    if (!data) {
+        a.fail(400, "cohort parts: " + data.error().message);
+        cohorts_.failed(cohort_id, "the reported parts do not make a torrent: " + data.error().message, now());
+        return;
+    }
+    protocol::Publish p;
+    p.repo_id = r.repo_id;
+    p.repo_type = r.repo_type;
+    p.revision = r.revision;
+    p.torrent = std::move(*data);
+    auto facts = torrent::inspect(p.torrent);
+    if (facts) {
+        p.facts = std::move(*facts);
+        if (auto st = torrent::check_snapshot_torrent(p.facts, r.revision); !st) facts = st.error();
+    }
+    if (!facts) {
+        a.fail(400, "cohort torrent: " + facts.error().message);
+        cohorts_.failed(cohort_id, "the assembled torrent breaks the snapshot rules: " + facts.error().message, now());
+        return;
+    }
+    a.audit.info_hash = p.facts.info_hash;
+    auto answer = check_against_hub(p, a);
+    if (!answer) answer = store(p, a);
+    if (answer->status == 200) cohorts_.published(cohort_id, p.facts.info_hash, now());
+    else cohorts_.failed(cohort_id, "publishing the assembled torrent: " + protocol::error_text(answer->status, answer->body), now());
 }
 
 } // namespace llmpt::tracker

@@ -92,6 +92,7 @@ Result<std::unique_ptr<TrackerServer>> TrackerServer::start(TrackerServerOptions
     so.publish_burst = std::max(1.0, o.publish_rate * 40);
     so.trust_proxy = o.trust_proxy;
     so.hub_endpoint = o.hub_endpoint;
+    so.cohort.lease = o.cohort_lease;
     so.log_events = o.log_requests;
     if (o.log) so.log = [log = o.log](const std::string& line) { log(util::utc_timestamp() + " " + line); };
     auto service = tracker::Service::open(so);
