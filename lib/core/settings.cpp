@@ -76,6 +76,16 @@ Settings Settings::from_env() {
     }
     if (auto v = env("LLMPT_P2P_SEED_DISPATCH"); !v.empty()) s.p2p_seed_dispatch = truthy(v);
     if (auto v = env("LLMPT_P2P_COHORT"); !v.empty()) s.p2p_cohort = truthy(v);
+    // huggingface_hub's read timeout for file downloads: ours is a transfer
+    // below 1 KiB/s for that long.
+    if (auto v = env("HF_HUB_DOWNLOAD_TIMEOUT"); !v.empty()) {
+        char* end = nullptr;
+        const double secs = std::strtod(v.c_str(), &end);
+        if (end && *end == '\0' && secs >= 1 && secs <= 86400)
+            s.stall_timeout = std::chrono::seconds(static_cast<long>(secs));
+        else
+            s.env_problems.push_back("HF_HUB_DOWNLOAD_TIMEOUT must be seconds from 1 to 86400, not '" + v + "'");
+    }
     s.publish_token = env("LLMPT_PUBLISH_TOKEN");
     if (auto v = env("LLMPT_P2P_PIECE_ORDER"); !v.empty()) {
         if (auto o = parse_piece_order(v)) s.p2p_piece_order = *o;

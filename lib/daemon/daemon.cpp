@@ -155,6 +155,7 @@ public:
         tc.session = session_.get(); // seeds and tasks share it
         if (!o_.tracker.empty()) tc.base.tracker = o_.tracker;
         if (!o_.endpoint.empty()) tc.base.endpoint = o_.endpoint;
+        if (!o_.publish_token.empty()) tc.base.publish_token = o_.publish_token; // cohorts on a tracker that wants one
         tc.caches = o_.caches;
         tc.state_file = o_.state_dir / "tasks.json";
         tc.max_running = o_.max_running;

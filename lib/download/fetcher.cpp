@@ -110,6 +110,7 @@ struct Fetcher::File {
     std::uint64_t hashed = 0;
     bool finished = false;
     int verify_failures = 0;
+    int range_restarts = 0; // the server ignored Range: each one starts the file over
 
     std::uint64_t watermark() const {
         std::uint64_t w = 0;
@@ -369,6 +370,9 @@ bool parse_content_range(const std::string& v, std::uint64_t& first, std::uint64
 
 } // namespace
 
+// What an attempt must gain to count as progress rather than a failure.
+constexpr std::uint64_t kRealProgress = 1 << 20;
+
 Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
     File& f = *task.file;
     int failures = 0;
@@ -493,10 +497,18 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
         }
         if (range_ignored) {
             std::lock_guard hl(f.hash_mu);
-            if (task.generation == f.generation) {
-                if (warn_) warn_("server ignores Range for " + f.target.path + "; fetching it whole");
-                restart(f, false);
+            if (task.generation != f.generation) return ChunkEnd::stale;
+            // A restart is a failure too: a server that ignores Range and
+            // cuts bodies short would otherwise restart the file forever.
+            if (++f.range_restarts > settings_.max_retries) {
+                fail(Error(errc::network,
+                           "giving up on " + f.target.path + ": the server ignores Range and cut the body short " +
+                               std::to_string(f.range_restarts) + " times",
+                           f.target.url));
+                return ChunkEnd::failed;
             }
+            if (warn_) warn_("server ignores Range for " + f.target.path + "; fetching it whole");
+            restart(f, false);
             return ChunkEnd::restart;
         }
         if (!r) {
@@ -518,8 +530,10 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
             return ChunkEnd::done;
         }
         // A transport error, a retryable status, or a short body: retry from
-        // where this chunk stopped; progress resets the failure count.
-        if (now_done > before) failures = 0;
+        // where this chunk stopped. Real progress (a MiB, or the rest of the
+        // chunk) resets the failure count; a trickle that was aborted for
+        // stalling is a failure however many bytes it gained.
+        if (now_done - before >= std::min<std::uint64_t>(kRealProgress, end - chunk_offset - before)) failures = 0;
         if (++failures > settings_.max_retries) {
             fail(r ? Error(errc::network,
                            "giving up on " + f.target.path + " after " +

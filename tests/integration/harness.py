@@ -156,6 +156,8 @@ class FakeHub:
     http.server). `files` is {path: bytes}; `mode` says how resolve lies:
     'ok', 'bad-content', 'bad-size', 'ignore-range', 'truncate-once', 'slow',
     'flaky' (every first request of a URL gets 503 + Retry-After: 1),
+    'ignore-range-truncate' (ignores Range and cuts every body in half),
+    'trickle' (sends file bodies at one byte a second),
     'redirect-other-host' (resolve answers 302 to http://localhost:port/cdn/...)."""
 
     COMMIT = "c" * 40
@@ -240,7 +242,7 @@ class FakeHub:
                 rng = self.headers.get("Range")
                 start, end = 0, len(data) - 1
                 status = 200
-                if rng and hub.mode != "ignore-range":
+                if rng and hub.mode not in ("ignore-range", "ignore-range-truncate"):
                     a, b = rng.split("=")[1].split("-")
                     start, end = int(a), (int(b) if b else len(data) - 1)
                     status = 206
@@ -251,12 +253,21 @@ class FakeHub:
                     self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, len(data)))
                 self.send_header("ETag", '"%s"' % hub.etag(path))
                 self.end_headers()
-                if hub.mode == "truncate-once" and path not in hub.truncated:
+                if hub.mode == "ignore-range-truncate" or (hub.mode == "truncate-once" and path not in hub.truncated):
                     hub.truncated.add(path)
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if hub.mode == "trickle":
+                    for i in range(len(body)):
+                        try:
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                        except (BrokenPipeError, ConnectionResetError):
+                            return
+                        time.sleep(1)
                     return
                 if hub.mode == "slow":
                     step = max(1, hub.rate // 10)

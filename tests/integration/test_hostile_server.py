@@ -50,6 +50,31 @@ class HostileServerTest(TestCase):
             self.assertGreater(len(gets), 1)  # a ranged try, then the whole file
         self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
 
+    def test_a_server_that_ignores_range_and_cuts_bodies_short_ends_in_exit_5(self):
+        # Every resume gets a 200 and the file starts over: restarts count
+        # as failures, so this ends instead of going on forever.
+        with FakeHub(FILES, "ignore-range-truncate") as hub:
+            t0 = time.monotonic()
+            p = self.download(hub, "--include", "model.bin")
+            self.assertExit(p, 5)
+            self.assertIn("ignores Range", p.stderr)
+            self.assertLess(time.monotonic() - t0, 90)
+            gets = [h for h in hub.hits if "/resolve/" in h[1]]
+            self.assertLess(len(gets), 40, len(gets))
+        # Nothing reached blobs/ (the partial temp file stays for a resume).
+        self.assertEqual([b for b in self.blobs() if not b.endswith(".incomplete")], [])
+
+    def test_a_body_trickling_at_one_byte_a_second_ends_in_exit_5(self):
+        # Each attempt stalls (HF_HUB_DOWNLOAD_TIMEOUT: 2 s below 1 KiB/s)
+        # and the few bytes it gained do not count as progress.
+        with FakeHub(FILES, "trickle") as hub:
+            t0 = time.monotonic()
+            p = run(["download", "org/fake", "--endpoint", hub.url, "--cache-dir", self.path("cache"),
+                     "--include", "model.bin"], env={"HF_HUB_DOWNLOAD_TIMEOUT": "2"})
+            self.assertExit(p, 5)
+            self.assertLess(time.monotonic() - t0, 90)
+        self.assertEqual([b for b in self.blobs() if not b.endswith(".incomplete")], [])
+
     def test_truncated_responses_are_resumed(self):
         with FakeHub(FILES, "truncate-once") as hub:
             p = self.download(hub)
