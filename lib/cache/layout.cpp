@@ -190,12 +190,15 @@ Result<FileLock> FileLock::try_lock(const fs::path& path) {
     return FileLock(fd->release());
 }
 
-Result<FileLock> FileLock::lock(const fs::path& path, std::chrono::seconds timeout,
-                                const std::string& what) {
+Result<FileLock> FileLock::lock(const fs::path& path, std::chrono::seconds timeout, const std::string& what,
+                                const std::atomic<bool>* cancel) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         auto l = try_lock(path);
         if (!l || l->held()) return l;
+        if (cancel && cancel->load())
+            return Error(errc::interrupted, "interrupted while waiting for another process writing " + what,
+                         path.string());
         if (std::chrono::steady_clock::now() >= deadline)
             return Error(errc::failure,
                          "timed out after " + std::to_string(timeout.count()) +

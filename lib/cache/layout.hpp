@@ -6,6 +6,7 @@
 #include <llmpt/error.hpp>
 #include <llmpt/repo.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -95,9 +96,10 @@ class FileLock {
 public:
     // Returns an empty lock (not held) if another process holds it.
     static Result<FileLock> try_lock(const fs::path& path);
-    // Waits up to `timeout`, calling `on_wait` once when it has to wait.
-    static Result<FileLock> lock(const fs::path& path, std::chrono::seconds timeout,
-                                 const std::string& what);
+    // Waits up to `timeout` for it (errc::failure naming `what` after
+    // that), and no longer than `cancel` stays false (errc::interrupted).
+    static Result<FileLock> lock(const fs::path& path, std::chrono::seconds timeout, const std::string& what,
+                                 const std::atomic<bool>* cancel = nullptr);
     FileLock() = default;
     FileLock(FileLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
     FileLock& operator=(FileLock&& o) noexcept;

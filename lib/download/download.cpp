@@ -422,7 +422,7 @@ Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std:
                                           " (lock " + cache_->lock_path(etag).string() + ")"});
                 events_.drain(on_event_);
                 lock = cache::FileLock::lock(cache_->lock_path(etag), settings_.lock_timeout,
-                                             "blob " + etag.str() + " (" + w.file.path + ")");
+                                             "blob " + etag.str() + " (" + w.file.path + ")", req_.cancel);
             }
             if (!lock) return lock.error();
             if (!lock->held()) {
@@ -468,7 +468,7 @@ Status Download::fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit, 
         std::error_code ec;
         fs::create_directories(spot.tmp_dir, ec);
         if (ec) return util::errno_error(ec.value(), "cannot create folder", spot.tmp_dir.string());
-        auto lock = cache::FileLock::lock(dest->lock_path(w), settings_.lock_timeout, f.path);
+        auto lock = cache::FileLock::lock(dest->lock_path(w), settings_.lock_timeout, f.path, req_.cancel);
         if (!lock) return lock.error();
         locks.push_back(std::move(*lock));
         fetch::FetchTarget t{f.path, hub.file_url(*repo_, commit, f.path), f.size, f.etag,

@@ -16,8 +16,9 @@ Fallback::Action Fallback::decide(const SwarmView& v, std::string& why) {
     all_unavailable_ = all;
     if (web_seed_) return Action::none;
 
-    if (v.peers == 0 && v.now - last_peer_ >= o_.no_peer_grace) {
-        why = "no peer answered for " + std::to_string(o_.no_peer_grace.count() / 1000) + " s; HTTP takes over";
+    const auto peer_grace = v.connecting > 0 ? o_.connect_grace : o_.no_peer_grace;
+    if (v.peers == 0 && v.now - last_peer_ >= peer_grace) {
+        why = "no peer answered for " + std::to_string(peer_grace.count() / 1000) + " s; HTTP takes over";
         return Action::hand_over;
     }
     // What is left, nobody connected has: the Hub's parallel HTTP is the

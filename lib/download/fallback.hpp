@@ -17,12 +17,14 @@ struct SwarmView {
     std::uint64_t left = 0;          // wanted bytes not yet received
     std::uint64_t unavailable = 0;   // of those, in pieces no connected peer has
     bool progressed = false;         // bytes arrived since the last poll
+    int connecting = 0;              // peers the tracker named that we are still trying
 };
 
 class Fallback {
 public:
     struct Options {
-        std::chrono::milliseconds no_peer_grace{3000};   // nobody connected: HTTP for everything
+        std::chrono::milliseconds no_peer_grace{3000};   // nobody connected, nobody to try: HTTP for everything
+        std::chrono::milliseconds connect_grace{10000};  // nobody connected yet, peers still tried (a busy machine)
         std::chrono::milliseconds web_seed_grace{1000};    // some pieces no peer has: the Hub as a web seed
         std::chrono::milliseconds unavailable_grace{3000}; // no peer has any of the rest: HTTP for it
         std::chrono::milliseconds stall_grace{2000};     // peers but no bytes

@@ -372,7 +372,9 @@ PeerDownload::End PeerDownload::run() {
             last_announce = Clock::now();
         }
         std::string why;
-        switch (fallback.decide(view(pieces, peers, progressed), why)) {
+        auto swarm = view(pieces, peers, progressed);
+        swarm.connecting = st.connect_candidates;
+        switch (fallback.decide(swarm, why)) {
         case Fallback::Action::none: break;
         case Fallback::Action::web_seed:
             warn(why);

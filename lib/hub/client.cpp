@@ -20,8 +20,9 @@ std::vector<std::string> HubClient::auth_headers() const {
 }
 
 Result<http::Response> HubClient::get_json(const std::string& url, const RepoRef& repo,
-                                           const std::string& what, const std::string& body) {
+                                           const std::string& what, const std::string& body, std::size_t max_body) {
     http::Request req;
+    req.max_body = max_body;
     req.method = body.empty() ? "GET" : "POST";
     req.url = url;
     req.body = body;
@@ -54,11 +55,18 @@ Result<std::vector<RemoteFile>> HubClient::list_files(const RepoRef& repo, const
     std::string url = endpoint_ + "/api/" + repo.api_path() + "/tree/" + commit.str() +
                       "?recursive=true&expand=false";
     std::vector<RemoteFile> all;
+    // Memory stays bounded whatever the Hub sends: pages of at most
+    // kMaxTreePage bytes, kMaxListedFiles entries in all.
     for (int page = 0; page < 100000; ++page) {
-        auto r = get_json(url, repo, "file list of " + commit.str());
+        auto r = get_json(url, repo, "file list of " + commit.str(), {}, kMaxTreePage);
         if (!r) return r.error();
         auto files = parse_file_list(r->body);
         if (!files) return files.error();
+        if (files->size() > kMaxListedFiles - all.size())
+            return Error(errc::failure,
+                         "the Hub lists more than " + std::to_string(kMaxListedFiles) +
+                             " files for this revision; llmpt handles at most that many",
+                         url);
         for (auto& f : *files) all.push_back(std::move(f));
         auto next = next_link(r->headers);
         if (!next) return all;

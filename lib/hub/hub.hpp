@@ -45,6 +45,11 @@ public:
     virtual std::vector<std::string> auth_headers() const = 0;
 };
 
+// What one revision's file list may hold: the largest repos on the Hub have
+// some 100,000 files; past this a tree is taken for hostile.
+constexpr std::size_t kMaxListedFiles = 300000;
+constexpr std::size_t kMaxTreePage = 16u << 20; // bytes of one page of the tree
+
 class HubClient final : public HubApi {
 public:
     explicit HubClient(const Settings& settings, const std::atomic<bool>* cancel = nullptr);
@@ -60,8 +65,8 @@ public:
     std::vector<std::string> auth_headers() const override;
 
 private:
-    Result<http::Response> get_json(const std::string& url, const RepoRef& repo,
-                                    const std::string& what, const std::string& body = {});
+    Result<http::Response> get_json(const std::string& url, const RepoRef& repo, const std::string& what,
+                                    const std::string& body = {}, std::size_t max_body = 64u << 20);
     std::string endpoint_;
     std::string token_;
     http::RetryPolicy retry_;

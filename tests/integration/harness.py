@@ -158,6 +158,7 @@ class FakeHub:
     'flaky' (every first request of a URL gets 503 + Retry-After: 1),
     'ignore-range-truncate' (ignores Range and cuts every body in half),
     'trickle' (sends file bodies at one byte a second),
+    'endless-tree' (the file list has page after page of new files),
     'redirect-other-host' (resolve answers 302 to http://localhost:port/cdn/...)."""
 
     COMMIT = "c" * 40
@@ -169,6 +170,7 @@ class FakeHub:
         self.hits = []
         self.truncated = set()
         self.seen = set()
+        self.pages = 0  # tree pages served ('endless-tree')
         self.cdn_auth = []  # Authorization headers the CDN stand-in saw
         hub = self
 
@@ -202,6 +204,20 @@ class FakeHub:
                     return self.resolve(self.path[len("/cdn/"):])
                 if self.path.startswith("/api/models/org/fake/revision/"):
                     return self.send_json({"id": "org/fake", "sha": hub.COMMIT, "siblings": []})
+                if self.path.startswith("/api/models/org/fake/tree/") and hub.mode == "endless-tree":
+                    # Pages of 5,000 new files, each linking to the next, forever.
+                    page = int(self.path.rsplit("page=", 1)[1]) if "page=" in self.path else 0
+                    hub.pages += 1
+                    body = json.dumps([{"type": "file", "path": "f%d/%d.txt" % (page, i), "size": 1,
+                                        "oid": "0" * 40} for i in range(5000)]).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Link", '<%s/api/models/org/fake/tree/%s?recursive=true&page=%d>; rel="next"'
+                                     % (hub.url, hub.COMMIT, page + 1))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 if self.path.startswith("/api/models/org/fake/tree/"):
                     return self.send_json([hub.entry(p) for p in sorted(hub.files)])
                 prefix = "/org/fake/resolve/%s/" % hub.COMMIT

@@ -3,6 +3,7 @@ transfers short. Nothing wrong ever reaches blobs/."""
 
 import json
 import os
+import resource
 import time
 import unittest
 
@@ -74,6 +75,16 @@ class HostileServerTest(TestCase):
             self.assertExit(p, 5)
             self.assertLess(time.monotonic() - t0, 90)
         self.assertEqual([b for b in self.blobs() if not b.endswith(".incomplete")], [])
+
+    def test_an_endless_file_list_is_refused_with_bounded_memory(self):
+        with FakeHub(FILES, "endless-tree") as hub:
+            p = self.download(hub)
+            self.assertExit(p, 1)
+            self.assertIn("more than 300000 files", p.stderr)
+            self.assertLessEqual(hub.pages, 61)  # 300,000 files at 5,000 a page, then it stopped
+            # The largest child so far is this download (the others fetched a few MiB).
+            rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            self.assertLess(rss_kib, 512 * 1024, "peak RSS %d KiB" % rss_kib)
 
     def test_truncated_responses_are_resumed(self):
         with FakeHub(FILES, "truncate-once") as hub:

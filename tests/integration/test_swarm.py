@@ -61,7 +61,9 @@ class SwarmTest(TestCase):
         out, err = p.communicate(timeout=180)
         self.assertEqual(p.returncode, 0, err)
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.path(name)]), 0)
-        return json.loads(out.splitlines()[0])
+        r = json.loads(out.splitlines()[0])
+        r["stderr"] = err  # for the messages of failed assertions
+        return r
 
     def resolve_bytes(self):
         """Bytes of file bodies llmpt serve sent (its request log)."""
@@ -114,7 +116,7 @@ class SwarmTest(TestCase):
         late = self.leech("127.0.0.29", "late", "--seed-time", "0", "--no-webseed")
         r = self.finish(late, "late")
         # From the partial peers; should they lack a piece, HTTP fills it.
-        self.assertGreaterEqual(r["bytes_p2p"], 0.9 * TOTAL)
+        self.assertGreaterEqual(r["bytes_p2p"], 0.9 * TOTAL, r["stderr"])
         self.assertEqual(r["bytes_p2p"] + r["bytes_http"], TOTAL)
         for i, p in enumerate(early):
             e = self.finish(p, "e%d" % i)

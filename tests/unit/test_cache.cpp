@@ -5,6 +5,7 @@
 
 #include <llmpt/cache.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -94,4 +95,11 @@ TEST_CASE("locks exclude a second holder") {
     CHECK_FALSE(b->held());
     auto c = cache::FileLock::lock(d.path / "x.lock", std::chrono::seconds(0), "x");
     CHECK_FALSE(c);
+    // A wait ends at once when the caller cancels, whatever the timeout.
+    std::atomic<bool> cancel{true};
+    const auto t0 = std::chrono::steady_clock::now();
+    auto e = cache::FileLock::lock(d.path / "x.lock", std::chrono::seconds(600), "x", &cancel);
+    REQUIRE_FALSE(e);
+    CHECK(e.error().code == errc::interrupted);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
 }

@@ -30,6 +30,19 @@ TEST_CASE("fallback: nobody connects: HTTP after the grace") {
     CHECK(why.find("no peer") != std::string::npos);
 }
 
+TEST_CASE("fallback: peers the tracker named get longer to answer than nobody at all") {
+    Fallback f({}, t0);
+    std::string why;
+    auto v = at(3000ms, 0, 1000, 1000, false);
+    v.connecting = 2; // a busy machine: the connections are still being made
+    CHECK(f.decide(v, why) == Action::none);
+    v.now = t0 + 9900ms;
+    CHECK(f.decide(v, why) == Action::none);
+    v.now = t0 + 10000ms;
+    CHECK(f.decide(v, why) == Action::hand_over);
+    CHECK(why.find("10 s") != std::string::npos);
+}
+
 TEST_CASE("fallback: some pieces nobody has: a web seed after a second, once") {
     Fallback f({}, t0);
     std::string why;
