@@ -40,26 +40,45 @@ class QBittorrent:
         self.profile = profile
         conf_dir = os.path.join(profile, "qBittorrent", "config")
         os.makedirs(conf_dir, exist_ok=True)
-        self.port = free_port()
-        with open(os.path.join(conf_dir, "qBittorrent.conf"), "w") as f:
-            f.write(CONF % {"port": self.port})
-        self.web_port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.web_port
-        self.log = open(os.path.join(profile, "qbt.log"), "w")
-        self.proc = subprocess.Popen([QBT, "--profile=" + profile, "--webui-port=%d" % self.web_port],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.call("GET", "/api/v2/app/version")
+        # free_port() can lose its port to another test before qBittorrent
+        # binds it: then it says so in its log, and it is started again on
+        # other ports.
+        for attempt in range(5):
+            self.port = free_port()
+            with open(os.path.join(conf_dir, "qBittorrent.conf"), "w") as f:
+                f.write(CONF % {"port": self.port})
+            self.web_port = free_port()
+            self.url = "http://127.0.0.1:%d" % self.web_port
+            self.log = open(os.path.join(profile, "qbt.log"), "w")
+            self.proc = subprocess.Popen([QBT, "--profile=" + profile, "--webui-port=%d" % self.web_port],
+                                         stdout=self.log, stderr=subprocess.STDOUT)
+            if self.wait_ready():
                 break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("qbittorrent-nox did not start (see %s)" % self.log.name)
-                time.sleep(0.1)
+            self.proc.kill()
+            self.proc.wait(10)
+            self.log.close()
+        else:
+            raise AssertionError("qbittorrent-nox did not start (see %s)" % self.log.name)
         # Our seeder and downloader share 127.0.0.1 with everyone else here.
         self.call("POST", "/api/v2/app/setPreferences",
                   form={"json": json.dumps({"enable_multi_connections_from_same_ip": True})})
+
+    def wait_ready(self):
+        """True once the Web UI answers; False if a port was taken."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.call("GET", "/api/v2/app/version")
+                return True
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise AssertionError("qbittorrent-nox exited (see %s)" % self.log.name)
+                self.log.flush()
+                with open(self.log.name) as f:
+                    if "already in use" in f.read():
+                        return False
+                time.sleep(0.1)
+        raise AssertionError("qbittorrent-nox did not start in 30 s (see %s)" % self.log.name)
 
     def call(self, method, path, form=None, files=None, timeout=10):
         data, headers = None, {}
