@@ -91,6 +91,14 @@ std::string Service::client_address(const Request& req, const std::string& ip_pa
     return req.remote;
 }
 
+std::optional<Response> Service::over_limit(RateLimiter& limit, const std::string& remote) {
+    std::chrono::seconds retry{0};
+    if (limit.allow(remote, Clock::now(), retry)) return std::nullopt;
+    auto r = Response::json_error(429, "too many requests");
+    r.header("Retry-After", std::to_string(retry.count()));
+    return r;
+}
+
 Response Service::handle(const Request& req) {
     const auto& p = req.path;
     if (p == "/announce") return announce(req);

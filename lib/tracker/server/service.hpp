@@ -81,6 +81,8 @@ private:
     void publish_assembled(const server::Request& req, const std::string& cohort_id, CohortStore::Reported& r);
 
     std::string client_address(const server::Request& req, const std::string& ip_param) const;
+    // 429 with Retry-After when `limit` refuses `remote` now; nothing to go on.
+    static std::optional<server::Response> over_limit(RateLimiter& limit, const std::string& remote);
     std::optional<std::int64_t> torrent_for_hash(const std::string& raw20);
     void index_torrent(const TorrentRow& row);
     void unindex_torrent(const TorrentRow& row);

@@ -23,12 +23,7 @@ Response answer(const cohort::Answer& a) {
 
 Response Service::cohort(const Request& req) {
     const auto remote = client_address(req, "");
-    std::chrono::seconds retry{0};
-    if (!cohort_limit_.allow(remote, Clock::now(), retry)) {
-        auto r = Response::json_error(429, "too many requests");
-        r.header("Retry-After", std::to_string(retry.count()));
-        return r;
-    }
+    if (auto refused = over_limit(cohort_limit_, remote)) return std::move(*refused);
     std::string token_id;
     if (auto why = token_problem(req, token_id)) return Response::json_error(401, *why);
     const auto now = Clock::now();

@@ -142,12 +142,7 @@ Response Service::store(const protocol::Publish& p, PublishAttempt& a) {
 
 Response Service::publish(const Request& req) {
     const auto remote = client_address(req, "");
-    std::chrono::seconds retry{0};
-    if (!publish_limit_.allow(remote, Clock::now(), retry)) {
-        auto r = Response::json_error(429, "too many requests");
-        r.header("Retry-After", std::to_string(retry.count()));
-        return r;
-    }
+    if (auto refused = over_limit(publish_limit_, remote)) return std::move(*refused);
     PublishAttempt a{AuditRow{remote, "", "", "", "", "", 0, ""}, this};
     if (auto denied = authorize(req, a)) return std::move(*denied);
     const auto p = protocol::parse_publish(req.body);
