@@ -54,6 +54,10 @@ struct Settings {
     int max_retries = 5;                            // per request, for 408/429/5xx/network
     std::chrono::milliseconds retry_base_delay{250};
     std::chrono::milliseconds retry_max_delay{10000};
+    // A server that asks for a longer wait than this (Retry-After, the Hub's
+    // RateLimit header on a 429) fails the request at once with a message;
+    // shorter waits are waited out, and told as warnings.
+    std::chrono::seconds max_server_wait{300};
     // P2P: peers from the tracker first, HTTP for whatever they cannot give.
     bool p2p = true;                                // --no-p2p: HTTP only
     bool webseed = true;                            // the Hub's resolve URLs as BEP 19 web seeds

@@ -86,6 +86,16 @@ Settings Settings::from_env() {
         else
             s.env_problems.push_back("HF_HUB_DOWNLOAD_TIMEOUT must be seconds from 1 to 86400, not '" + v + "'");
     }
+    // The longest wait a rate-limiting server may ask for (Retry-After,
+    // RateLimit) before a request gives up instead.
+    if (auto v = env("LLMPT_MAX_SERVER_WAIT"); !v.empty()) {
+        char* end = nullptr;
+        const long secs = std::strtol(v.c_str(), &end, 10);
+        if (end && *end == '\0' && secs >= 0 && secs <= 86400)
+            s.max_server_wait = std::chrono::seconds(secs);
+        else
+            s.env_problems.push_back("LLMPT_MAX_SERVER_WAIT must be seconds from 0 to 86400, not '" + v + "'");
+    }
     s.publish_token = env("LLMPT_PUBLISH_TOKEN");
     if (auto v = env("LLMPT_P2P_PIECE_ORDER"); !v.empty()) {
         if (auto o = parse_piece_order(v)) s.p2p_piece_order = *o;

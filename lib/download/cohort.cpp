@@ -149,7 +149,7 @@ Status Member::download_range(const co::Chunk& c, const fs::path& staged, std::u
     std::uint64_t done = 0;
     const auto* f = file(c.path);
     const auto url = job_.hub.file_url(job_.repo, job_.commit, c.path);
-    http::RetryPolicy policy{job_.settings.max_retries, job_.settings.retry_base_delay, job_.settings.retry_max_delay};
+    const auto policy = http::RetryPolicy::from(job_.settings, [this](const std::string& m) { warn(m); });
     for (int attempt = 0;; ++attempt) {
         if (cancelled()) return Error(errc::interrupted, "interrupted");
         http::Request req;
@@ -184,8 +184,8 @@ Status Member::download_range(const co::Chunk& c, const fs::path& staged, std::u
             return Error(errc::network, "the Hub answered " + std::to_string(status), url);
         if (attempt >= policy.max_retries)
             return Error(errc::network, r ? "the Hub cut the transfer short" : r.error().message, url);
-        if (!http::sleep_for(http::retry_delay(policy, attempt + 1, headers), job_.cancel))
-            return Error(errc::interrupted, "interrupted");
+        if (auto st = http::wait_to_retry(policy, attempt + 1, status, headers, url, job_.cancel); !st)
+            return st.error();
     }
 }
 

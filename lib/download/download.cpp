@@ -507,7 +507,7 @@ Result<DownloadResult> Download::run() {
     if (auto st = validate(); !st) return st.error();
     if (settings_.offline) return offline("offline mode (HF_HUB_OFFLINE=1)");
 
-    hub::HubClient hub(settings_, req_.cancel);
+    hub::HubClient hub(settings_, req_.cancel, [this](const std::string& m) { events_.push(WarningEvent{m}); });
     auto commit = hub.resolve_revision(*repo_, req_.revision);
     if (!commit) {
         if (commit.error().code == errc::network) return offline(commit.error().what());

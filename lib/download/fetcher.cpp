@@ -544,11 +544,11 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
                            "giving up on " + f.target.path + ": " + r.error().message, f.target.url));
             return ChunkEnd::failed;
         }
-        const http::RetryPolicy policy{settings_.max_retries, settings_.retry_base_delay,
-                                       settings_.retry_max_delay};
-        if (!http::sleep_for(http::retry_delay(policy, failures, r ? r->headers : http::Headers{}),
-                             cancel_)) {
-            fail(Error(errc::interrupted, "interrupted"));
+        const auto policy = http::RetryPolicy::from(settings_, warn_);
+        if (auto st = http::wait_to_retry(policy, failures, r ? r->status : 0, r ? r->headers : http::Headers{},
+                                          f.target.url, cancel_);
+            !st) {
+            fail(std::move(st).error());
             return ChunkEnd::failed;
         }
     }

@@ -7,9 +7,8 @@
 
 namespace llmpt::hub {
 
-HubClient::HubClient(const Settings& s, const std::atomic<bool>* cancel)
-    : endpoint_(s.endpoint), token_(s.token),
-      retry_{s.max_retries, s.retry_base_delay, s.retry_max_delay},
+HubClient::HubClient(const Settings& s, const std::atomic<bool>* cancel, http::WaitNotice on_wait)
+    : endpoint_(s.endpoint), token_(s.token), retry_(http::RetryPolicy::from(s, std::move(on_wait))),
       connect_timeout_(s.connect_timeout), api_timeout_(s.api_timeout), cancel_(cancel) {
     endpoint_ = util::trim_trailing_slashes(endpoint_);
 }

@@ -52,7 +52,9 @@ constexpr std::size_t kMaxTreePage = 16u << 20; // bytes of one page of the tree
 
 class HubClient final : public HubApi {
 public:
-    explicit HubClient(const Settings& settings, const std::atomic<bool>* cancel = nullptr);
+    // `on_wait` is told when the Hub asks us to wait (a 429 with RateLimit).
+    explicit HubClient(const Settings& settings, const std::atomic<bool>* cancel = nullptr,
+                       http::WaitNotice on_wait = {});
 
     Result<CommitId> resolve_revision(const RepoRef& repo, const std::string& revision) override;
     Result<std::vector<RemoteFile>> list_files(const RepoRef& repo, const CommitId& commit) override;

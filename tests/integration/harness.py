@@ -156,6 +156,9 @@ class FakeHub:
     http.server). `files` is {path: bytes}; `mode` says how resolve lies:
     'ok', 'bad-content', 'bad-size', 'ignore-range', 'truncate-once', 'slow',
     'flaky' (every first request of a URL gets 503 + Retry-After: 1),
+    'rate-limited' (every first request of a URL gets 429 and the Hub's
+    RateLimit headers with a 2 s reset), 'rate-limited-long' (every request
+    gets 429 with a reset an hour away),
     'ignore-range-truncate' (ignores Range and cuts every body in half),
     'trickle' (sends file bodies at one byte a second),
     'endless-tree' (the file list has page after page of new files),
@@ -168,6 +171,7 @@ class FakeHub:
         self.mode = mode
         self.rate = rate  # bytes/s for 'slow'
         self.hits = []
+        self.times = []  # time.monotonic() of each GET, beside hits
         self.truncated = set()
         self.seen = set()
         self.pages = 0  # tree pages served ('endless-tree')
@@ -188,17 +192,26 @@ class FakeHub:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def refuse(self, status, headers):
+                body = b'{"error": "busy"}'
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self):
                 hub.hits.append((self.command, self.path, self.headers.get("Range")))
+                hub.times.append(time.monotonic())
                 if hub.mode == "flaky" and self.path not in hub.seen:
                     hub.seen.add(self.path)
-                    body = b'{"error": "busy"}'
-                    self.send_response(503)
-                    self.send_header("Retry-After", "1")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return
+                    return self.refuse(503, {"Retry-After": "1"})
+                if (hub.mode == "rate-limited" and self.path not in hub.seen) or hub.mode == "rate-limited-long":
+                    hub.seen.add(self.path)
+                    reset = 2 if hub.mode == "rate-limited" else 3600
+                    return self.refuse(429, {"RateLimit": '"api";r=0;t=%d' % reset,
+                                             "RateLimit-Policy": '"fixed window";"api";q=500;w=300'})
                 if self.path.startswith("/cdn/"):
                     hub.cdn_auth.append(self.headers.get("Authorization"))
                     return self.resolve(self.path[len("/cdn/"):])

@@ -107,6 +107,31 @@ class HostileServerTest(TestCase):
             self.assertEqual(paths.count(paths[0]), 2)  # the revision call was retried
         self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
 
+    def test_a_rate_limited_hub_is_waited_for_as_its_ratelimit_header_says(self):
+        # The Hub's 429 carries no Retry-After, only RateLimit: "api";r=0;t=2.
+        with FakeHub(FILES, "rate-limited") as hub:
+            p = self.download(hub)
+            self.assertExit(p, 0)
+            self.assertIn("HTTP 429 (rate limited)", p.stderr)
+            self.assertIn("waiting 2 s as the server asks", p.stderr)
+            first = {}
+            for (_, path, _), t in zip(hub.hits, hub.times):
+                if path in first:  # the retry came after the reset, not before
+                    self.assertGreaterEqual(t - first[path], 1.9, path)
+                else:
+                    first[path] = t
+            self.assertEqual(len(hub.hits), 2 * len(first))
+        self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
+
+    def test_a_hub_that_asks_for_an_hour_ends_the_download_at_once_with_the_reason(self):
+        with FakeHub(FILES, "rate-limited-long") as hub:
+            p = self.download(hub)
+            self.assertExit(p, 5)
+            self.assertIn("asks to wait 3600 s", p.stderr)
+            self.assertIn("LLMPT_MAX_SERVER_WAIT", p.stderr)
+            self.assertEqual(len(hub.hits), 1)  # no retry against an hour-long quota
+        self.assertEqual(self.blobs(), [])
+
     def test_redirect_to_another_host_drops_the_token(self):
         with FakeHub(FILES, "redirect-other-host") as hub:
             p = self.download(hub, "--token", "sekrit")
