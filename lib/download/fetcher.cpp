@@ -43,37 +43,38 @@ std::string resume_journal(std::uint64_t size, std::uint64_t chunk_size, const s
     return out;
 }
 
-namespace {
-
-struct JournalState {
-    std::uint64_t chunk_size = 0;
-    std::string tmp_name;
-    std::vector<std::uint64_t> done;
-};
-
-std::optional<JournalState> read_journal(const fs::path& path, std::uint64_t size) {
-    auto text = util::read_small_file(path, 1 << 20);
-    if (!text) return std::nullopt;
-    const auto nl = text->find('\n');
-    if (nl == std::string::npos) return std::nullopt;
+std::optional<JournalState> parse_journal(std::string_view text, std::uint64_t size) {
+    const auto nl = text.find('\n');
+    if (nl == std::string_view::npos || nl > 512) return std::nullopt;
     char tmp[256] = {};
     unsigned long long jsize = 0, chunk = 0;
     int version = 0;
-    if (std::sscanf(text->substr(0, nl).c_str(), "llmpt-parts %d %llu %llu %255s", &version, &jsize,
+    if (std::sscanf(std::string(text.substr(0, nl)).c_str(), "llmpt-parts %d %llu %llu %255s", &version, &jsize,
                     &chunk, tmp) != 4 ||
         version != 1 || jsize != size || chunk == 0)
         return std::nullopt;
     JournalState j{chunk, tmp, {}};
-    const std::uint64_t n = size == 0 ? 0 : (size + chunk - 1) / chunk;
+    const std::uint64_t n = size == 0 ? 0 : (size - 1) / chunk + 1;
+    // Every chunk has its line: a journal shorter than that is not ours
+    // (and a huge count from a tiny chunk size cannot allocate past it).
+    if (n > (text.size() - nl - 1) / (kDigits + 1)) return std::nullopt;
+    j.done.reserve(n);
     std::size_t pos = nl + 1;
     for (std::uint64_t i = 0; i < n; ++i, pos += kDigits + 1) {
-        if (pos + kDigits > text->size()) return std::nullopt;
         std::uint64_t v = 0;
-        auto [p, ec] = std::from_chars(text->data() + pos, text->data() + pos + kDigits, v);
+        auto [p, ec] = std::from_chars(text.data() + pos, text.data() + pos + kDigits, v);
         if (ec != std::errc() || v > std::min(chunk, size - i * chunk)) return std::nullopt;
         j.done.push_back(v);
     }
     return j;
+}
+
+namespace {
+
+std::optional<JournalState> read_journal(const fs::path& path, std::uint64_t size) {
+    auto text = util::read_small_file(path, 1 << 20);
+    if (!text) return std::nullopt;
+    return parse_journal(*text, size);
 }
 
 } // namespace

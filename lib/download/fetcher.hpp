@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llmpt::fetch {
@@ -55,6 +56,15 @@ struct FetchStats {
 // file over to HTTP.
 std::string resume_journal(std::uint64_t size, std::uint64_t chunk_size, const std::string& tmp_name,
                            const std::vector<std::uint64_t>& done);
+
+// A journal read back: nullopt unless it is well formed, for a file of
+// `size` bytes, with a line for every chunk.
+struct JournalState {
+    std::uint64_t chunk_size = 0;
+    std::string tmp_name;
+    std::vector<std::uint64_t> done;
+};
+std::optional<JournalState> parse_journal(std::string_view text, std::uint64_t size);
 
 class Fetcher {
 public:

@@ -119,9 +119,11 @@ std::optional<RangeSpec> parse_range(const std::string& header, std::uint64_t si
     const std::string_view prefix = "bytes=";
     if (header.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
     std::string_view spec = std::string_view(header).substr(prefix.size());
-    if (spec.find(',') != std::string_view::npos) return RangeSpec{0, size ? size - 1 : 0};
+    // An empty file has no byte to give: every range is unsatisfiable.
+    if (size == 0) return std::nullopt;
+    if (spec.find(',') != std::string_view::npos) return RangeSpec{0, size - 1};
     const auto dash = spec.find('-');
-    if (dash == std::string_view::npos || size == 0) return std::nullopt;
+    if (dash == std::string_view::npos) return std::nullopt;
     const auto num = [](std::string_view t, std::uint64_t& v) {
         if (t.empty() || t.size() > 19) return false;
         auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);

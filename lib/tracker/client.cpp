@@ -6,11 +6,7 @@
 #include "torrent/inspect.hpp"
 #include "util/url.hpp"
 
-#include <nlohmann/json.hpp>
-
 namespace llmpt {
-
-using nlohmann::json;
 
 TrackerClient::TrackerClient(std::string base_url, TrackerOptions options)
     : base_(std::move(base_url)), options_(std::move(options)) {
@@ -52,11 +48,10 @@ Result<std::optional<TorrentRecord>> TrackerClient::lookup(RepoType type, const 
     if (!r) return r.error();
     if (r->status == 404) return std::optional<TorrentRecord>{};
     if (r->status != 200) return Error(errc::network, "tracker answered " + tracker::protocol::error_text(r->status, r->body), url);
-    const json j = json::parse(r->body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("data") || !j["data"].is_array())
-        return Error(errc::failure, "malformed answer from the tracker", url);
-    for (const auto& e : j["data"])
-        if (auto rec = tracker::protocol::parse_record(e); rec && rec->revision == revision) return std::optional{*rec};
+    auto records = tracker::protocol::parse_records(r->body);
+    if (!records) return Error(errc::failure, "malformed answer from the tracker", url);
+    for (auto& rec : *records)
+        if (rec.revision == revision) return std::optional{std::move(rec)};
     return std::optional<TorrentRecord>{};
 }
 

@@ -78,6 +78,17 @@ std::optional<TorrentRecord> parse_record(const json& e) {
     return r;
 }
 
+std::optional<std::vector<TorrentRecord>> parse_records(std::string_view body) {
+    const json j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return std::nullopt;
+    const auto data = j.find("data");
+    if (data == j.end() || !data->is_array()) return std::nullopt;
+    std::vector<TorrentRecord> out;
+    for (const auto& e : *data)
+        if (auto rec = parse_record(e)) out.push_back(std::move(*rec));
+    return out;
+}
+
 std::string publish_body(RepoType type, const std::string& repo_id, const std::string& revision,
                          const torrent::TorrentFacts& facts, std::string_view torrent_data) {
     std::vector<TrackerFile> files;

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace llmpt::tracker::protocol {
 
@@ -22,6 +23,9 @@ nlohmann::json record_json(const TorrentRecord& r);
 // nullopt when the entry is not an object or has no info_hash; fields of
 // the wrong type read as empty.
 std::optional<TorrentRecord> parse_record(const nlohmann::json& entry);
+// The records of a GET /api/v1/torrents answer (entries that are not
+// records are skipped); nullopt when the body is not such an answer.
+std::optional<std::vector<TorrentRecord>> parse_records(std::string_view body);
 
 // The body of POST /api/v1/publish: every field derived from the torrent.
 std::string publish_body(RepoType type, const std::string& repo_id, const std::string& revision,
