@@ -22,7 +22,7 @@ packages=(
     build-essential cmake ninja-build pkg-config
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libfmt-dev libboost-dev libcli11-dev
     libsqlite3-dev libtorrent-rasterbar-dev catch2 python3 python3-libtorrent curl ca-certificates
-    qbittorrent-nox
+    qbittorrent-nox gdb
 )
 # Multi-buffer SHA-256 for BitTorrent v2 blocks (x86-64 only; optional).
 if [[ $(dpkg --print-architecture) == amd64 ]]; then packages+=(libipsec-mb-dev); fi

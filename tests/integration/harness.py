@@ -48,11 +48,34 @@ def run(args, env=None, timeout=TIMEOUT, check=False, input=None, umask=-1):
     full_env["HF_HOME"] = full_env.get("LLMPT_TEST_HF_HOME", "/nonexistent-hf-home")
     if env:
         full_env.update(env)
-    p = subprocess.run([LLMPT] + list(args), capture_output=True, text=True, env=full_env,
-                       timeout=timeout, input=input, umask=umask)
+    proc = subprocess.Popen([LLMPT] + list(args), stdin=subprocess.PIPE if input is not None else None,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+                            umask=umask)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # A hang is a bug to find: say where every thread was before killing it.
+        stacks = thread_stacks(proc.pid)
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError("llmpt %s did not end in %d s\n--- stderr:\n%s\n--- threads:\n%s"
+                             % (" ".join(args), timeout, err[-4000:], stacks))
+    p = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if check and p.returncode != 0:
         raise AssertionError("llmpt %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
     return p
+
+
+def thread_stacks(pid):
+    """Every thread's backtrace of a running process (gdb), or why not."""
+    if not shutil.which("gdb"):
+        return "(no gdb to show them)"
+    try:
+        r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "thread apply all bt 30"],
+                           capture_output=True, text=True, timeout=60)
+        return r.stdout[-30000:]
+    except subprocess.TimeoutExpired:
+        return "(gdb did not answer in 60 s)"
 
 
 def import_repo(cache_dir, repo, files, revision="main", repo_type="model"):
