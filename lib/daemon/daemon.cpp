@@ -161,6 +161,13 @@ public:
         tc.max_running = o_.max_running;
         tc.log = [this](const std::string& line) { log(line); };
         tc.on_finished = [this] { request_scan(); };
+        // Stopping is bounded whatever a task is doing: the tasks' state is
+        // on disk (tasks.json, journaled temp files), so the process may end
+        // without them and they resume at the next start.
+        tc.on_stuck = [this](std::size_t n) {
+            log("exiting without waiting for " + std::to_string(n) + " task(s); they resume at the next start");
+            std::_Exit(1);
+        };
         tasks_ = std::make_unique<Tasks>(std::move(tc));
     }
 
@@ -245,15 +252,20 @@ private:
 
     // POST /v1/scan: a scan on the scanner thread that starts after this
     // request, awaited for a while (verifying a large new snapshot can take
-    // minutes: then 202, and the scan goes on).
+    // minutes: then 202, and the scan goes on). One request at a time waits:
+    // the others get 202 at once, so scans never hold every control thread
+    // and /health always answers.
     server::Response scan_now() {
         std::unique_lock lk(wake_mu_);
         const auto target = scans_done_ + (scanning_ ? 2 : 1);
         scan_requested_ = true;
         wake_.notify_all();
-        if (!scanned_.wait_for(lk, std::chrono::seconds(20), [&] { return stopping_ || scans_done_ >= target; }) ||
-            stopping_)
-            return reply({{"scanning", true}}, 202);
+        if (scan_waiting_) return reply({{"scanning", true}}, 202);
+        scan_waiting_ = true;
+        const bool done =
+            scanned_.wait_for(lk, std::chrono::seconds(20), [&] { return stopping_ || scans_done_ >= target; });
+        scan_waiting_ = false;
+        if (!done || stopping_) return reply({{"scanning", true}}, 202);
         const auto r = last_scan_;
         lk.unlock();
         std::lock_guard seeds(mu_);
@@ -530,6 +542,7 @@ private:
     std::condition_variable wake_;    // the scanner: a scan is asked for, or the daemon stops
     std::condition_variable scanned_; // POST /v1/scan: a scan ended
     bool scan_requested_ = false, scanning_ = false, stopping_ = false;
+    bool scan_waiting_ = false; // a POST /v1/scan is waiting for its scan
     std::uint64_t scans_done_ = 0;
     ScanResult last_scan_;
 };

@@ -182,7 +182,23 @@ Tasks::~Tasks() {
     stopping_ = true;
     for (auto& [_, t] : tasks_) t->cancel = true;
     slot_.notify_all();
-    idle_.wait(lk, [&] { return threads_ == 0; });
+    if (!idle_.wait_for(lk, c_.stop_grace, [&] { return threads_ == 0; })) {
+        std::string ids;
+        for (const auto& [id, t] : tasks_) {
+            std::lock_guard tl(t->mu);
+            if (t->state == "running") ids += (ids.empty() ? "" : ", ") + id;
+        }
+        const auto stuck = threads_;
+        if (c_.log)
+            c_.log(std::to_string(stuck) + " task(s) did not stop within " +
+                   std::to_string(c_.stop_grace.count()) + " ms of being cancelled (running: " + ids + ")");
+        if (c_.on_stuck) {
+            lk.unlock();
+            c_.on_stuck(stuck);
+            lk.lock();
+        }
+        idle_.wait(lk, [&] { return threads_ == 0; });
+    }
     // Streams of tasks that will resume at the next start end here, without a final event.
     for (auto& [_, t] : tasks_) {
         std::lock_guard tl(t->mu);
@@ -310,7 +326,9 @@ void Tasks::run(const std::shared_ptr<Task>& t) {
     } else {
         request.cancel = &t->cancel;
         const auto on_event = [&](const Event& e) { t->on_event(e); };
-        r = c_.session ? download(*c_.session, settings, request, on_event) : download(settings, request, on_event);
+        if (c_.download) r = c_.download(settings, request, on_event);
+        else if (c_.session) r = download(*c_.session, settings, request, on_event);
+        else r = download(settings, request, on_event);
     }
     bool stopping;
     {

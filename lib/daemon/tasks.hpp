@@ -40,9 +40,20 @@ public:
         int max_running = 2;
         std::function<void(const std::string&)> log;
         std::function<void()> on_finished;           // a task ended (the daemon rescans)
+        // How a task downloads (empty: llmpt::download through `session`);
+        // unit tests put a fake here.
+        std::function<Result<DownloadResult>(const Settings&, const DownloadRequest&, const EventHandler&)> download;
+        // Stopping: every running task is cancelled and has this long to end.
+        std::chrono::milliseconds stop_grace{10000};
+        // Told how many tasks are still running after stop_grace (a wait
+        // somewhere does not honour cancellation). The daemon logs them and
+        // ends the process: tasks resume at the next start. When it returns,
+        // ~Tasks goes on waiting (the threads use this object).
+        std::function<void(std::size_t still_running)> on_stuck;
     };
     explicit Tasks(Config c);
-    // Stops the running tasks without marking them cancelled: they resume at the next start.
+    // Stops the running tasks without marking them cancelled: they resume at
+    // the next start. Bounded by Config::stop_grace, then Config::on_stuck.
     ~Tasks();
 
     // Starts the unfinished tasks of the state file.

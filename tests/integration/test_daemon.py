@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import stat
+import threading
 import time
 import unittest
 
@@ -161,6 +162,32 @@ class DaemonTest(DaemonCase):
             wait_for("the publish", lambda: self.published(t, commit))
             # The commit's file list was asked once, whatever the number of scans.
             self.assertEqual(len([r for r in hub.requests() if "/tree/" in r]), 1)
+
+    def test_scans_never_hold_every_control_thread(self):
+        # A Hub that accepts and never answers makes each scan slow (listing
+        # a snapshot without a manifest waits out its timeout): POST /v1/scan
+        # requests pile up, yet only one waits and /health still answers.
+        commit = import_repo(self.cache, "org/m", FILES)
+        os.unlink(os.path.join(self.cache, "models--org--m", ".llmpt", "manifests", commit + ".json"))
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        try:
+            with Tracker(self.path("t.db")) as t:
+                self.start(t.url, None, "--endpoint", "http://127.0.0.1:%d" % silent.getsockname()[1])
+                answers = []
+                threads = [threading.Thread(target=lambda: answers.append(api(self.sock, "POST", "/v1/scan")[0]))
+                           for _ in range(3)]
+                for th in threads:
+                    th.start()
+                wait_for("two scans answered at once", lambda: len(answers) >= 2, timeout=15)
+                self.assertEqual(answers[:2], [202, 202])
+                self.assertEqual(api(self.sock, "GET", "/health", timeout=10)[0], 200)
+                for th in threads:
+                    th.join(60)
+                self.assertEqual(len(answers), 3)
+        finally:
+            silent.close()
 
     def test_publish_token_is_used_and_kept_off_the_command_line(self):
         commit = import_repo(self.cache, "org/m", FILES)

@@ -2,6 +2,7 @@
 
 #include "cache/layout.hpp"
 #include "util/fd.hpp"
+#include "temp_dir.hpp"
 
 #include <llmpt/cache.hpp>
 
@@ -11,16 +12,9 @@
 
 using namespace llmpt;
 namespace fs = std::filesystem;
+using test::TempDir;
 
 namespace {
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("llmpt-unit-" + util::random_hex8());
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 } // namespace
 
 TEST_CASE("blob link targets climb one level per folder") {

@@ -2,6 +2,7 @@
 
 #include "download/destination.hpp"
 #include "util/fd.hpp"
+#include "temp_dir.hpp"
 
 #include <sys/stat.h>
 
@@ -10,17 +11,9 @@
 
 using namespace llmpt;
 namespace fs = std::filesystem;
+using test::TempDir;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const fs::path& under = fs::temp_directory_path()) {
-        path = under / ("llmpt-unit-" + util::random_hex8());
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 void write(const fs::path& p, const std::string& data) {
     fs::create_directories(p.parent_path());

@@ -7,6 +7,7 @@
 #include "download/hand_over.hpp"
 #include "util/fd.hpp"
 #include "util/hash.hpp"
+#include "temp_dir.hpp"
 
 #include <sys/stat.h>
 
@@ -15,14 +16,9 @@
 
 using namespace llmpt;
 namespace fs = std::filesystem;
+using test::TempDir;
 
 namespace {
-
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("llmpt-unit-" + util::random_hex8());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 void write(const fs::path& p, const std::string& data) {
     fs::create_directories(p.parent_path());
