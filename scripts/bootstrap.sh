@@ -24,6 +24,8 @@ packages=(
     libsqlite3-dev libtorrent-rasterbar-dev catch2 python3 python3-libtorrent curl ca-certificates
     qbittorrent-nox gdb
 )
+# The libFuzzer targets (tests/fuzz): Debian's clang and its runtime.
+if [[ ${LLMPT_FUZZ:-1} != 0 && $mode == test ]]; then packages+=(clang libclang-rt-14-dev); fi
 # Multi-buffer SHA-256 for BitTorrent v2 blocks (x86-64 only; optional).
 if [[ $(dpkg --print-architecture) == amd64 ]]; then packages+=(libipsec-mb-dev); fi
 
@@ -106,4 +108,19 @@ if [[ ${LLMPT_SANITIZERS:-1} != 0 ]]; then
         ctest --test-dir "$dir" --output-on-failure --timeout 900 -j "$(($(nproc) * 2))" "${labels[@]}"
         took "testing with -fsanitize=$san"
     done
+fi
+
+# The fuzz targets as libFuzzer binaries (clang, ASan + UBSan): each replays
+# its seed corpus and fuzzes for LLMPT_FUZZ_SECONDS (15) in CI; run longer
+# with tests/fuzz/run.sh (tests/fuzz/README.md). LLMPT_FUZZ=0 skips them.
+if [[ ${LLMPT_FUZZ:-1} != 0 ]]; then
+    echo "== building the fuzz targets (build-fuzz)"
+    cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_UNITY_BUILD=ON -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DLLMPT_BUILD_FUZZERS=ON \
+        -DLLMPT_BUILD_TESTS=OFF -DLLMPT_BUILD_TOOLS=OFF -DLLMPT_BUILD_EXAMPLES=OFF > /dev/null
+    cmake --build build-fuzz
+    took "building the fuzz targets"
+    echo "== fuzzing"
+    tests/fuzz/run.sh -d build-fuzz -t "${LLMPT_FUZZ_SECONDS:-15}" -j "$(nproc)"
+    took fuzzing
 fi

@@ -12,11 +12,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!facts) return 0;
     LLMPT_FUZZ_CHECK(facts->info_hash.size() == 64);
     std::uint64_t total = 0;
-    for (const auto& f : facts->files) {
-        LLMPT_FUZZ_CHECK(hub::safe_repo_path(f.path));
-        total += f.size;
-    }
+    for (const auto& f : facts->files) total += f.size;
     LLMPT_FUZZ_CHECK(total == facts->total_size);
-    (void)torrent::check_snapshot_torrent(*facts, facts->name);
+    // What the snapshot rules let through is safe to lay out on disk.
+    if (torrent::check_snapshot_torrent(*facts, facts->name)) {
+        LLMPT_FUZZ_CHECK(facts->name.size() == 40);
+        for (const auto& f : facts->files) LLMPT_FUZZ_CHECK(hub::safe_repo_path(f.path));
+    }
     return 0;
 }

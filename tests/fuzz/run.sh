@@ -46,6 +46,7 @@ fuzz_one() {
     if ! "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$work/" "$work" "$here/corpus/$name" > "$log" 2>&1; then
         echo "$name: CRASH (log: $log); replay: $bin $(ls "$work"/crash-* "$work"/timeout-* "$work"/oom-* 2>/dev/null | head -1)"
+        grep -v '^#\|^    #' "$log" | tail -25 | sed "s/^/$name: /"
         return 1
     fi
     t1=$(date +%s)
