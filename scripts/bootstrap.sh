@@ -22,7 +22,7 @@ packages=(
     build-essential cmake ninja-build pkg-config
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libfmt-dev libboost-dev libcli11-dev
     libsqlite3-dev libtorrent-rasterbar-dev catch2 python3 python3-libtorrent curl ca-certificates
-    qbittorrent-nox gdb
+    qbittorrent-nox gdb strace
 )
 # The libFuzzer targets (tests/fuzz): Debian's clang and its runtime.
 if [[ ${LLMPT_FUZZ:-1} != 0 && $mode == test ]]; then packages+=(clang libclang-rt-14-dev); fi
