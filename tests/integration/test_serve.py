@@ -118,6 +118,16 @@ class ServeTest(TestCase):
                              b"Content-Length: %d\r\n\r\n" % len(body) + body)
         self.assertIn(b" 413 ", answer.split(b"\r\n")[0])
 
+    def test_invalid_utf8_after_decoding_is_a_clean_client_error(self):
+        for path in (b"/org/m/resolve/main/config.json%ff", b"/api/models/org/m%c3/revision/main",
+                     b"/org/m/resolve/%fe%ff/config.json"):
+            answer = raw_request(self.s.port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            head, _, body = answer.partition(b"\r\n\r\n")
+            status = int(head.split(b" ")[1])
+            self.assertIn(status, (400, 404), answer[:300])
+            self.assertIn("error", json.loads(body), body)
+            self.assertNotIn(b"json.exception", body)
+
     def test_many_concurrent_clients(self):
         url = self.s.url + "/org/m/resolve/main/weights/model.safetensors"
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
