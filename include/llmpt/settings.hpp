@@ -81,6 +81,10 @@ struct Settings {
     // For experts: raw libtorrent settings by name, applied last
     // (LLMPT_LIBTORRENT_SETTINGS="name=value,name=value"; booleans as 0/1).
     std::vector<std::pair<std::string, std::string>> p2p_libtorrent;
+    // LLMPT_P2P_LOG: a file that gets every libtorrent alert of the session
+    // (connections, peers, trackers, errors) with a timestamp, for finding
+    // out why peers do not talk. Empty: none.
+    std::string p2p_log;
     std::chrono::milliseconds tracker_connect_timeout{2000};
     std::chrono::milliseconds tracker_timeout{5000};
 

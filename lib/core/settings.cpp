@@ -97,6 +97,7 @@ Settings Settings::from_env() {
             s.env_problems.push_back("LLMPT_MAX_SERVER_WAIT must be seconds from 0 to 86400, not '" + v + "'");
     }
     s.publish_token = env("LLMPT_PUBLISH_TOKEN");
+    s.p2p_log = env("LLMPT_P2P_LOG");
     if (auto v = env("LLMPT_P2P_PIECE_ORDER"); !v.empty()) {
         if (auto o = parse_piece_order(v)) s.p2p_piece_order = *o;
         else s.env_problems.push_back("LLMPT_P2P_PIECE_ORDER must be rarest-first or in-order, not '" + v + "'");

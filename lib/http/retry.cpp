@@ -126,18 +126,21 @@ std::string answer(int status) {
 
 Status wait_to_retry(const RetryPolicy& p, int attempt, int status, const Headers& headers,
                      const std::string& url, const std::atomic<bool>* cancel) {
-    const auto asked = status ? server_wait(headers) : std::nullopt;
-    if (asked && *asked > p.max_server_wait)
+    // -1: the server said nothing (a plain value keeps GCC's
+    // -Wmaybe-uninitialized quiet about an optional here).
+    const std::chrono::seconds asked = status ? server_wait(headers).value_or(std::chrono::seconds(-1))
+                                              : std::chrono::seconds(-1);
+    if (asked > p.max_server_wait)
         return Error(errc::network,
                      answer(status) + " from " + host_of(url) + ": the server asks to wait " +
-                         std::to_string(asked->count()) + " s, longer than llmpt waits (" +
+                         std::to_string(asked.count()) + " s, longer than llmpt waits (" +
                          std::to_string(p.max_server_wait.count()) +
                          " s, LLMPT_MAX_SERVER_WAIT); try again later" +
                          (status == 429 ? ", or with a token (HF_TOKEN): the Hub's quotas are larger with one" : ""),
                      url);
     const auto delay = retry_delay(p, attempt, status ? headers : Headers{});
-    if (asked && *asked >= std::chrono::seconds(1) && p.on_wait)
-        p.on_wait(answer(status) + " from " + host_of(url) + ": waiting " + std::to_string(asked->count()) +
+    if (asked >= std::chrono::seconds(1) && p.on_wait)
+        p.on_wait(answer(status) + " from " + host_of(url) + ": waiting " + std::to_string(asked.count()) +
                   " s as the server asks");
     if (!sleep_for(delay, cancel)) return Error(errc::interrupted, "interrupted", url);
     return ok();

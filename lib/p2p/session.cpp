@@ -4,11 +4,15 @@
 #include "p2p/dispatch.hpp"
 
 #include <libtorrent/alert_types.hpp>
+#include <libtorrent/ip_filter.hpp>
 #include <libtorrent/posix_disk_io.hpp>
 #include <libtorrent/session_params.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/settings_pack.hpp>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <stdexcept>
 #include <optional>
 
@@ -28,6 +32,7 @@ SessionSettings session_settings(const Settings& s) {
     ss.disk_io = s.p2p_disk_io;
     ss.libtorrent = s.p2p_libtorrent;
     ss.seed_dispatch = s.p2p_seed_dispatch;
+    ss.log_file = s.p2p_log;
     return ss;
 }
 
@@ -79,7 +84,10 @@ Session::Session(const SessionSettings& s) {
                static_cast<int>(static_cast<std::uint32_t>(lt::alert_category::status | lt::alert_category::error |
                                                            lt::alert_category::file_progress |
                                                            lt::alert_category::storage |
-                                                           lt::alert_category::tracker)));
+                                                           lt::alert_category::tracker |
+                                                           (s.log_file.empty() ? lt::alert_category_t{}
+                                                                               : lt::alert_category::connect |
+                                                                                     lt::alert_category::peer))));
     sp.set_int(lt::settings_pack::alert_queue_size, 10000);
     // Bigger buffers for fast links (defaults are tuned for the internet).
     sp.set_int(lt::settings_pack::send_buffer_watermark, 4 * 1024 * 1024);
@@ -111,7 +119,19 @@ Session::Session(const SessionSettings& s) {
     case DiskIo::mmap: break; // libtorrent's default
     }
     if (s.seed_dispatch) params.extensions.push_back(seed_dispatch());
+    if (!s.log_file.empty()) log_ = std::fopen(s.log_file.c_str(), "a"); // a log that cannot open is no log
     ses_ = std::make_unique<lt::session>(std::move(params));
+    // libtorrent puts LAN and loopback peers in a class of their own that
+    // no rate limit touches; on a cluster every peer is one, so a limit the
+    // user set would limit nothing. With a limit, every peer is global.
+    if (s.download_rate_limit > 0 || s.upload_rate_limit > 0) {
+        const auto global = 1u << static_cast<std::uint32_t>(lt::session::global_peer_class_id);
+        lt::ip_filter classes;
+        classes.add_rule(lt::address_v4::any(), lt::address_v4::broadcast(), global);
+        classes.add_rule(lt::address_v6::any(),
+                         lt::make_address_v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), global);
+        ses_->set_peer_class_filter(classes);
+    }
     // libtorrent calls this on its own thread when the alert queue turns
     // non-empty; it must not call back into the session.
     ses_->set_alert_notify([this] {
@@ -137,6 +157,7 @@ Session::~Session() {
     // stop_tracker_timeout bounds the wait for tracker `stopped` announces.
     auto proxy = ses_->abort();
     ses_.reset();
+    if (log_) std::fclose(log_);
 }
 
 Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, EventFn on_alert,
@@ -258,6 +279,14 @@ void Session::alert_loop() {
         }
         ses_->pop_alerts(&alerts);
         for (auto* a : alerts) {
+            if (log_) {
+                const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch());
+                std::fprintf(log_, "%lld.%03lld %d %s: %s\n", static_cast<long long>(ms.count() / 1000),
+                             static_cast<long long>(ms.count() % 1000), static_cast<int>(::getpid()), a->what(),
+                             a->message().c_str());
+                std::fflush(log_);
+            }
             // alert_cast matches exact alert types only; torrent_alert is a base.
             auto* ta = dynamic_cast<lt::torrent_alert*>(a);
             if (!ta) continue;

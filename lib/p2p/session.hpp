@@ -12,6 +12,8 @@
 #include <llmpt/session.hpp>
 #include <llmpt/settings.hpp>
 
+#include <cstdio>
+
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/alert.hpp>
 #include <libtorrent/session.hpp>
@@ -47,6 +49,7 @@ struct SessionSettings {
     DiskIo disk_io = DiskIo::pooled;
     std::vector<std::pair<std::string, std::string>> libtorrent; // raw settings by name, applied last
     bool seed_dispatch = true; // p2p/dispatch.hpp
+    std::string log_file;      // every alert, appended (Settings::p2p_log)
 };
 
 // Applies raw libtorrent settings by name; the problems (unknown names, bad
@@ -101,6 +104,7 @@ private:
     };
 
     std::shared_ptr<StreamRegistry> registry_; // null unless the pooled back end
+    std::FILE* log_ = nullptr;                 // SessionSettings::log_file, written by the alert thread
     std::unique_ptr<lt::session> ses_;
     std::thread alerts_;
     std::mutex wake_mu_; // guards the two flags below
