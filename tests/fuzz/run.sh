@@ -6,7 +6,8 @@
 # Each target first replays its seed corpus (tests/fuzz/corpus/TARGET), then
 # fuzzes for SECONDS (default 20) with what it finds kept in a scratch
 # folder; --merge adds the inputs that reached new code to the seed corpus,
-# minimised. A crash leaves its input in the scratch folder, prints the
+# minimised. A crash leaves its input in the scratch folder
+# (LLMPT_FUZZ_SCRATCH, else a new one removed after a clean run), prints the
 # command that replays it, and makes the script exit 1. Prints, per target,
 # the runs, the CPU seconds and the coverage reached.
 set -euo pipefail
@@ -30,7 +31,12 @@ done
 if ((${#targets[@]} == 0)); then
     for c in "$here"/corpus/*/; do targets+=("$(basename "$c")"); done
 fi
-scratch="${LLMPT_FUZZ_SCRATCH:-$(mktemp -d /tmp/llmpt-fuzz.XXXXXX)}"
+scratch="${LLMPT_FUZZ_SCRATCH:-}"
+own_scratch=0
+if [[ -z $scratch ]]; then
+    scratch="$(mktemp -d /tmp/llmpt-fuzz.XXXXXX)"
+    own_scratch=1
+fi
 mkdir -p "$scratch"
 echo "== fuzzing ${#targets[@]} targets for ${seconds} s each (scratch: $scratch)"
 
@@ -74,4 +80,7 @@ while ((running > 0)); do
     wait -n || status=1
     running=$((running - 1))
 done
+# A scratch folder of our own goes when nothing crashed; after a crash it
+# holds the inputs and logs to look at.
+if ((status == 0 && own_scratch)); then rm -rf "$scratch"; fi
 exit $status

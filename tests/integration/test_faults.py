@@ -36,6 +36,8 @@ def traced(cmd, inject=None, log=None):
 @unittest.skipUnless(shutil.which("strace"), "needs strace (the set-up installs it)")
 class MetadataFaultTest(TestCase):
     connections = "8"
+    errors = ("ENOSPC", "EIO")
+    repo = "org/fake"
 
     def download(self, hub):
         return ["download", "org/fake", "--endpoint", hub.url, "--cache-dir", self.path("cache"),
@@ -64,7 +66,7 @@ class MetadataFaultTest(TestCase):
         """The huggingface_hub layout holds: every blob has its name's
         content, every snapshot entry is a link to a blob, no temp file is
         left among the snapshot's files or refs, a ref names a snapshot."""
-        repo = self.path("cache", "models--org--fake")
+        repo = self.path("cache", "models--" + self.repo.replace("/", "--"))
         if not os.path.isdir(repo):
             return
         blobs = os.path.join(repo, "blobs")
@@ -87,7 +89,7 @@ class MetadataFaultTest(TestCase):
             with open(ref) as f:
                 commit = f.read().strip()
             self.assertTrue(os.path.isdir(os.path.join(repo, "snapshots", commit)))
-            self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
+            self.assertExit(run(["verify", self.repo, "--cache-dir", self.path("cache")]), 0)
 
     def test_each_metadata_call_failing_leaves_a_cache_that_works(self):
         # Eight connections: a thread per file. One: one thread makes every
@@ -103,7 +105,7 @@ class MetadataFaultTest(TestCase):
             self.assertGreater(most["symlink"] + most["symlinkat"], 0, most)
             for call, n in sorted(most.items()):
                 for when in range(1, n + 1):
-                    for err in ("ENOSPC", "EIO"):
+                    for err in self.errors:
                         with self.subTest(call=call, when=when, error=err):
                             p = traced(self.download(hub), "%s:error=%s:when=%d" % (call, err, when))
                             self.assertGreaterEqual(p.returncode, 0, "killed by a signal: " + p.stderr[-2000:])
@@ -114,7 +116,7 @@ class MetadataFaultTest(TestCase):
                             again = run(self.download(hub))
                             self.assertExit(again, 0)
                             self.assert_not_broken()
-                            self.assertExit(run(["verify", "org/fake", "--cache-dir", self.path("cache")]), 0)
+                            self.assertExit(run(["verify", self.repo, "--cache-dir", self.path("cache")]), 0)
                             shutil.rmtree(self.path("cache"))
 
 
