@@ -173,6 +173,29 @@ TEST_CASE("swarm: a peer that stopped comes back only with `started`") {
     CHECK(s.counts(1, now + std::chrono::seconds(61)).leechers == 1);
 }
 
+TEST_CASE("swarm: the goodbye of an earlier torrent instance does not remove its successor") {
+    // A download that turns into its seeding removes its torrent (a
+    // `stopped` with the old peer id) and adds a new one (`started`, new
+    // id); the two travel on separate connections, in either order.
+    SwarmStore s;
+    s.add_torrent(1, {kKey}, 0);
+    const auto now = Clock::now();
+    const std::string old_id = "-LM0010-aaaaaaaaaaaa", new_id = "-LM0010-bbbbbbbbbbbb";
+    s.announce(ann(1, kKey, "10.0.0.1", 1, false, Announce::Ev::started, 50, old_id), now);
+    s.announce(ann(1, kKey, "10.0.0.1", 1, true, Announce::Ev::started, 50, new_id), now);
+    s.announce(ann(1, kKey, "10.0.0.1", 1, false, Announce::Ev::stopped, 50, old_id), now); // arrives last
+    CHECK(s.counts(1, now).seeders == 1);
+    CHECK(s.announce(ann(1, kKey, "10.0.0.2", 2, false, Announce::Ev::started), now).peers.size() == 6);
+    // The other order: the goodbye first, then the successor.
+    s.announce(ann(1, kKey, "10.0.0.3", 3, false, Announce::Ev::started, 50, old_id), now);
+    s.announce(ann(1, kKey, "10.0.0.3", 3, false, Announce::Ev::stopped, 50, old_id), now);
+    s.announce(ann(1, kKey, "10.0.0.3", 3, true, Announce::Ev::started, 50, new_id), now);
+    CHECK(s.counts(1, now).seeders == 2);
+    // The listed instance's own goodbye still removes it.
+    s.announce(ann(1, kKey, "10.0.0.1", 1, true, Announce::Ev::stopped, 50, new_id), now);
+    CHECK(s.counts(1, now).seeders == 1);
+}
+
 TEST_CASE("peer lifetime follows what the client can do") {
     // llmpt follows the tracker's interval; other libtorrent clients re-announce at most every 300 s.
     CHECK(peer_ttl("-LM0010-abcdefghijkl", std::chrono::seconds(30)) == std::chrono::seconds(60));

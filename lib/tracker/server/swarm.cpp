@@ -139,7 +139,17 @@ AnnounceResult SwarmStore::announce(const Announce& a, Clock::time_point now) {
     const auto gone = s.stopped.find(a.who);
     const bool still_gone = gone != s.stopped.end() && gone->second > now && a.event != Announce::Ev::started;
     if (gone != s.stopped.end() && !still_gone) s.stopped.erase(gone);
-    if (a.event == Announce::Ev::stopped) {
+    // Each torrent instance of a client has its own peer id: a `stopped`
+    // from another id than the one listed is the goodbye of an earlier
+    // instance (a download turning into its seeding removes its torrent and
+    // adds a new one), overtaken by the new one's `started`.
+    const bool stale_goodbye =
+        a.event == Announce::Ev::stopped && found != s.index.end() &&
+        std::memcmp(s.peers[found->second].peer_id.data(), a.peer_id.data(),
+                    std::min<std::size_t>(20, a.peer_id.size())) != 0;
+    if (stale_goodbye) {
+        // The listed instance stays; nothing to hand out to a goodbye.
+    } else if (a.event == Announce::Ev::stopped) {
         if (found != s.index.end()) s.remove(found->second);
         if (s.stopped.size() < 100000) s.stopped[a.who] = now + std::chrono::seconds(60);
     } else if (!still_gone) {

@@ -14,7 +14,10 @@
 // that client re-announces). A peer that said `stopped` comes back only with
 // `started`: a client's `completed` and `stopped` announces travel on
 // separate connections, and a `completed` that arrives last would list a
-// peer that has gone as a seeder for two intervals. Swarms are sharded by key so that announces
+// peer that has gone as a seeder for two intervals. A `stopped` from another
+// peer id than the one listed for that address is an earlier torrent
+// instance's, overtaken by its successor's `started`: it is ignored.
+// Swarms are sharded by key so that announces
 // for different torrents do not contend.
 #pragma once
 
