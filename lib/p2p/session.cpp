@@ -123,13 +123,29 @@ Session::Session(const SessionSettings& s) {
     ses_ = std::make_unique<lt::session>(std::move(params));
     // libtorrent puts LAN and loopback peers in a class of their own that
     // no rate limit touches; on a cluster every peer is one, so a limit the
-    // user set would limit nothing. With a limit, every peer is global.
+    // user set would limit nothing. With a limit, LAN peers are in the
+    // global class too (its rate limits apply) and stay in the local one
+    // (always unchoked: a choked LAN peer stalls the swarm for a rotation).
     if (s.download_rate_limit > 0 || s.upload_rate_limit > 0) {
         const auto global = 1u << static_cast<std::uint32_t>(lt::session::global_peer_class_id);
+        const auto both = global | 1u << static_cast<std::uint32_t>(lt::session::local_peer_class_id);
         lt::ip_filter classes;
-        classes.add_rule(lt::address_v4::any(), lt::address_v4::broadcast(), global);
-        classes.add_rule(lt::address_v6::any(),
-                         lt::make_address_v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), global);
+        const auto v4 = [&](const char* first, const char* last, std::uint32_t flags) {
+            classes.add_rule(lt::make_address_v4(first), lt::make_address_v4(last), flags);
+        };
+        const auto v6 = [&](const char* first, const char* last, std::uint32_t flags) {
+            classes.add_rule(lt::make_address_v6(first), lt::make_address_v6(last), flags);
+        };
+        v4("0.0.0.0", "255.255.255.255", global);
+        v4("10.0.0.0", "10.255.255.255", both);
+        v4("172.16.0.0", "172.31.255.255", both);
+        v4("192.168.0.0", "192.168.255.255", both);
+        v4("169.254.0.0", "169.254.255.255", both);
+        v4("127.0.0.0", "127.255.255.255", both);
+        v6("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", global);
+        v6("fe80::", "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", both);
+        v6("fc00::", "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", both);
+        v6("::1", "::1", both);
         ses_->set_peer_class_filter(classes);
     }
     // libtorrent calls this on its own thread when the alert queue turns
