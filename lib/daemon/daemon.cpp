@@ -179,6 +179,9 @@ public:
     }
 
     Status open_socket() {
+        // The saved tasks are known before the socket answers: a client
+        // asking about its task right after a restart must not get 404.
+        tasks_->resume_saved();
         std::error_code ec;
         fs::remove(o_.socket, ec); // a stale one: the lock says nobody else serves it
         server::Options so;
@@ -197,7 +200,6 @@ public:
     void run(const std::atomic<bool>& stop) override {
         log("daemon started: pid " + std::to_string(::getpid()) + ", socket " + o_.socket.string() + ", " +
             std::to_string(o_.caches.size()) + " cache(s), tracker " + (o_.tracker.empty() ? "none" : o_.tracker));
-        tasks_->resume_saved();
         std::thread scanner([&] {
             while (!stop.load()) {
                 {
