@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -32,7 +33,13 @@ struct Options {
     std::chrono::seconds tracker_check{60};    // a tracker that lost a torrent gets it again within this
     std::filesystem::path state_dir;           // tasks.json; empty: {caches[0]}/.locks/llmpt-daemon
     int max_running = 2;                       // download tasks at once; the others wait queued
-    std::string endpoint;                      // the Hub for file lists of snapshots without a manifest; empty: HF_ENDPOINT
+    std::string endpoint;                      // the Hub (file lists, the HF endpoint's upstream); empty: HF_ENDPOINT
+    // The HF endpoint (HF_ENDPOINT=http://HOST:PORT for any Hub client;
+    // docs/design.md, "The HF endpoint"). Empty: none. When the default
+    // address is taken the daemon runs without it (a warning); an address
+    // given explicitly must be free.
+    std::string hub_listen = default_hub_listen;
+    static constexpr const char* default_hub_listen = "127.0.0.1:8765";
     std::function<void(const std::string&)> log; // one line per event
 };
 
@@ -99,6 +106,8 @@ public:
     static Result<std::unique_ptr<Daemon>> start(Options options);
     virtual ~Daemon() = default;
     virtual const std::filesystem::path& socket() const = 0;
+    // The HF endpoint's port; 0: none (Options::hub_listen).
+    virtual std::uint16_t hub_port() const = 0;
     // Scans, seeds and maintains until `stop` is set; then stops seeding,
     // closes the socket and releases the locks (bounded).
     virtual void run(const std::atomic<bool>& stop) = 0;

@@ -16,12 +16,34 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace llmpt {
+
+// Follows the bytes of a download as they arrive, for a caller that passes
+// them on before the download ends (the daemon's HF endpoint streams them to
+// a client). Called from the download's threads, often: return at once.
+class FileWatch {
+public:
+    virtual ~FileWatch() = default;
+    // `file` holds the first `prefix` bytes of `path` (repo-relative) as the
+    // downloader read them back to hash them. They are not verified yet: the
+    // file may still fail the Hub's hash and be fetched again, into the same
+    // or another file.
+    virtual void progress(const std::string& path, const std::filesystem::path& file, std::uint64_t prefix) = 0;
+    // `path` passed the Hub's hash and is at `placed`.
+    virtual void placed(const std::string& path, const std::filesystem::path& placed) = 0;
+    // The download ended (`ok`: every selected file is in place).
+    virtual void ended(bool ok) = 0;
+    // Files a reader waits on, with the offset it waits at: the P2P path
+    // asks the swarm for the pieces there first.
+    virtual std::vector<std::pair<std::string, std::uint64_t>> waiting() { return {}; }
+};
 
 struct DownloadRequest {
     std::string repo;                        // "org/name"
@@ -35,6 +57,8 @@ struct DownloadRequest {
     // the download; it then fails with errc::interrupted, keeping partial
     // files for a later resume.
     const std::atomic<bool>* cancel = nullptr;
+    // Told of each file's bytes as they arrive (llmpt::FileWatch); may be null.
+    std::shared_ptr<FileWatch> watch;
 };
 
 struct DownloadResult {

@@ -23,6 +23,10 @@ struct ServeOptions {
     std::size_t tree_page_size = 1000;       // entries per tree page
     std::size_t max_connections = 1024;
     std::function<void(const std::string&)> log; // one line per request; empty: quiet
+    // Set: the HF endpoint in front of this Hub instead (docs/design.md,
+    // "The HF endpoint"): metadata from the Hub, files from the cache or
+    // downloaded into it (swarm first) and streamed as they arrive.
+    std::string upstream;
 };
 
 class Server {

@@ -96,6 +96,17 @@ Settings Settings::from_env() {
         else
             s.env_problems.push_back("LLMPT_MAX_SERVER_WAIT must be seconds from 0 to 86400, not '" + v + "'");
     }
+    // What --no-webseed and --p2p-timeout set, for downloads that have no
+    // command line: a daemon's tasks, its HF endpoint's downloads.
+    if (auto v = env("LLMPT_WEBSEED"); !v.empty()) s.webseed = truthy(v);
+    if (auto v = env("LLMPT_P2P_TIMEOUT"); !v.empty()) {
+        char* end = nullptr;
+        const long secs = std::strtol(v.c_str(), &end, 10);
+        if (end && *end == '\0' && secs >= 1 && secs <= 86400)
+            s.p2p_timeout = std::chrono::seconds(secs);
+        else
+            s.env_problems.push_back("LLMPT_P2P_TIMEOUT must be seconds from 1 to 86400, not '" + v + "'");
+    }
     s.publish_token = env("LLMPT_PUBLISH_TOKEN");
     s.p2p_log = env("LLMPT_P2P_LOG");
     if (auto v = env("LLMPT_P2P_PIECE_ORDER"); !v.empty()) {

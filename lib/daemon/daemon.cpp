@@ -2,12 +2,16 @@
 
 #include "cache/layout.hpp"
 #include "daemon/tasks.hpp"
+#include "endpoint/endpoint.hpp"
 #include "http/client.hpp"
 #include "hub/hub.hpp"
 #include "server/http_server.hpp"
 #include "util/fd.hpp"
 #include "util/hash.hpp"
 #include "util/time.hpp"
+#include "util/url.hpp"
+
+#include <llmpt/address.hpp>
 
 #include <llmpt/download.hpp>
 #include <llmpt/seed.hpp>
@@ -172,6 +176,7 @@ public:
     }
 
     ~DaemonImpl() override {
+        if (endpoint_) endpoint_->stop();
         if (server_) server_->stop();
         tasks_.reset();
         std::error_code ec;
@@ -193,6 +198,46 @@ public:
         if (!s) return s.error();
         server_ = std::move(*s);
         return ok();
+    }
+
+    // The HF endpoint: its downloads are tasks like any other.
+    Status open_endpoint() {
+        if (o_.hub_listen.empty()) return ok();
+        const auto where = parse_host_port(o_.hub_listen, "127.0.0.1");
+        if (!where) return Error(errc::usage, "--hub-listen: expected HOST:PORT", o_.hub_listen);
+        endpoint::Options eo;
+        eo.upstream = util::trim_trailing_slashes(o_.endpoint.empty() ? Settings::from_env().endpoint : o_.endpoint);
+        const auto upstream = eo.upstream;
+        eo.cache_dir = o_.caches.front();
+        eo.state_dir = o_.state_dir;
+        eo.log = [this](const std::string& line) { log(line); };
+        eo.submit = [this](const TaskRequest& t, std::shared_ptr<FileWatch> watch) -> Status {
+            auto s = tasks_->submit(t, std::move(watch));
+            if (!s) return s.error();
+            return ok();
+        };
+        server::Options so;
+        so.host = where->host;
+        so.port = where->port;
+        so.threads = 8; // a handler waits on the Hub for metadata
+        auto e = endpoint::Endpoint::start(std::move(eo), so);
+        if (!e) {
+            if (o_.hub_listen != Options::default_hub_listen) return e.error();
+            log("the HF endpoint is off: " + e.error().what() + " (--hub-listen picks another address)");
+            return ok();
+        }
+        endpoint_ = std::move(*e);
+        log("HF endpoint: export HF_ENDPOINT=" + hub_url() + " (upstream " + upstream + ")");
+        return ok();
+    }
+
+    std::uint16_t hub_port() const override { return endpoint_ ? endpoint_->port() : 0; }
+    // What HF_ENDPOINT is set to for this daemon's endpoint.
+    std::string hub_url() const {
+        const auto where = parse_host_port(o_.hub_listen, "127.0.0.1");
+        std::string host = where ? where->host : "127.0.0.1";
+        if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
+        return "http://" + url_host(host) + ":" + std::to_string(hub_port());
     }
 
     const fs::path& socket() const override { return o_.socket; }
@@ -455,7 +500,8 @@ private:
             json caches = json::array();
             for (const auto& c : o_.caches) caches.push_back(c.string());
             return reply({{"status", "ok"}, {"pid", ::getpid()}, {"caches", caches}, {"seeds", seeds_.size()},
-                          {"tasks", tasks_ ? tasks_->active() : 0}, {"tracker", o_.tracker}});
+                          {"tasks", tasks_ ? tasks_->active() : 0}, {"tracker", o_.tracker},
+                          {"hub", endpoint_ ? json(hub_url()) : json(nullptr)}});
         }
         if (req.path == "/v1/tasks") {
             if (req.method == "GET") return raw_json(tasks_->list_json());
@@ -540,6 +586,7 @@ private:
     std::map<std::string, std::vector<cache::ManifestEntry>> listed_; // by the Hub, for snapshots without a manifest
     std::set<std::string> partial_logged_;
     std::unique_ptr<Tasks> tasks_;
+    std::unique_ptr<endpoint::Endpoint> endpoint_; // after tasks_: stopped before them
     std::mutex wake_mu_; // everything below
     std::condition_variable wake_;    // the scanner: a scan is asked for, or the daemon stops
     std::condition_variable scanned_; // POST /v1/scan: a scan ended
@@ -593,6 +640,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(Options o) {
     if (!session) return session.error();
     auto d = std::make_unique<DaemonImpl>(std::move(o), std::move(locks), std::move(*session));
     if (auto st = d->open_socket(); !st) return st.error();
+    if (auto st = d->open_endpoint(); !st) return st.error();
     return std::unique_ptr<Daemon>(std::move(d));
 }
 

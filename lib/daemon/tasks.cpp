@@ -106,12 +106,49 @@ private:
     Deliver waiting_;
 };
 
+// Every watch of one task (Tasks::submit), told each of its download's events.
+class WatchFan final : public FileWatch {
+public:
+    void add(std::shared_ptr<FileWatch> w) {
+        std::lock_guard lk(mu_);
+        watches_.push_back(std::move(w));
+    }
+    void progress(const std::string& path, const fs::path& file, std::uint64_t prefix) override {
+        for (const auto& w : all()) w->progress(path, file, prefix);
+    }
+    void placed(const std::string& path, const fs::path& placed) override {
+        for (const auto& w : all()) w->placed(path, placed);
+    }
+    // Once: the download tells it, and so does the task when it ends
+    // without one (cancelled while queued, a request that does not apply).
+    void ended(bool ok) override {
+        if (ended_.exchange(true)) return;
+        for (const auto& w : all()) w->ended(ok);
+    }
+    std::vector<std::pair<std::string, std::uint64_t>> waiting() override {
+        std::vector<std::pair<std::string, std::uint64_t>> out;
+        for (const auto& w : all())
+            for (auto& p : w->waiting()) out.push_back(std::move(p));
+        return out;
+    }
+
+private:
+    std::vector<std::shared_ptr<FileWatch>> all() const {
+        std::lock_guard lk(mu_);
+        return watches_;
+    }
+    mutable std::mutex mu_;
+    std::vector<std::shared_ptr<FileWatch>> watches_;
+    std::atomic<bool> ended_{false};
+};
+
 } // namespace
 
 struct Task {
     std::string id, key, created;
     TaskRequest req;
     std::atomic<bool> cancel{false};
+    const std::shared_ptr<WatchFan> watches = std::make_shared<WatchFan>();
 
     mutable std::mutex mu; // everything below
     std::string state = "queued";
@@ -227,7 +264,7 @@ bool Tasks::busy(const fs::path& cache, const RepoRef& repo) const {
     return false;
 }
 
-Result<Tasks::Submitted> Tasks::submit(const TaskRequest& request) {
+Result<Tasks::Submitted> Tasks::submit(const TaskRequest& request, std::shared_ptr<FileWatch> watch) {
     TaskRequest req = request;
     std::error_code ec;
     if (req.cache_dir.empty()) req.cache_dir = c_.caches.front().string();
@@ -249,13 +286,17 @@ Result<Tasks::Submitted> Tasks::submit(const TaskRequest& request) {
         if (stopping_) return Error(errc::failure, "the daemon is stopping");
         for (const auto& [id, other] : tasks_) {
             std::lock_guard tl(other->mu);
-            if (other->key == key && !finished(other->state) && !other->cancel) return Submitted{id, true};
+            if (other->key == key && !finished(other->state) && !other->cancel) {
+                if (watch) other->watches->add(std::move(watch));
+                return Submitted{id, true};
+            }
         }
         t = std::make_shared<Task>();
         t->id = new_id();
         t->key = key;
         t->created = util::utc_timestamp();
         t->req = std::move(req);
+        if (watch) t->watches->add(std::move(watch));
         tasks_.emplace(t->id, t);
         order_.push_back(t->id);
         // Forget the oldest finished tasks beyond kMaxFinished.
@@ -298,10 +339,15 @@ void Tasks::run(const std::shared_ptr<Task>& t) {
     {
         std::unique_lock lk(mu_);
         slot_.wait(lk, [&] { return stopping_ || t->cancel || running_ < std::max(1, c_.max_running); });
-        if (stopping_) return;
+        if (stopping_) {
+            lk.unlock();
+            t->watches->ended(false); // outside mu_: a watch may submit the next task
+            return;
+        }
         if (!t->cancel) ++running_;
     }
     if (t->cancel) { // cancelled while queued
+        t->watches->ended(false);
         {
             std::lock_guard tl(t->mu);
             t->finish_locked("cancelled");
@@ -325,11 +371,13 @@ void Tasks::run(const std::shared_ptr<Task>& t) {
         r = st.error();
     } else {
         request.cancel = &t->cancel;
+        request.watch = t->watches;
         const auto on_event = [&](const Event& e) { t->on_event(e); };
         if (c_.download) r = c_.download(settings, request, on_event);
         else if (c_.session) r = download(*c_.session, settings, request, on_event);
         else r = download(settings, request, on_event);
     }
+    t->watches->ended(r.has_value());
     bool stopping;
     {
         std::lock_guard lk(mu_);

@@ -63,7 +63,9 @@ public:
         std::string id;
         bool existing = false; // an identical task was already queued or running
     };
-    Result<Submitted> submit(const TaskRequest& request);
+    // `watch` (optional) follows the task's files as they arrive; joining an
+    // identical task adds it there.
+    Result<Submitted> submit(const TaskRequest& request, std::shared_ptr<FileWatch> watch = {});
 
     std::string list_json() const;
     std::optional<std::string> get_json(const std::string& id) const;

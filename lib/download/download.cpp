@@ -117,6 +117,7 @@ private:
                                                   const fetch::FullList& full_list);
     void tick(const fetch::Fetcher& fetcher);
     void ready(const std::string& path, const fs::path& local, std::uint64_t size);
+    void watch(fetch::Fetcher& fetcher) const; // DownloadRequest::watch follows its files
     DownloadResult finish(const CommitId& commit, fs::path path);
 
     Session* session_;
@@ -259,7 +260,15 @@ Status Download::check_space(const std::vector<Wanted>& todo, const fs::path& di
 }
 
 void Download::ready(const std::string& path, const fs::path& local, std::uint64_t size) {
+    if (req_.watch) req_.watch->placed(path, local);
     events_.push(FileReadyEvent{path, local.string(), size});
+}
+
+void Download::watch(fetch::Fetcher& fetcher) const {
+    if (!req_.watch) return;
+    fetcher.on_hashed([w = req_.watch](const std::string& path, const fs::path& tmp, std::uint64_t prefix) {
+        w->progress(path, tmp, prefix);
+    });
 }
 
 void Download::tick(const fetch::Fetcher& fetcher) {
@@ -332,7 +341,7 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
         e.active = std::move(active);
         on_event_(e);
     };
-    const fetch::PeerJob job{settings_, *repo_, commit, dest, hub, req_.cancel};
+    const fetch::PeerJob job{settings_, *repo_, commit, dest, hub, req_.cancel, req_.watch.get()};
     auto outcome = fetch::fetch_p2p(p2p::internal(*session_), job, *torrent, std::move(todo), cb);
     events_.drain(on_event_);
     if (!outcome) return outcome.error();
@@ -414,6 +423,7 @@ Status Download::fetch_into_cache(hub::HubApi& hub, const CommitId& commit, std:
     // was writing (by then usually done, so they are only linked).
     for (int pass = 0; pass < 2 && !todo.empty(); ++pass) {
         fetch::Fetcher fetcher(settings_, hub.auth_headers(), req_.cancel, warn);
+        watch(fetcher);
         for (auto& w : todo) {
             const auto& etag = w.file.etag;
             auto lock = cache::FileLock::try_lock(cache_->lock_path(etag));
@@ -461,6 +471,7 @@ Status Download::fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit, 
         todo = std::move(*rest);
     }
     fetch::Fetcher fetcher(settings_, hub.auth_headers(), req_.cancel, warn);
+    watch(fetcher);
     std::vector<cache::FileLock> locks;
     for (const auto& w : todo) {
         const auto& f = w.file;
@@ -595,13 +606,17 @@ Result<DownloadResult> Download::run() {
 Result<DownloadResult> download(Session& session, const Settings& settings, const DownloadRequest& request,
                                 const EventHandler& on_event) {
     http::global_init();
-    return Download(&session, settings, request, on_event).run();
+    auto r = Download(&session, settings, request, on_event).run();
+    if (request.watch) request.watch->ended(r.has_value());
+    return r;
 }
 
 Result<DownloadResult> download(const Settings& settings, const DownloadRequest& request,
                                 const EventHandler& on_event) {
     http::global_init();
-    return Download(nullptr, settings, request, on_event).run();
+    auto r = Download(nullptr, settings, request, on_event).run();
+    if (request.watch) request.watch->ended(r.has_value());
+    return r;
 }
 
 } // namespace llmpt

@@ -281,6 +281,7 @@ void Fetcher::advance_hash(File& f) {
                 f.hashed += static_cast<std::uint64_t>(n);
             }
         }
+        if (on_hashed_ && f.hashed > 0) on_hashed_(f.target.path, f.tmp, f.hashed);
         if (f.hashed == f.target.size && !stop_) {
             finalize(f);
             return;

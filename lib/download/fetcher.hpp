@@ -82,6 +82,11 @@ public:
     const FetchStats& stats() const { return stats_; }
     std::vector<std::string> active() const;
 
+    // Told, as the hash follows a file, how long its hashed prefix is and
+    // which temp file holds it (llmpt::FileWatch::progress). Set before run().
+    using HashedFn = std::function<void(const std::string& path, const fs::path& tmp, std::uint64_t prefix)>;
+    void on_hashed(HashedFn fn) { on_hashed_ = std::move(fn); }
+
     struct File; // per-file state, fetcher.cpp
 
 private:
@@ -109,6 +114,7 @@ private:
     const std::atomic<bool>* cancel_;
     std::atomic<bool> stop_{false};
     WarnFn warn_;
+    HashedFn on_hashed_;
     FetchStats stats_;
 
     mutable std::mutex mu_;

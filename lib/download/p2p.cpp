@@ -45,6 +45,8 @@ struct Track {
     cache::FileLock lock; // held while this process may write the file
     FileCheck check;
     bool done = false;
+    std::uint64_t reported = 0;  // the checked prefix told to the FileWatch
+    int deadline_end = 0;        // pieces below this were asked for first
 };
 
 // One P2P attempt: claim the wanted files, run the swarm until done,
@@ -85,6 +87,10 @@ private:
     // false: a file failed the Hub's hash (or could not be placed)
     bool place_completed(const lt::typed_bitfield<lt::piece_index_t>& pieces);
     Status place(const Track& t) const;
+    // DownloadRequest::watch: report checked prefixes, ask first for the
+    // pieces a reader waits on.
+    void watch(Track& t, const std::vector<bool>& have);
+    void serve_waiting(const lt::typed_bitfield<lt::piece_index_t>& pieces);
     int watch_peers();
 
     p2p::Session& session_;
@@ -260,7 +266,9 @@ std::uint64_t PeerDownload::wanted_done(std::vector<std::string>* active) {
 bool PeerDownload::place_completed(const lt::typed_bitfield<lt::piece_index_t>& pieces) {
     for (auto& t : tracks_) {
         if (t.done) continue;
-        auto digest = t.check.advance(have(t, pieces), piece_length());
+        const auto has = have(t, pieces);
+        watch(t, has);
+        auto digest = t.check.advance(has, piece_length());
         if (!digest) {
             warn(digest.error().what() + "; HTTP takes over");
             return false;
@@ -284,6 +292,35 @@ bool PeerDownload::place_completed(const lt::typed_bitfield<lt::piece_index_t>& 
         ++done_count_;
     }
     return true;
+}
+
+void PeerDownload::watch(Track& t, const std::vector<bool>& has) {
+    if (!job_.watch) return;
+    const auto pl = piece_length();
+    std::uint64_t prefix = 0;
+    for (std::size_t i = 0; i < has.size() && has[i]; ++i) prefix = std::min(t.w.file.size, prefix + pl);
+    if (prefix <= t.reported) return;
+    t.reported = prefix;
+    job_.watch->progress(t.w.file.path, t.check.staged(), prefix);
+}
+
+void PeerDownload::serve_waiting(const lt::typed_bitfield<lt::piece_index_t>& pieces) {
+    if (!job_.watch) return;
+    constexpr int ahead = 8; // pieces asked for first, from where the reader waits
+    const auto pl = piece_length();
+    for (const auto& [path, offset] : job_.watch->waiting()) {
+        for (auto& t : tracks_) {
+            if (t.done || t.w.file.path != path || offset >= t.w.file.size) continue;
+            const int first = static_cast<int>(ti_->files().map_file(t.index, 0, 0).piece);
+            const int last = first + static_cast<int>((t.w.file.size - 1) / pl);
+            const int from = std::max(first + static_cast<int>(offset / pl), t.deadline_end);
+            const int to = std::min(last + 1, first + static_cast<int>(offset / pl) + ahead);
+            for (int p = from, i = 0; p < to; ++p, ++i)
+                if (p >= pieces.size() || !pieces.get_bit(lt::piece_index_t(p)))
+                    h_.set_piece_deadline(lt::piece_index_t(p), 200 * (i + 1));
+            t.deadline_end = std::max(t.deadline_end, to);
+        }
+    }
 }
 
 // A staging file whose bytes matched the Hub's hash, put in place.
@@ -365,6 +402,7 @@ PeerDownload::End PeerDownload::run() {
         const auto pieces = h_.status(lt::torrent_handle::query_pieces).pieces;
         if (!place_completed(pieces)) return End::untrusted;
         if (done_count_ == tracks_.size()) return End::done;
+        serve_waiting(pieces);
         const int peers = watch_peers();
         // No peer yet: a seeder may have joined since our announce; ask again.
         if (peers == 0 && Clock::now() - last_announce > std::chrono::seconds(1)) {

@@ -11,6 +11,7 @@
 #include "download/plan.hpp"
 #include "hub/hub.hpp"
 
+#include <llmpt/download.hpp>
 #include <llmpt/settings.hpp>
 
 #include <atomic>
@@ -51,6 +52,7 @@ struct PeerJob {
     const Destination& dest;
     hub::HubApi& hub;                  // for the web seeds' auth headers
     const std::atomic<bool>* cancel = nullptr;
+    FileWatch* watch = nullptr;        // DownloadRequest::watch
 };
 
 // Runs `torrent` for `todo`. Never fails the download: any problem is a

@@ -3,6 +3,7 @@
 #include <llmpt/serve.hpp>
 
 #include "cache/layout.hpp"
+#include "endpoint/mirror.hpp"
 #include "serve/routes.hpp"
 #include "server/http_server.hpp"
 #include "util/fd.hpp"
@@ -394,6 +395,7 @@ Result<std::unique_ptr<Server>> Server::start(ServeOptions o) {
     std::error_code ec;
     if (!fs::is_directory(o.cache_dir, ec))
         return Error(errc::usage, "cache folder does not exist", o.cache_dir.string());
+    if (!o.upstream.empty()) return endpoint::start_mirror(o);
     server::Options so;
     so.host = o.host;
     so.port = o.port;

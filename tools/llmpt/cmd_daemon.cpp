@@ -31,6 +31,7 @@ using json = nlohmann::json;
 struct DaemonArgs {
     std::vector<std::string> caches;
     std::string tracker, listen = "0.0.0.0:6881", publish_token, socket, log_file, endpoint;
+    std::string hub_listen = daemon::Options::default_hub_listen;
     int scan_interval = 10, tracker_check = 60, max_tasks = 2;
     bool foreground = false, json_out = false;
 
@@ -61,6 +62,8 @@ void notify(const std::string& line) {
 
 int run_foreground(const DaemonArgs& a) {
     if (!parse_listen(a.listen, "0.0.0.0")) return usage_error("--listen must be HOST:PORT, got '" + a.listen + "'");
+    if (a.hub_listen != "off" && !parse_listen(a.hub_listen, "127.0.0.1"))
+        return usage_error("--hub-listen must be HOST:PORT or off, got '" + a.hub_listen + "'");
     if (a.scan_interval < 1) return usage_error("--scan-interval must be at least 1 second");
     if (a.tracker_check < 1) return usage_error("--tracker-check must be at least 1 second");
     std::shared_ptr<std::ofstream> log_file;
@@ -79,6 +82,7 @@ int run_foreground(const DaemonArgs& a) {
         if (const char* t = std::getenv(kPublishTokenEnv)) o.publish_token = t;
     o.listen = a.listen;
     o.endpoint = a.endpoint;
+    o.hub_listen = a.hub_listen == "off" ? std::string() : a.hub_listen;
     o.max_running = a.max_tasks;
     o.socket = a.socket;
     o.scan_interval = std::chrono::seconds(a.scan_interval);
@@ -205,6 +209,10 @@ int run_status(const DaemonArgs& a) {
         }
         one["pid"] = h->pid;
         one["socket"] = h->socket.string();
+        if (auto health = daemon::call(h->socket, "GET", "/health"); health && health->status == 200) {
+            const auto j = json::parse(health->body, nullptr, false);
+            if (j.is_object() && j.contains("hub")) one["hub"] = j["hub"];
+        }
         auto seeds = daemon::call(h->socket, "GET", "/v1/seeds");
         if (!seeds || seeds->status != 200) {
             one["error"] = seeds ? "HTTP " + std::to_string(seeds->status) : seeds.error().what();
@@ -216,6 +224,8 @@ int run_status(const DaemonArgs& a) {
             one["tasks"] = json::parse(tasks->body, nullptr, false);
         if (!a.json_out) {
             std::printf("daemon pid %ld serves %s (socket %s)\n", h->pid, c.c_str(), h->socket.c_str());
+            if (one.value("hub", json()).is_string())
+                std::printf("  HF endpoint: export HF_ENDPOINT=%s\n", one["hub"].get<std::string>().c_str());
             for (const auto& t : one.value("tasks", json::array())) {
                 if (!t.is_object()) continue;
                 const auto& p = t["progress"];
@@ -248,7 +258,13 @@ void start_options(CLI::App* cmd, DaemonArgs& a) {
     cmd->add_option("--listen", a.listen, "HOST:PORT for peers (port 0: any)")->capture_default_str();
     cmd->add_option("--publish-token", a.publish_token, "Token for publishing to the tracker (default: LLMPT_PUBLISH_TOKEN)");
     cmd->add_option("--endpoint", a.endpoint,
-                    "Hub asked for the file list of snapshots that llmpt did not download (default: HF_ENDPOINT)");
+                    "The Hub: the HF endpoint's upstream, and asked for the file list of snapshots that llmpt did "
+                    "not download (default: HF_ENDPOINT, else https://huggingface.co)");
+    cmd->add_option("--hub-listen", a.hub_listen,
+                    "HOST:PORT of the HF endpoint: HF_ENDPOINT=http://HOST:PORT makes any Hub client (huggingface_hub, "
+                    "transformers, @huggingface/hub) download through llmpt; 'off': none. Loopback by default: "
+                    "it passes the client's token to the Hub. If the default port is taken the daemon runs without it")
+        ->capture_default_str();
     cmd->add_option("--max-tasks", a.max_tasks, "Download tasks that run at once; the others wait queued")
         ->check(CLI::Range(1, 64))
         ->capture_default_str();
@@ -289,6 +305,7 @@ Runner add_daemon(CLI::App& app) {
             if (!a->socket.empty()) v.insert(v.end(), {"--socket", fs::absolute(a->socket).string()});
             if (!a->tracker.empty()) v.insert(v.end(), {"--tracker", a->tracker});
             if (!a->endpoint.empty()) v.insert(v.end(), {"--endpoint", a->endpoint});
+            v.insert(v.end(), {"--hub-listen", a->hub_listen});
             if (!a->log_file.empty()) v.insert(v.end(), {"--log-file", fs::absolute(a->log_file).string()});
             v.insert(v.end(), {"--listen", a->listen, "--scan-interval", std::to_string(a->scan_interval),
                                "--tracker-check", std::to_string(a->tracker_check), "--max-tasks",

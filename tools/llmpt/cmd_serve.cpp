@@ -17,7 +17,7 @@ namespace {
 struct ServeArgs {
     std::string cache_dir;
     std::string listen = "127.0.0.1:8000";
-    std::string token;
+    std::string token, upstream;
     bool redirect = false;
     bool quiet = false;
     int threads = 4;
@@ -43,6 +43,7 @@ int run_serve(const ServeArgs& a) {
     o.redirect = a.redirect;
     o.threads = a.threads;
     o.tree_page_size = a.page_size;
+    o.upstream = a.upstream;
     if (!a.quiet) {
         auto mu = std::make_shared<std::mutex>();
         o.log = [mu](const std::string& line) {
@@ -53,8 +54,9 @@ int run_serve(const ServeArgs& a) {
     auto server = Server::start(o);
     if (!server) return report(server.error());
     const bool v6 = o.host.find(':') != std::string::npos;
-    std::printf("llmpt serve: listening on http://%s%s%s:%u (cache %s)\n", v6 ? "[" : "", o.host.c_str(),
-                v6 ? "]" : "", static_cast<unsigned>((*server)->port()), o.cache_dir.c_str());
+    std::printf("llmpt serve: listening on http://%s%s%s:%u (cache %s%s%s)\n", v6 ? "[" : "", o.host.c_str(),
+                v6 ? "]" : "", static_cast<unsigned>((*server)->port()), o.cache_dir.c_str(),
+                o.upstream.empty() ? "" : ", upstream ", o.upstream.c_str());
     std::fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
@@ -75,6 +77,10 @@ Runner add_serve(CLI::App& app) {
     cmd->add_option("--threads", a->threads, "Network threads")->check(CLI::Range(1, 64))->capture_default_str();
     cmd->add_option("--page-size", a->page_size, "Tree entries per page")->check(CLI::Range(1, 100000))
         ->capture_default_str();
+    cmd->add_option("--upstream", a->upstream,
+                    "Be the HF endpoint in front of this Hub (a LAN mirror): metadata from it, files from the cache "
+                    "or downloaded into it through the swarm (LLMPT_TRACKER) with the Hub as fallback, streamed "
+                    "to the client as they arrive");
     cmd->add_flag("-q,--quiet", a->quiet, "Do not log requests to stderr");
     return [a] { return run_serve(*a); };
 }

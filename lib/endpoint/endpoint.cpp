@@ -1,0 +1,666 @@
+#include "endpoint/endpoint.hpp"
+
+#include "cache/layout.hpp"
+#include "endpoint/meta_cache.hpp"
+#include "endpoint/policy.hpp"
+#include "http/client.hpp"
+#include "serve/routes.hpp"
+#include "util/fd.hpp"
+#include "util/hash.hpp"
+#include "util/url.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace llmpt::endpoint {
+namespace {
+
+namespace fs = std::filesystem;
+using server::Request;
+using server::Response;
+using SysClock = std::chrono::system_clock;
+
+constexpr std::size_t kChunk = 1 << 20; // bytes a stream reads and sends at a time
+
+Response hub_error(int status, const std::string& message) {
+    auto r = Response::json_error(status, message);
+    r.header("X-Error-Message", message);
+    return r;
+}
+
+std::optional<std::uint64_t> regular_size(const fs::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
+std::string bearer(const Request& req) {
+    const auto auth = req.header("authorization");
+    return auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
+}
+
+class FileStream;
+
+// One snapshot (cache repo folder + commit) that tasks fetch for clients.
+// Each task covers a Selection; its FileWatch (SlotWatch) records where each
+// file's bytes are. Streams ask the job where their file stands.
+class Job : public std::enable_shared_from_this<Job> {
+public:
+    struct Source {
+        fs::path file;           // where the bytes are (empty: none yet)
+        std::uint64_t prefix = 0;
+        bool placed = false;     // verified and in place: `file` is the final file
+        bool alive = false;      // a running task still covers the file
+    };
+
+    Source source(const std::string& path) const {
+        std::lock_guard lk(mu_);
+        Source s;
+        for (const auto& slot : slots_) s.alive = s.alive || (!slot.ended && slot.sel.covers(path));
+        if (const auto it = files_.find(path); it != files_.end()) {
+            if (!it->second.placed.empty()) {
+                s.file = it->second.placed;
+                s.placed = true;
+            } else {
+                s.file = it->second.file;
+                s.prefix = it->second.prefix;
+            }
+        }
+        return s;
+    }
+
+    // Starts the task of a slot (EndpointImpl::start_task): false if it
+    // could not be started.
+    using Starter = std::function<bool(const std::shared_ptr<Job>& self, std::size_t slot, const Selection& sel)>;
+    // Told the branches and tags clients named once a task ends well: the
+    // cache's refs/ then say what the Hub said they point at.
+    using Finisher = std::function<void(const std::set<std::string>& refs)>;
+    Job(Starter start, Finisher finish) : start_(std::move(start)), finish_(std::move(finish)) {}
+
+    // Makes sure a task covers `path`: a new slot unless one does. One task
+    // of a snapshot runs at a time (its torrent is in the session once), so
+    // a slot waits while another runs and starts when it ends.
+    Status cover(const std::string& path, const std::string& revision) {
+        std::optional<std::pair<std::size_t, Selection>> now;
+        {
+            std::lock_guard lk(mu_);
+            if (!pinned_revision(revision)) refs_.insert(revision);
+            for (const auto& slot : slots_)
+                if (!slot.ended && slot.sel.covers(path)) return ok();
+            const bool busy = std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.started && !s.ended; });
+            slots_.push_back(Slot{selection_for(path), false, !busy});
+            if (!busy) now.emplace(slots_.size() - 1, slots_.back().sel);
+        }
+        if (now && !start_(shared_from_this(), now->first, now->second)) {
+            slot_ended(now->first);
+            return Error(errc::failure, "the download task could not be started");
+        }
+        return ok();
+    }
+    // The slot's task ended: the next waiting slot starts.
+    void slot_ended(std::size_t i, bool ok = false) {
+        std::optional<std::pair<std::size_t, Selection>> next;
+        std::set<std::string> refs;
+        {
+            std::lock_guard lk(mu_);
+            slots_.at(i).ended = true;
+            if (ok) refs.swap(refs_);
+            for (std::size_t j = 0; j < slots_.size() && !next; ++j)
+                if (!slots_[j].started && !slots_[j].ended) {
+                    slots_[j].started = true;
+                    next.emplace(j, slots_[j].sel);
+                }
+        }
+        if (!refs.empty()) finish_(refs);
+        if (next && !start_(shared_from_this(), next->first, next->second)) slot_ended(next->first);
+    }
+    // A branch or tag the Hub said points at this job's commit.
+    void note_ref(const std::string& revision) {
+        std::lock_guard lk(mu_);
+        if (!pinned_revision(revision)) refs_.insert(revision);
+    }
+    // Nothing runs and nothing is left to tell: the job may be forgotten.
+    bool idle() const {
+        std::lock_guard lk(mu_);
+        for (const auto& slot : slots_)
+            if (!slot.ended) return false;
+        return refs_.empty();
+    }
+
+    void progress(const std::string& path, const fs::path& file, std::uint64_t prefix) {
+        std::lock_guard lk(mu_);
+        auto& f = files_[path];
+        f.file = file;
+        f.prefix = prefix;
+    }
+    void placed(const std::string& path, const fs::path& where) {
+        std::lock_guard lk(mu_);
+        files_[path].placed = where;
+    }
+
+    // Where parked streams of this job wait (FileWatch::waiting).
+    void waiting_at(const std::string& path, std::optional<std::uint64_t> offset) {
+        std::lock_guard lk(mu_);
+        if (offset) waiting_[path] = *offset;
+        else waiting_.erase(path);
+    }
+    std::vector<std::pair<std::string, std::uint64_t>> waiting() const {
+        std::lock_guard lk(mu_);
+        return {waiting_.begin(), waiting_.end()};
+    }
+
+private:
+    struct Slot {
+        Selection sel;
+        bool ended = false;
+        bool started = false;
+    };
+    const Starter start_;
+    const Finisher finish_;
+    std::set<std::string> refs_;
+    struct FileState {
+        fs::path file, placed;
+        std::uint64_t prefix = 0;
+    };
+    mutable std::mutex mu_;
+    std::vector<Slot> slots_;
+    std::map<std::string, FileState> files_;
+    std::map<std::string, std::uint64_t> waiting_;
+};
+
+// Wakes parked streams when a task reports something, and every
+// kPumpInterval in any case (a file placed by a task we joined without a
+// watch shows up as a blob in the cache).
+class Pump {
+public:
+    static constexpr auto kPumpInterval = std::chrono::milliseconds(250);
+    Pump() : thread_([this] { loop(); }) {}
+    ~Pump() { stop(); }
+    void stop() {
+        {
+            std::lock_guard lk(mu_);
+            if (stopping_) return;
+            stopping_ = true;
+        }
+        cv_.notify_all();
+        if (thread_.joinable()) thread_.join();
+    }
+    void park(const std::shared_ptr<FileStream>& s) {
+        std::lock_guard lk(mu_);
+        parked_.push_back(s);
+    }
+    void wake() {
+        {
+            std::lock_guard lk(mu_);
+            woken_ = true;
+        }
+        cv_.notify_one();
+    }
+
+private:
+    void loop();
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stopping_ = false, woken_ = false;
+    std::vector<std::weak_ptr<FileStream>> parked_;
+    std::thread thread_;
+};
+
+// The body of one GET of a file that is not in the cache yet (see the
+// header comment): bytes [first, last] of the file, as they arrive.
+class FileStream final : public server::BodyStream, public std::enable_shared_from_this<FileStream> {
+public:
+    struct Spec {
+        std::string path;
+        fs::path blob;           // where the verified file ends up
+        Etag etag;
+        std::uint64_t size = 0, first = 0, last = 0;
+    };
+    FileStream(Spec spec, std::shared_ptr<Job> job, std::shared_ptr<Pump> pump,
+               std::function<void(const Etag&)> on_mismatch)
+        : s_(std::move(spec)), job_(std::move(job)), pump_(std::move(pump)), on_mismatch_(std::move(on_mismatch)),
+          pos_(s_.first) {}
+
+    void next(Deliver deliver) override { serve(std::move(deliver)); }
+    void cancel() override {
+        std::lock_guard lk(mu_);
+        cancelled_ = true;
+        parked_ = nullptr;
+        job_->waiting_at(s_.path, std::nullopt);
+    }
+    // Parked: try again. Returns false once the stream is over (unpark it).
+    bool poke() {
+        Deliver d;
+        {
+            std::lock_guard lk(mu_);
+            if (cancelled_ || over_) return false;
+            if (!parked_) return true;
+            d = std::move(parked_);
+            parked_ = nullptr;
+        }
+        serve(std::move(d));
+        std::lock_guard lk(mu_);
+        return !cancelled_ && !over_;
+    }
+
+private:
+    // Delivers the next bytes, the end, or parks `d` until there are some.
+    void serve(Deliver d) {
+        std::string out;
+        {
+            std::lock_guard lk(mu_);
+            if (cancelled_) return;
+            if (pos_ > s_.last || over_) {
+                over_ = true;
+                out.clear();
+            } else if (!step(out)) {
+                parked_ = std::move(d);
+                job_->waiting_at(s_.path, pos_);
+                if (!parked_once_) pump_->park(shared_from_this());
+                parked_once_ = true;
+                return;
+            }
+            job_->waiting_at(s_.path, std::nullopt);
+        }
+        d(std::move(out)); // empty: the end, or a cut when bytes are missing
+    }
+
+    // With mu_ held. true: `out` is what to deliver (empty ends the body).
+    bool step(std::string& out) {
+        auto src = job_->source(s_.path);
+        if (!src.placed) {
+            if (const auto n = regular_size(s_.blob); n && *n == s_.size) src = {s_.blob, s_.size, true, src.alive};
+        }
+        if (!src.placed && !src.alive) { // no task fetches it any more: cut
+            over_ = true;
+            return true;
+        }
+        if (src.file.empty()) return false;
+        if (!hasher_ && !verified_) {
+            // Starting on the verified file: nothing to check. Else every
+            // byte sent is hashed, from the file's first byte on.
+            if (src.placed) verified_ = true;
+            else hasher_ = util::hasher_for(s_.etag.kind(), s_.size);
+        }
+        if (src.file != open_path_) {
+            auto fd = util::open_fd(src.file, O_RDONLY);
+            if (!fd) return false; // moved under us (placed): the next report says where
+            fd_ = std::move(*fd);
+            open_path_ = src.file;
+        }
+        const auto have = src.placed ? s_.size : std::min(src.prefix, s_.size);
+        // Catch up the hash on bytes before the range (a resumed download).
+        while (hasher_ && hashed_ < s_.first) {
+            const auto want = std::min<std::uint64_t>({kChunk, s_.first - hashed_, have > hashed_ ? have - hashed_ : 0});
+            if (want == 0) return false;
+            std::string buf;
+            if (!read(hashed_, want, buf)) return false;
+            hasher_->update(buf.data(), buf.size());
+            hashed_ += buf.size();
+        }
+        // The file's last byte waits until it is verified and our digest agrees.
+        const auto sendable = src.placed ? s_.size : std::min(have, s_.size - 1);
+        const auto end = std::min(sendable, s_.last + 1);
+        if (pos_ >= end) return false;
+        if (!read(pos_, std::min<std::uint64_t>(kChunk, end - pos_), out)) return false;
+        if (hasher_ && hashed_ == pos_) {
+            hasher_->update(out.data(), out.size());
+            hashed_ += out.size();
+            if (hashed_ == s_.size && hasher_->hex_digest() != s_.etag.str()) {
+                // What we sent is not the file that passed the Hub's hash
+                // (its bytes changed under us): cut before the last byte.
+                on_mismatch_(s_.etag);
+                out.clear();
+                over_ = true;
+                return true;
+            }
+        }
+        pos_ += out.size();
+        return true;
+    }
+
+    bool read(std::uint64_t at, std::uint64_t n, std::string& out) {
+        out.resize(n);
+        std::size_t got = 0;
+        while (got < n) {
+            const ssize_t r = ::pread(fd_.get(), out.data() + got, n - got, static_cast<off_t>(at + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                out.clear();
+                return false;
+            }
+            got += static_cast<std::size_t>(r);
+        }
+        return true;
+    }
+
+    const Spec s_;
+    const std::shared_ptr<Job> job_;
+    const std::shared_ptr<Pump> pump_;
+    const std::function<void(const Etag&)> on_mismatch_;
+    std::mutex mu_;
+    Deliver parked_;
+    bool cancelled_ = false, over_ = false, parked_once_ = false, verified_ = false;
+    std::uint64_t pos_;         // next byte to send
+    std::uint64_t hashed_ = 0;  // bytes [0, hashed_) went into hasher_
+    std::optional<util::Hasher> hasher_;
+    util::UniqueFd fd_;
+    fs::path open_path_;
+};
+
+void Pump::loop() {
+    std::unique_lock lk(mu_);
+    while (!stopping_) {
+        cv_.wait_for(lk, kPumpInterval, [&] { return stopping_ || woken_; });
+        woken_ = false;
+        auto parked = parked_;
+        lk.unlock();
+        std::vector<bool> keep(parked.size(), false);
+        for (std::size_t i = 0; i < parked.size(); ++i)
+            if (auto s = parked[i].lock()) keep[i] = s->poke();
+        lk.lock();
+        // Streams parked meanwhile are after the ones polled.
+        std::vector<std::weak_ptr<FileStream>> still;
+        for (std::size_t i = 0; i < parked.size(); ++i)
+            if (keep[i]) still.push_back(parked[i]);
+        for (std::size_t i = parked.size(); i < parked_.size(); ++i) still.push_back(parked_[i]);
+        parked_.swap(still);
+    }
+}
+
+// A task's FileWatch: tells the job, and wakes the streams.
+class SlotWatch final : public FileWatch {
+public:
+    // The watch may outlive the endpoint (the task goes on): it holds what it uses.
+    SlotWatch(std::shared_ptr<Job> job, std::size_t slot, std::shared_ptr<Pump> pump)
+        : job_(std::move(job)), slot_(slot), pump_(std::move(pump)) {}
+    void progress(const std::string& path, const fs::path& file, std::uint64_t prefix) override {
+        job_->progress(path, file, prefix);
+        pump_->wake();
+    }
+    void placed(const std::string& path, const fs::path& where) override {
+        job_->placed(path, where);
+        pump_->wake();
+    }
+    void ended(bool ok) override {
+        job_->slot_ended(slot_, ok);
+        pump_->wake();
+    }
+    std::vector<std::pair<std::string, std::uint64_t>> waiting() override { return job_->waiting(); }
+
+private:
+    std::shared_ptr<Job> job_;
+    std::size_t slot_;
+    std::shared_ptr<Pump> pump_;
+};
+
+// An answer of the Hub (live or from the metadata cache).
+struct Answer {
+    int status = 0;
+    http::Headers headers;
+    std::string body;
+    bool cached = false;
+};
+
+class EndpointImpl final : public Endpoint {
+public:
+    explicit EndpointImpl(Options o)
+        : o_(std::move(o)), upstream_(util::trim_trailing_slashes(o_.upstream)), meta_(o_.state_dir / "hub-cache") {}
+    ~EndpointImpl() override { stop(); }
+
+    std::uint16_t port() const override { return http_ ? http_->port() : 0; }
+    void stop() override {
+        if (http_) http_->stop();
+        pump_->stop();
+    }
+
+    Response handle(const Request& req) {
+        const auto route = serve::parse_route(req.method, req.path);
+        if (req.path.find("..") != std::string::npos && !route) return hub_error(400, "invalid path");
+        if (!route || route->route == serve::Route::cdn) {
+            if (req.method != "GET" && req.method != "HEAD")
+                return hub_error(501, "llmpt's endpoint answers downloads only: " + req.method + " " + req.path +
+                                          " is not passed to the Hub (use the Hub itself for uploads and edits)");
+            return pass_through(req);
+        }
+        if (route->route == serve::Route::resolve) return resolve(req, *route);
+        return metadata(req, *route);
+    }
+
+    void attach(std::unique_ptr<server::HttpServer> http) { http_ = std::move(http); }
+
+private:
+    std::string our_base(const Request& req) const {
+        const auto host = req.header("host");
+        return "http://" + (host.empty() ? "127.0.0.1:" + std::to_string(port()) : host);
+    }
+
+    Response respond(const Request& req, const Answer& a) const {
+        Response r;
+        r.status = a.status;
+        r.body = req.method == "HEAD" ? std::string() : a.body;
+        r.headers = passed_headers(a.headers, upstream_, our_base(req));
+        if (a.cached) r.header("X-Llmpt-Cache", "hit");
+        return r;
+    }
+
+    Result<Answer> ask_upstream(const std::string& method, const std::string& target, const Request& req,
+                                bool follow) const {
+        http::Request up;
+        up.method = method;
+        up.url = upstream_ + target;
+        up.body = method == "POST" ? req.body : std::string();
+        up.follow_redirects = follow;
+        up.total_timeout = std::chrono::seconds(60);
+        for (const char* h : {"authorization", "content-type", "accept", "user-agent"})
+            if (const auto v = req.header(h); !v.empty()) up.headers.push_back(std::string(h) + ": " + v);
+        auto r = http::perform(up);
+        if (!r) return r.error();
+        return Answer{r->status, std::move(r->headers), std::move(r->body), false};
+    }
+
+    // The Hub's answer to `method target`, through the metadata cache.
+    Result<Answer> cached_ask(const std::string& method, const std::string& target, const Request& req,
+                              bool pinned, const std::function<Result<Answer>()>& live) {
+        const auto key = MetaCache::key(method, target, method == "POST" ? req.body : "", req.header("authorization"));
+        const auto entry = meta_.get(key);
+        const auto use = entry ? cache_use(pinned, std::chrono::duration_cast<std::chrono::seconds>(
+                                                       SysClock::now() - entry->stored),
+                                           o_.branch_ttl)
+                               : CacheUse::no;
+        const auto from_cache = [&] { return Answer{entry->status, entry->headers, entry->body, true}; };
+        if (use == CacheUse::first) return from_cache();
+        auto a = live();
+        if (a && a->status < 500) {
+            if (a->status >= 200 && a->status < 400) meta_.put(key, {a->status, a->headers, a->body, SysClock::now()});
+            return a;
+        }
+        if (use == CacheUse::if_upstream_down) return from_cache();
+        if (a) return a; // the Hub's own 5xx
+        return Error(errc::network, "the Hub (" + upstream_ + ") cannot be reached: " + a.error().message);
+    }
+
+    Response metadata(const Request& req, const serve::Parsed& route) {
+        const bool pinned = pinned_revision(route.revision);
+        auto a = cached_ask(req.method, req.target, req, pinned,
+                            [&] { return ask_upstream(req.method, req.target, req, true); });
+        if (!a) return hub_error(502, a.error().what());
+        // A client that asked for a branch downloads by the commit it names:
+        // the cache's refs/ learn the branch once that snapshot is fetched.
+        if (route.route == serve::Route::revision && !pinned && !a->cached && a->status == 200) {
+            const auto j = nlohmann::json::parse(a->body, nullptr, false);
+            const auto id = RepoId::parse(route.repo);
+            if (id && j.is_object() && j.contains("sha") && j["sha"].is_string())
+                if (const auto commit = CommitId::parse(j["sha"].get<std::string>()))
+                    job_for(RepoRef{route.type, *id}, *commit, bearer(req))->note_ref(route.revision);
+        }
+        return respond(req, *a);
+    }
+
+    Response pass_through(const Request& req) {
+        auto a = ask_upstream(req.method, req.target, req, false);
+        if (!a) return hub_error(502, "the Hub (" + upstream_ + ") cannot be reached: " + a.error().message);
+        auto r = respond(req, *a);
+        if (const auto it = a->headers.find("location"); it != a->headers.end()) r.header("Location", it->second);
+        return r;
+    }
+
+    // HEAD of a resolve without following the CDN redirect; a relative
+    // redirect (a renamed repo) is followed here.
+    Result<Answer> head_resolve(const Request& req) const {
+        std::string target = req.path;
+        for (int hops = 0;; ++hops) {
+            auto a = ask_upstream("HEAD", target, req, false);
+            if (!a || a->status < 300 || a->status >= 400 || hops == 3) return a;
+            const auto loc = a->headers.find("location");
+            if (loc == a->headers.end() || loc->second.empty() || loc->second[0] != '/') return a;
+            if (a->headers.count("x-linked-etag") || a->headers.count("x-repo-commit")) return a; // the file's own redirect
+            target = loc->second;
+        }
+    }
+
+    Response resolve(const Request& req, const serve::Parsed& route) {
+        const auto id = RepoId::parse(route.repo);
+        if (!id) return hub_error(404, "Repository not found");
+        const RepoRef repo{route.type, *id};
+        auto a = cached_ask("HEAD", req.path, req, pinned_revision(route.revision), [&] { return head_resolve(req); });
+        if (!a) return hub_error(502, a.error().what());
+        if (a->status >= 400) {
+            // The Hub's error (401/403 gated, 404 missing) as it was sent;
+            // a HEAD has no body, so a GET gets the message as the Hub's JSON.
+            auto r = respond(req, *a);
+            if (req.method == "GET" && r.body.empty()) {
+                const auto msg = a->headers.count("x-error-message") ? a->headers.at("x-error-message")
+                                                                       : std::string("error from the Hub");
+                r.body = nlohmann::json{{"error", msg}}.dump();
+            }
+            return r;
+        }
+        const auto meta = file_meta(a->headers);
+        const auto commit = CommitId::parse(meta.commit);
+        if (!meta.etag || !meta.size || !commit)
+            return hub_error(502, "the Hub's answer for " + route.path + " names no commit, etag or size");
+
+        Response r;
+        r.headers = meta.headers;
+        r.header("Accept-Ranges", "bytes");
+        r.header("Content-Type", "application/octet-stream");
+        const std::uint64_t size = *meta.size;
+        const cache::RepoCache cache(o_.cache_dir, repo);
+        const auto blob = cache.blob_path(*meta.etag);
+        if (req.method == "HEAD") {
+            r.header("Content-Length", std::to_string(size));
+            return r;
+        }
+        std::uint64_t first = 0, last = size == 0 ? 0 : size - 1;
+        if (const auto range = req.header("range"); !range.empty() && size > 0 && !mismatched(*meta.etag)) {
+            const auto spec = serve::parse_range(range, size);
+            if (!spec) {
+                auto e = hub_error(416, "range not satisfiable");
+                e.header("Content-Range", "bytes */" + std::to_string(size));
+                return e;
+            }
+            first = spec->first;
+            last = spec->last;
+            if (first != 0 || last != size - 1) {
+                r.status = 206;
+                r.header("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
+                                              std::to_string(size));
+            }
+        }
+        if (const auto n = regular_size(blob); n && *n == size) {
+            auto fd = util::open_fd(blob, O_RDONLY);
+            if (!fd) return hub_error(500, "cannot open " + blob.string());
+            r.file = server::FileRegion{fd->release(), first, size == 0 ? 0 : last - first + 1};
+            return r;
+        }
+        if (size == 0) return r; // nothing to fetch: an empty body
+        auto job = job_for(repo, *commit, bearer(req));
+        if (auto st = job->cover(route.path, route.revision); !st)
+            return hub_error(503, "cannot start the download of " + route.path + ": " + st.error().what());
+        r.header("Content-Length", std::to_string(last - first + 1));
+        r.stream = std::make_shared<FileStream>(FileStream::Spec{route.path, blob, *meta.etag, size, first, last},
+                                                job, pump_, [this](const Etag& e) { mismatch(e); });
+        return r;
+    }
+
+    // The job of one snapshot; its tasks download with the token of the
+    // client that asked (the Hub accepted that token for this file).
+    std::shared_ptr<Job> job_for(const RepoRef& repo, const CommitId& commit, const std::string& token) {
+        std::lock_guard lk(mu_);
+        std::erase_if(jobs_, [](const auto& kv) { return kv.second.use_count() == 1 && kv.second->idle(); });
+        auto& j = jobs_[repo.folder_name() + "@" + commit.str() + "@" + util::sha256_hex(token)];
+        if (j) return j;
+        daemon::TaskRequest t;
+        t.repo = repo.id.str();
+        t.repo_type = std::string(to_string(repo.type));
+        t.revision = commit.str();
+        t.cache_dir = o_.cache_dir.string();
+        t.endpoint = upstream_;
+        t.token = token;
+        // Tasks' watches may outlive the endpoint: the starter holds copies.
+        j = std::make_shared<Job>([t, submit = o_.submit, pump = pump_, log = o_.log](
+                                      const std::shared_ptr<Job>& job, std::size_t slot, const Selection& sel) {
+            auto req = t;
+            req.files = sel.files;
+            req.include = sel.include;
+            req.exclude = sel.exclude;
+            if (auto st = submit(req, std::make_shared<SlotWatch>(job, slot, pump)); !st) {
+                if (log) log("endpoint: cannot start the download of " + t.repo + "@" + t.revision + ": " + st.error().what());
+                return false;
+            }
+            if (log) log("endpoint: downloading " + t.repo + "@" + t.revision + (sel.files.empty() ? "" : " " + sel.files[0]));
+            return true;
+        }, [cache = cache::RepoCache(o_.cache_dir, repo), commit](const std::set<std::string>& refs) {
+            for (const auto& ref : refs)
+                if (cache::safe_revision(ref)) (void)cache.write_ref(ref, commit);
+        });
+        return j;
+    }
+
+    // A stream was cut because what it sent did not hash to the etag: a
+    // client resuming that download must start over, so ranges of that
+    // file are answered with the whole file from now on.
+    void mismatch(const Etag& e) {
+        std::lock_guard lk(mu_);
+        mismatched_.insert(e.str());
+        if (o_.log) o_.log("endpoint: cut a stream of " + e.str() + ": its bytes changed while streaming");
+    }
+    bool mismatched(const Etag& e) const {
+        std::lock_guard lk(mu_);
+        return mismatched_.count(e.str()) > 0;
+    }
+
+    Options o_;
+    const std::string upstream_;
+    const MetaCache meta_;
+    const std::shared_ptr<Pump> pump_ = std::make_shared<Pump>();
+    mutable std::mutex mu_; // jobs_, mismatched_
+    std::map<std::string, std::shared_ptr<Job>> jobs_;
+    std::set<std::string> mismatched_;
+    std::unique_ptr<server::HttpServer> http_; // last: stopped first
+};
+
+} // namespace
+
+Result<std::unique_ptr<Endpoint>> Endpoint::start(Options o, server::Options listen) {
+    if (o.upstream.empty()) return Error(errc::usage, "the endpoint needs an upstream Hub");
+    if (!o.submit) return Error(errc::usage, "the endpoint needs a way to start downloads");
+    http::global_init();
+    auto impl = std::make_unique<EndpointImpl>(std::move(o));
+    auto* raw = impl.get();
+    auto http = server::HttpServer::start(listen, [raw](const Request& r) { return raw->handle(r); });
+    if (!http) return http.error();
+    impl->attach(std::move(*http));
+    return std::unique_ptr<Endpoint>(std::move(impl));
+}
+
+} // namespace llmpt::endpoint

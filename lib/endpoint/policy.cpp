@@ -1,0 +1,112 @@
+#include "endpoint/policy.hpp"
+
+#include <llmpt/download.hpp>
+
+#include <array>
+
+namespace llmpt::endpoint {
+
+bool pinned_revision(std::string_view revision) {
+    if (revision.size() != 40) return false;
+    for (const char c : revision)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
+CacheUse cache_use(bool pinned, std::chrono::seconds age, std::chrono::seconds branch_ttl) {
+    if (pinned) return CacheUse::first;
+    if (age >= std::chrono::seconds(0) && age < branch_ttl) return CacheUse::if_upstream_down;
+    return CacheUse::no;
+}
+
+namespace {
+
+// Weight formats a repo may carry side by side (huggingface_hub's and
+// transformers' names for them).
+constexpr std::array<std::string_view, 10> kWeightExtensions = {
+    ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".ot", ".tflite"};
+
+std::string_view extension(std::string_view path) {
+    const auto slash = path.rfind('/');
+    const auto name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+    const auto dot = name.rfind('.');
+    return dot == std::string_view::npos || dot == 0 ? std::string_view() : name.substr(dot);
+}
+
+} // namespace
+
+bool Selection::covers(const std::string& path) const {
+    for (const auto& f : files)
+        if (f == path) return true;
+    if (!files.empty() && include.empty()) return false;
+    return path_selected(path, include, exclude);
+}
+
+Selection selection_for(const std::string& path) {
+    const auto ext = extension(path);
+    if (ext == ".gguf") return Selection{{path}, {}, {}};
+    Selection s;
+    s.exclude.push_back("*.gguf");
+    for (const auto w : kWeightExtensions)
+        if (w != ext) s.exclude.push_back("*" + std::string(w));
+    return s;
+}
+
+namespace {
+
+std::string header(const std::map<std::string, std::string>& h, const std::string& name) {
+    const auto it = h.find(name);
+    return it == h.end() ? std::string() : it->second;
+}
+
+std::optional<std::uint64_t> parse_size(const std::string& s) {
+    if (s.empty() || s.size() > 19) return std::nullopt;
+    std::uint64_t v = 0;
+    for (const char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return v;
+}
+
+} // namespace
+
+FileMeta file_meta(const std::map<std::string, std::string>& h) {
+    FileMeta m;
+    m.commit = header(h, "x-repo-commit");
+    const auto linked = header(h, "x-linked-etag");
+    m.etag = Etag::parse(linked.empty() ? header(h, "etag") : linked);
+    const auto linked_size = header(h, "x-linked-size");
+    m.size = parse_size(linked_size.empty() ? header(h, "content-length") : linked_size);
+    static constexpr std::array<std::pair<const char*, const char*>, 4> kept = {
+        {{"x-repo-commit", "X-Repo-Commit"}, {"etag", "ETag"}, {"x-linked-etag", "X-Linked-Etag"},
+         {"x-linked-size", "X-Linked-Size"}}};
+    for (const auto& [lower, name] : kept)
+        if (const auto v = header(h, lower); !v.empty()) m.headers.emplace_back(name, v);
+    return m;
+}
+
+std::vector<std::pair<std::string, std::string>> passed_headers(const std::map<std::string, std::string>& h,
+                                                                 const std::string& upstream_base,
+                                                                 const std::string& our_base) {
+    static constexpr std::array<std::pair<const char*, const char*>, 9> kept = {
+        {{"content-type", "Content-Type"}, {"x-error-code", "X-Error-Code"}, {"x-error-message", "X-Error-Message"},
+         {"x-repo-commit", "X-Repo-Commit"}, {"etag", "ETag"}, {"x-linked-etag", "X-Linked-Etag"},
+         {"x-linked-size", "X-Linked-Size"}, {"x-total-count", "X-Total-Count"}, {"link", "Link"}}};
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [lower, name] : kept) {
+        auto v = header(h, lower);
+        if (v.empty()) continue;
+        if (std::string_view(lower) == "link") {
+            // Only pagination: a Xet link (rel="xet-auth") would send the client elsewhere.
+            if (v.find("rel=\"next\"") == std::string::npos) continue;
+            for (auto at = v.find(upstream_base); at != std::string::npos && !upstream_base.empty();
+                 at = v.find(upstream_base, at + our_base.size()))
+                v.replace(at, upstream_base.size(), our_base);
+        }
+        out.emplace_back(name, std::move(v));
+    }
+    return out;
+}
+
+} // namespace llmpt::endpoint

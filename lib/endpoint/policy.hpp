@@ -1,0 +1,63 @@
+// endpoint/policy: the decisions of the HF endpoint (endpoint/endpoint.hpp)
+// that need no sockets: which files one task fetches, which Hub headers a
+// file's answer carries, when a cached metadata answer may stand in for
+// the Hub. Unit-tested in tests/unit/test_endpoint.cpp.
+#pragma once
+
+#include <llmpt/repo.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace llmpt::endpoint {
+
+// A revision that names one commit (40 hex digits): what the Hub answers
+// for it never changes.
+bool pinned_revision(std::string_view revision);
+
+// Whether a cached metadata answer may be used. Answers for a pinned
+// revision are used before asking the Hub, at any age; answers for a branch
+// or tag only when the Hub cannot be reached, and only while younger than
+// `branch_ttl`.
+enum class CacheUse { first, if_upstream_down, no };
+CacheUse cache_use(bool pinned, std::chrono::seconds age, std::chrono::seconds branch_ttl);
+
+// The files one download task of a snapshot fetches, as DownloadRequest's
+// `files` / `include` / `exclude`. A client asking for one file of a
+// snapshot usually asks for the rest next (snapshot_download, from_pretrained):
+// the task takes the whole snapshot but for the weights in formats nobody
+// asked for (a repo often carries one model as .safetensors, .bin, .onnx,
+// ...); a .gguf file is one quantisation of many and comes alone.
+struct Selection {
+    std::vector<std::string> files, include, exclude;
+    bool covers(const std::string& path) const;
+    bool operator==(const Selection&) const = default;
+};
+Selection selection_for(const std::string& path);
+
+// What the Hub said about one file (HEAD /{repo}/resolve/{rev}/{path}
+// without following its redirect).
+struct FileMeta {
+    std::string commit;                 // X-Repo-Commit
+    std::optional<Etag> etag;           // X-Linked-Etag, else ETag: the blob's name
+    std::optional<std::uint64_t> size;  // X-Linked-Size, else Content-Length
+    // The headers a client reads, as the Hub sent them, in this order.
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+// `headers`: lower-case names (http::Headers).
+FileMeta file_meta(const std::map<std::string, std::string>& headers);
+
+// The Hub's response headers that are passed on to a client: content type,
+// error codes, commit and etags, pagination (with the Hub's base URL
+// replaced by ours). Never a Xet header, so that clients stay on HTTP.
+std::vector<std::pair<std::string, std::string>> passed_headers(const std::map<std::string, std::string>& headers,
+                                                                 const std::string& upstream_base,
+                                                                 const std::string& our_base);
+
+} // namespace llmpt::endpoint
