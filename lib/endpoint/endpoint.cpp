@@ -1,6 +1,7 @@
 #include "endpoint/endpoint.hpp"
 
 #include "cache/layout.hpp"
+#include "endpoint/job.hpp"
 #include "endpoint/meta_cache.hpp"
 #include "endpoint/policy.hpp"
 #include "http/client.hpp"
@@ -48,133 +49,6 @@ std::string bearer(const Request& req) {
 }
 
 class FileStream;
-
-// One snapshot (cache repo folder + commit) that tasks fetch for clients.
-// Each task covers a Selection; its FileWatch (SlotWatch) records where each
-// file's bytes are. Streams ask the job where their file stands.
-class Job : public std::enable_shared_from_this<Job> {
-public:
-    struct Source {
-        fs::path file;           // where the bytes are (empty: none yet)
-        std::uint64_t prefix = 0;
-        bool placed = false;     // verified and in place: `file` is the final file
-        bool alive = false;      // a running task still covers the file
-    };
-
-    Source source(const std::string& path) const {
-        std::lock_guard lk(mu_);
-        Source s;
-        for (const auto& slot : slots_) s.alive = s.alive || (!slot.ended && slot.sel.covers(path));
-        if (const auto it = files_.find(path); it != files_.end()) {
-            if (!it->second.placed.empty()) {
-                s.file = it->second.placed;
-                s.placed = true;
-            } else {
-                s.file = it->second.file;
-                s.prefix = it->second.prefix;
-            }
-        }
-        return s;
-    }
-
-    // Starts the task of a slot (EndpointImpl::start_task): false if it
-    // could not be started.
-    using Starter = std::function<bool(const std::shared_ptr<Job>& self, std::size_t slot, const Selection& sel)>;
-    // Told the branches and tags clients named once a task ends well: the
-    // cache's refs/ then say what the Hub said they point at.
-    using Finisher = std::function<void(const std::set<std::string>& refs)>;
-    Job(Starter start, Finisher finish) : start_(std::move(start)), finish_(std::move(finish)) {}
-
-    // Makes sure a task covers `path`: a new slot unless one does. One task
-    // of a snapshot runs at a time (its torrent is in the session once), so
-    // a slot waits while another runs and starts when it ends.
-    Status cover(const std::string& path, const std::string& revision) {
-        std::optional<std::pair<std::size_t, Selection>> now;
-        {
-            std::lock_guard lk(mu_);
-            if (!pinned_revision(revision)) refs_.insert(revision);
-            for (const auto& slot : slots_)
-                if (!slot.ended && slot.sel.covers(path)) return ok();
-            const bool busy = std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.started && !s.ended; });
-            slots_.push_back(Slot{selection_for(path), false, !busy});
-            if (!busy) now.emplace(slots_.size() - 1, slots_.back().sel);
-        }
-        if (now && !start_(shared_from_this(), now->first, now->second)) {
-            slot_ended(now->first);
-            return Error(errc::failure, "the download task could not be started");
-        }
-        return ok();
-    }
-    // The slot's task ended: the next waiting slot starts.
-    void slot_ended(std::size_t i, bool ok = false) {
-        std::optional<std::pair<std::size_t, Selection>> next;
-        std::set<std::string> refs;
-        {
-            std::lock_guard lk(mu_);
-            slots_.at(i).ended = true;
-            if (ok) refs.swap(refs_);
-            for (std::size_t j = 0; j < slots_.size() && !next; ++j)
-                if (!slots_[j].started && !slots_[j].ended) {
-                    slots_[j].started = true;
-                    next.emplace(j, slots_[j].sel);
-                }
-        }
-        if (!refs.empty()) finish_(refs);
-        if (next && !start_(shared_from_this(), next->first, next->second)) slot_ended(next->first);
-    }
-    // A branch or tag the Hub said points at this job's commit.
-    void note_ref(const std::string& revision) {
-        std::lock_guard lk(mu_);
-        if (!pinned_revision(revision)) refs_.insert(revision);
-    }
-    // Nothing runs and nothing is left to tell: the job may be forgotten.
-    bool idle() const {
-        std::lock_guard lk(mu_);
-        for (const auto& slot : slots_)
-            if (!slot.ended) return false;
-        return refs_.empty();
-    }
-
-    void progress(const std::string& path, const fs::path& file, std::uint64_t prefix) {
-        std::lock_guard lk(mu_);
-        auto& f = files_[path];
-        f.file = file;
-        f.prefix = prefix;
-    }
-    void placed(const std::string& path, const fs::path& where) {
-        std::lock_guard lk(mu_);
-        files_[path].placed = where;
-    }
-
-    // Where parked streams of this job wait (FileWatch::waiting).
-    void waiting_at(const std::string& path, std::optional<std::uint64_t> offset) {
-        std::lock_guard lk(mu_);
-        if (offset) waiting_[path] = *offset;
-        else waiting_.erase(path);
-    }
-    std::vector<std::pair<std::string, std::uint64_t>> waiting() const {
-        std::lock_guard lk(mu_);
-        return {waiting_.begin(), waiting_.end()};
-    }
-
-private:
-    struct Slot {
-        Selection sel;
-        bool ended = false;
-        bool started = false;
-    };
-    const Starter start_;
-    const Finisher finish_;
-    std::set<std::string> refs_;
-    struct FileState {
-        fs::path file, placed;
-        std::uint64_t prefix = 0;
-    };
-    mutable std::mutex mu_;
-    std::vector<Slot> slots_;
-    std::map<std::string, FileState> files_;
-    std::map<std::string, std::uint64_t> waiting_;
-};
 
 // Wakes parked streams when a task reports something, and every
 // kPumpInterval in any case (a file placed by a task we joined without a
@@ -527,6 +401,20 @@ private:
         }
     }
 
+    // A branch's answer is the commit's answer too: kept under the commit's
+    // request, so that a client asking by commit later is answered while
+    // the Hub is down.
+    void remember_as_commit(const Request& req, const Answer& a, const CommitId& commit) const {
+        const auto at = req.path.find("/resolve/");
+        if (at == std::string::npos) return;
+        const auto rev_start = at + 9;
+        const auto rev_end = req.path.find('/', rev_start);
+        if (rev_end == std::string::npos) return;
+        const auto target = req.path.substr(0, rev_start) + commit.str() + req.path.substr(rev_end);
+        meta_.put(MetaCache::key("HEAD", target, "", req.header("authorization")),
+                  {a.status, a.headers, a.body, SysClock::now()});
+    }
+
     Response resolve(const Request& req, const serve::Parsed& route) {
         const auto id = RepoId::parse(route.repo);
         if (!id) return hub_error(404, "Repository not found");
@@ -548,6 +436,7 @@ private:
         const auto commit = CommitId::parse(meta.commit);
         if (!meta.etag || !meta.size || !commit)
             return hub_error(502, "the Hub's answer for " + route.path + " names no commit, etag or size");
+        if (!a->cached && !pinned_revision(route.revision)) remember_as_commit(req, *a, *commit);
 
         Response r;
         r.headers = meta.headers;

@@ -245,6 +245,23 @@ class SwarmTest(EndpointCase):
             raise
 
 
+class MirrorTest(EndpointCase):
+    def test_serve_upstream_is_the_endpoint_without_a_daemon(self):
+        mirror_cache = self.path("mirror")
+        os.mkdir(mirror_cache)
+        with Serve(mirror_cache, "--upstream", self.origin.url) as mirror:
+            self.hub = mirror.url
+            st, h, body = get(self.url("model.safetensors", "main"))
+            self.assertEqual((st, body, h["X-Repo-Commit"]), (200, BIG, self.commit))
+            # The task took the snapshot (no other weight format in it).
+            self.assertExit(run(["verify", "org/m", "--revision", self.commit, "--cache-dir", mirror_cache]), 0)
+            self.origin.stop()
+            self.origin = None
+            # Known now: served while the Hub is down.
+            st, _, body = get(self.url("model.safetensors"))
+            self.assertEqual((st, body), (200, BIG))
+
+
 class JsClientTest(EndpointCase):
     def setUp(self):
         super().setUp()

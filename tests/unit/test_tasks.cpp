@@ -98,3 +98,94 @@ TEST_CASE("a task that ignores cancellation is reported after the grace, not wai
                           line.find(id) != std::string::npos);
     CHECK(named);
 }
+
+namespace {
+
+struct RecordingWatch final : FileWatch {
+    std::mutex mu;
+    std::vector<std::string> seen;
+    void progress(const std::string& path, const fs::path&, std::uint64_t prefix) override {
+        std::lock_guard lk(mu);
+        seen.push_back("progress " + path + " " + std::to_string(prefix));
+    }
+    void placed(const std::string& path, const fs::path&) override {
+        std::lock_guard lk(mu);
+        seen.push_back("placed " + path);
+    }
+    void ended(bool ok) override {
+        std::lock_guard lk(mu);
+        seen.push_back(ok ? "ended ok" : "ended failed");
+    }
+};
+
+} // namespace
+
+TEST_CASE("every watch of a task is told its files, and its end once") {
+    TempDir dir;
+    std::vector<std::string> log;
+    std::mutex log_mu;
+    auto c = config(dir, log, log_mu);
+    std::atomic<bool> started{false}, go{false};
+    c.download = [&](const Settings&, const DownloadRequest& req, const EventHandler&) -> Result<DownloadResult> {
+        started = true;
+        wait_until(go);
+        REQUIRE(req.watch);
+        req.watch->progress("model.safetensors", "/tmp/x", 10);
+        req.watch->placed("model.safetensors", "/cache/x");
+        req.watch->ended(true); // as llmpt::download does; the task tells it again
+        return DownloadResult{};
+    };
+    auto first = std::make_shared<RecordingWatch>();
+    auto second = std::make_shared<RecordingWatch>();
+    {
+        daemon::Tasks tasks(c);
+        daemon::TaskRequest r;
+        r.repo = "org/m";
+        const auto a = tasks.submit(r, first);
+        REQUIRE(a);
+        wait_until(started);
+        const auto b = tasks.submit(r, second); // joins the running task
+        REQUIRE(b);
+        CHECK(b->existing);
+        CHECK(b->id == a->id);
+        go = true;
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (tasks.active() > 0 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const std::vector<std::string> want = {"progress model.safetensors 10", "placed model.safetensors", "ended ok"};
+    CHECK(first->seen == want);
+    CHECK(second->seen == want);
+}
+
+TEST_CASE("a watch of a task cancelled while queued is told it ended") {
+    TempDir dir;
+    std::vector<std::string> log;
+    std::mutex log_mu;
+    auto c = config(dir, log, log_mu);
+    c.max_running = 1;
+    std::atomic<bool> started{false}, release{false};
+    c.download = [&](const Settings&, const DownloadRequest& req, const EventHandler&) -> Result<DownloadResult> {
+        started = true;
+        while (!release && !req.cancel->load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return DownloadResult{};
+    };
+    auto watch = std::make_shared<RecordingWatch>();
+    {
+        daemon::Tasks tasks(c);
+        daemon::TaskRequest busy;
+        busy.repo = "org/busy";
+        REQUIRE(tasks.submit(busy));
+        wait_until(started);
+        daemon::TaskRequest queued;
+        queued.repo = "org/m";
+        const auto q = tasks.submit(queued, watch);
+        REQUIRE(q);
+        REQUIRE(tasks.cancel(q->id));
+        release = true;
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (tasks.active() > 0 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    CHECK(watch->seen == std::vector<std::string>{"ended failed"});
+}
