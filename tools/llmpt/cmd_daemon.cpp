@@ -153,8 +153,13 @@ int run_start(const DaemonArgs& a, const std::vector<std::string>& argv) {
     }
     ::close(fds[0]);
     if (said.rfind("ready ", 0) == 0) {
-        std::printf("llmpt daemon started (pid %d, socket %s)\n", static_cast<int>(pid),
-                    said.substr(6, said.find('\n') - 6).c_str());
+        const auto socket = said.substr(6, said.find('\n') - 6);
+        std::printf("llmpt daemon started (pid %d, socket %s)\n", static_cast<int>(pid), socket.c_str());
+        if (auto health = daemon::call(socket, "GET", "/health"); health && health->status == 200) {
+            const auto j = json::parse(health->body, nullptr, false);
+            if (j.is_object() && j.contains("hub") && j["hub"].is_string())
+                std::printf("HF endpoint: export HF_ENDPOINT=%s\n", j["hub"].get<std::string>().c_str());
+        }
         return 0;
     }
     int status = 0;
