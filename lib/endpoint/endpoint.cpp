@@ -3,6 +3,7 @@
 #include "cache/layout.hpp"
 #include "endpoint/job.hpp"
 #include "endpoint/meta_cache.hpp"
+#include "endpoint/stream.hpp"
 #include "endpoint/policy.hpp"
 #include "http/client.hpp"
 #include "serve/routes.hpp"
@@ -11,8 +12,6 @@
 #include "util/url.hpp"
 
 #include <nlohmann/json.hpp>
-
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -29,225 +28,15 @@ using server::Request;
 using server::Response;
 using SysClock = std::chrono::system_clock;
 
-constexpr std::size_t kChunk = 1 << 20; // bytes a stream reads and sends at a time
-
 Response hub_error(int status, const std::string& message) {
     auto r = Response::json_error(status, message);
     r.header("X-Error-Message", message);
     return r;
 }
 
-std::optional<std::uint64_t> regular_size(const fs::path& p) {
-    struct stat st {};
-    if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-    return static_cast<std::uint64_t>(st.st_size);
-}
-
 std::string bearer(const Request& req) {
     const auto auth = req.header("authorization");
     return auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
-}
-
-class FileStream;
-
-// Wakes parked streams when a task reports something, and every
-// kPumpInterval in any case (a file placed by a task we joined without a
-// watch shows up as a blob in the cache).
-class Pump {
-public:
-    static constexpr auto kPumpInterval = std::chrono::milliseconds(250);
-    Pump() : thread_([this] { loop(); }) {}
-    ~Pump() { stop(); }
-    void stop() {
-        {
-            std::lock_guard lk(mu_);
-            if (stopping_) return;
-            stopping_ = true;
-        }
-        cv_.notify_all();
-        if (thread_.joinable()) thread_.join();
-    }
-    void park(const std::shared_ptr<FileStream>& s) {
-        std::lock_guard lk(mu_);
-        parked_.push_back(s);
-    }
-    void wake() {
-        {
-            std::lock_guard lk(mu_);
-            woken_ = true;
-        }
-        cv_.notify_one();
-    }
-
-private:
-    void loop();
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool stopping_ = false, woken_ = false;
-    std::vector<std::weak_ptr<FileStream>> parked_;
-    std::thread thread_;
-};
-
-// The body of one GET of a file that is not in the cache yet (see the
-// header comment): bytes [first, last] of the file, as they arrive.
-class FileStream final : public server::BodyStream, public std::enable_shared_from_this<FileStream> {
-public:
-    struct Spec {
-        std::string path;
-        fs::path blob;           // where the verified file ends up
-        Etag etag;
-        std::uint64_t size = 0, first = 0, last = 0;
-    };
-    FileStream(Spec spec, std::shared_ptr<Job> job, std::shared_ptr<Pump> pump,
-               std::function<void(const Etag&)> on_mismatch)
-        : s_(std::move(spec)), job_(std::move(job)), pump_(std::move(pump)), on_mismatch_(std::move(on_mismatch)),
-          pos_(s_.first) {}
-
-    void next(Deliver deliver) override { serve(std::move(deliver)); }
-    void cancel() override {
-        std::lock_guard lk(mu_);
-        cancelled_ = true;
-        parked_ = nullptr;
-        job_->waiting_at(s_.path, std::nullopt);
-    }
-    // Parked: try again. Returns false once the stream is over (unpark it).
-    bool poke() {
-        Deliver d;
-        {
-            std::lock_guard lk(mu_);
-            if (cancelled_ || over_) return false;
-            if (!parked_) return true;
-            d = std::move(parked_);
-            parked_ = nullptr;
-        }
-        serve(std::move(d));
-        std::lock_guard lk(mu_);
-        return !cancelled_ && !over_;
-    }
-
-private:
-    // Delivers the next bytes, the end, or parks `d` until there are some.
-    void serve(Deliver d) {
-        std::string out;
-        {
-            std::lock_guard lk(mu_);
-            if (cancelled_) return;
-            if (pos_ > s_.last || over_) {
-                over_ = true;
-                out.clear();
-            } else if (!step(out)) {
-                parked_ = std::move(d);
-                job_->waiting_at(s_.path, pos_);
-                if (!parked_once_) pump_->park(shared_from_this());
-                parked_once_ = true;
-                return;
-            }
-            job_->waiting_at(s_.path, std::nullopt);
-        }
-        d(std::move(out)); // empty: the end, or a cut when bytes are missing
-    }
-
-    // With mu_ held. true: `out` is what to deliver (empty ends the body).
-    bool step(std::string& out) {
-        auto src = job_->source(s_.path);
-        if (!src.placed) {
-            if (const auto n = regular_size(s_.blob); n && *n == s_.size) src = {s_.blob, s_.size, true, src.alive};
-        }
-        if (!src.placed && !src.alive) { // no task fetches it any more: cut
-            over_ = true;
-            return true;
-        }
-        if (src.file.empty()) return false;
-        if (!hasher_ && !verified_) {
-            // Starting on the verified file: nothing to check. Else every
-            // byte sent is hashed, from the file's first byte on.
-            if (src.placed) verified_ = true;
-            else hasher_ = util::hasher_for(s_.etag.kind(), s_.size);
-        }
-        if (src.file != open_path_) {
-            auto fd = util::open_fd(src.file, O_RDONLY);
-            if (!fd) return false; // moved under us (placed): the next report says where
-            fd_ = std::move(*fd);
-            open_path_ = src.file;
-        }
-        const auto have = src.placed ? s_.size : std::min(src.prefix, s_.size);
-        // Catch up the hash on bytes before the range (a resumed download).
-        while (hasher_ && hashed_ < s_.first) {
-            const auto want = std::min<std::uint64_t>({kChunk, s_.first - hashed_, have > hashed_ ? have - hashed_ : 0});
-            if (want == 0) return false;
-            std::string buf;
-            if (!read(hashed_, want, buf)) return false;
-            hasher_->update(buf.data(), buf.size());
-            hashed_ += buf.size();
-        }
-        // The file's last byte waits until it is verified and our digest agrees.
-        const auto sendable = src.placed ? s_.size : std::min(have, s_.size - 1);
-        const auto end = std::min(sendable, s_.last + 1);
-        if (pos_ >= end) return false;
-        if (!read(pos_, std::min<std::uint64_t>(kChunk, end - pos_), out)) return false;
-        if (hasher_ && hashed_ == pos_) {
-            hasher_->update(out.data(), out.size());
-            hashed_ += out.size();
-            if (hashed_ == s_.size && hasher_->hex_digest() != s_.etag.str()) {
-                // What we sent is not the file that passed the Hub's hash
-                // (its bytes changed under us): cut before the last byte.
-                on_mismatch_(s_.etag);
-                out.clear();
-                over_ = true;
-                return true;
-            }
-        }
-        pos_ += out.size();
-        return true;
-    }
-
-    bool read(std::uint64_t at, std::uint64_t n, std::string& out) {
-        out.resize(n);
-        std::size_t got = 0;
-        while (got < n) {
-            const ssize_t r = ::pread(fd_.get(), out.data() + got, n - got, static_cast<off_t>(at + got));
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) {
-                out.clear();
-                return false;
-            }
-            got += static_cast<std::size_t>(r);
-        }
-        return true;
-    }
-
-    const Spec s_;
-    const std::shared_ptr<Job> job_;
-    const std::shared_ptr<Pump> pump_;
-    const std::function<void(const Etag&)> on_mismatch_;
-    std::mutex mu_;
-    Deliver parked_;
-    bool cancelled_ = false, over_ = false, parked_once_ = false, verified_ = false;
-    std::uint64_t pos_;         // next byte to send
-    std::uint64_t hashed_ = 0;  // bytes [0, hashed_) went into hasher_
-    std::optional<util::Hasher> hasher_;
-    util::UniqueFd fd_;
-    fs::path open_path_;
-};
-
-void Pump::loop() {
-    std::unique_lock lk(mu_);
-    while (!stopping_) {
-        cv_.wait_for(lk, kPumpInterval, [&] { return stopping_ || woken_; });
-        woken_ = false;
-        auto parked = parked_;
-        lk.unlock();
-        std::vector<bool> keep(parked.size(), false);
-        for (std::size_t i = 0; i < parked.size(); ++i)
-            if (auto s = parked[i].lock()) keep[i] = s->poke();
-        lk.lock();
-        // Streams parked meanwhile are after the ones polled.
-        std::vector<std::weak_ptr<FileStream>> still;
-        for (std::size_t i = 0; i < parked.size(); ++i)
-            if (keep[i]) still.push_back(parked[i]);
-        for (std::size_t i = parked.size(); i < parked_.size(); ++i) still.push_back(parked_[i]);
-        parked_.swap(still);
-    }
 }
 
 // A task's FileWatch: tells the job, and wakes the streams.
@@ -465,7 +254,7 @@ private:
                                               std::to_string(size));
             }
         }
-        if (const auto n = regular_size(blob); n && *n == size) {
+        if (const auto n = util::regular_file_size(blob); n && *n == size) {
             auto fd = util::open_fd(blob, O_RDONLY);
             if (!fd) return hub_error(500, "cannot open " + blob.string());
             r.file = server::FileRegion{fd->release(), first, size == 0 ? 0 : last - first + 1};
@@ -476,8 +265,8 @@ private:
         if (auto st = job->cover(route.path, route.revision); !st)
             return hub_error(503, "cannot start the download of " + route.path + ": " + st.error().what());
         r.header("Content-Length", std::to_string(last - first + 1));
-        r.stream = std::make_shared<FileStream>(FileStream::Spec{route.path, blob, *meta.etag, size, first, last},
-                                                job, pump_, [this](const Etag& e) { mismatch(e); });
+        r.stream = file_stream(StreamSpec{route.path, blob, *meta.etag, size, first, last}, job, pump_,
+                               [this](const Etag& e) { mismatch(e); });
         return r;
     }
 

@@ -31,6 +31,12 @@ Result<std::uint64_t> file_size(int fd) {
     return static_cast<std::uint64_t>(st.st_size);
 }
 
+std::optional<std::uint64_t> regular_file_size(const std::filesystem::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
 Status pwrite_all(int fd, const void* data, std::size_t n, std::uint64_t offset,
                   const std::string& context) {
     const char* p = static_cast<const char*>(data);

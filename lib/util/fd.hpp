@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,9 @@ Error errno_error(int err, std::string_view what, const std::string& context);
 // blobs and refs (0644 at umask 022, 0664 at 002, 0600 at 077).
 Result<UniqueFd> open_fd(const std::filesystem::path& path, int flags, mode_t mode = 0666);
 Result<std::uint64_t> file_size(int fd);
+// The size of the regular file at `path` (symlinks followed); nullopt if
+// there is none.
+std::optional<std::uint64_t> regular_file_size(const std::filesystem::path& path);
 Status pwrite_all(int fd, const void* data, std::size_t n, std::uint64_t offset,
                   const std::string& context);
 Status write_file_atomic(const std::filesystem::path& path, std::string_view content);

@@ -54,7 +54,7 @@ class DaemonCase(TestCase):
                  "--scan-interval", "1", "--log-file", self.path("daemon.log")] + list(extra), env=self.env)
         self.assertExit(p, 0)
         self.started.append(cache)
-        self.sock = p.stdout.split("socket ")[1].rstrip(")\n")
+        self.sock = p.stdout.splitlines()[0].split("socket ")[1].rstrip(")")
         return p
 
     def log(self):

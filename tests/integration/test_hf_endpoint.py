@@ -157,7 +157,9 @@ class ProtocolTest(EndpointCase):
             self.assertEqual(e.code, 501)
             self.assertIn("downloads only", json.loads(e.read())["error"])
         st, _, _ = get(self.hub + "/org/m/resolve/main/../../etc/passwd")
-        self.assertIn(st, (400, 404))
+        self.assertEqual(st, 400)
+        st, _, _ = get(self.hub + "/org/m/resolve/main/a/%2e%2e/%2e%2e/config.json")
+        self.assertEqual(st, 400)
 
     def test_gated_repo_gives_the_hubs_401_and_403(self):
         self.origin.stop()
