@@ -47,7 +47,6 @@ struct Track {
     bool done = false;
     std::uint64_t reported = 0;  // the checked prefix told to the FileWatch
     int deadline_end = 0;        // pieces below this were asked for first
-    bool streamed = false;       // a reader waits on it: its pieces come before the rest
 };
 
 // One P2P attempt: claim the wanted files, run the swarm until done,
@@ -315,13 +314,6 @@ void PeerDownload::serve_waiting(const lt::typed_bitfield<lt::piece_index_t>& pi
     for (const auto& [path, offset] : job_.watch->waiting()) {
         for (auto& t : tracks_) {
             if (t.done || t.w.file.path != path || offset >= t.w.file.size) continue;
-            if (!t.streamed) {
-                // A reader takes the files one after the other: the one it
-                // reads comes first, so that little is left for it to read
-                // when the torrent is done (the rest stays rarest-first).
-                h_.file_priority(t.index, lt::top_priority);
-                t.streamed = true;
-            }
             const int first = static_cast<int>(ti_->files().map_file(t.index, 0, 0).piece);
             const int last = first + static_cast<int>((t.w.file.size - 1) / pl);
             const int from = std::max(first + static_cast<int>(offset / pl), t.deadline_end);
