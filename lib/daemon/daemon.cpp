@@ -223,7 +223,12 @@ public:
         auto e = endpoint::Endpoint::start(std::move(eo), so);
         if (!e) {
             if (o_.hub_listen != Options::default_hub_listen) return e.error();
-            log("the HF endpoint is off: " + e.error().what() + " (--hub-listen picks another address)");
+            // Another daemon (of another cache) has the default port, most
+            // likely. The message names the port, not "cannot listen".
+            auto why = e.error().message;
+            if (why.rfind("cannot listen: ", 0) == 0) why = why.substr(15);
+            log("no HF endpoint: " + o_.hub_listen + " is not free (" + why +
+                "); --hub-listen picks another address");
             return ok();
         }
         endpoint_ = std::move(*e);

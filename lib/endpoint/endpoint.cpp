@@ -28,6 +28,8 @@ using server::Request;
 using server::Response;
 using SysClock = std::chrono::system_clock;
 
+constexpr std::size_t kMaxJobs = 1024; // snapshots the endpoint keeps a job for
+
 Response hub_error(int status, const std::string& message) {
     auto r = Response::json_error(status, message);
     r.header("X-Error-Message", message);
@@ -275,6 +277,9 @@ private:
     std::shared_ptr<Job> job_for(const RepoRef& repo, const CommitId& commit, const std::string& token) {
         std::lock_guard lk(mu_);
         std::erase_if(jobs_, [](const auto& kv) { return kv.second.use_count() == 1 && kv.second->idle(); });
+        // Branch notes of snapshots nobody downloaded are forgotten past a bound.
+        if (jobs_.size() >= kMaxJobs)
+            std::erase_if(jobs_, [](const auto& kv) { return kv.second.use_count() == 1 && !kv.second->running(); });
         auto& j = jobs_[repo.folder_name() + "@" + commit.str() + "@" + util::sha256_hex(token)];
         if (j) return j;
         daemon::TaskRequest t;

@@ -99,6 +99,13 @@ public:
         std::lock_guard lk(mu_);
         if (!pinned_revision(revision)) refs_.insert(revision);
     }
+    // A task runs or waits for it.
+    bool running() const {
+        std::lock_guard lk(mu_);
+        for (const auto& slot : slots_)
+            if (!slot.ended) return true;
+        return false;
+    }
     // Nothing runs and nothing is left to tell: the job may be forgotten.
     bool idle() const {
         std::lock_guard lk(mu_);

@@ -82,7 +82,7 @@ class SwarmTest(TestCase):
         seed_err.seek(0)
         uploaded = int(re.search(r"uploaded (\d+) bytes", seed_err.read()).group(1))
         received = sum(r["bytes_p2p"] for r in results)
-        self.assertEqual(received, 4 * TOTAL)
+        self.assertEqual(received, 4 * TOTAL, [{k: v for k, v in r.items() if k.startswith("bytes") or k == "stderr"} for r in results])
         self.assertEqual(sum(r["bytes_http"] + r["bytes_webseed"] for r in results), 0)
         # The seeder gave clearly less than the leechers received: they traded.
         self.assertLess(uploaded, 0.6 * received, "seeder uploaded %d of %d" % (uploaded, received))
@@ -94,7 +94,7 @@ class SwarmTest(TestCase):
         # when the seeder goes.
         early = [self.leech("127.0.0.%d" % (21 + i), "e%d" % i, "--seed-time", "120", "--no-webseed",
                             "--max-download-rate", "1M") for i in range(2)]
-        # Until they hold about 1.3 copies between them (the
+        # Until they hold about 1.3 copies and every byte between them (the
         # seeder handed each piece out about once), then the seeder is gone.
         def held(i):
             have = 0
@@ -108,10 +108,49 @@ class SwarmTest(TestCase):
                             pass  # placed meanwhile
             return have
 
+        def extents(path):
+            """The written (data) ranges of a sparse staging file."""
+            out = []
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return out
+            try:
+                size, at = os.fstat(fd).st_size, 0
+                while at < size:
+                    try:
+                        start = os.lseek(fd, at, os.SEEK_DATA)
+                    except OSError:  # ENXIO: no data after `at`
+                        break
+                    at = os.lseek(fd, start, os.SEEK_HOLE)
+                    out.append((start, at))
+            finally:
+                os.close(fd)
+            return out
+
+        def covered():
+            """Whether the two hold every byte between them: only then can a
+            late leecher complete from them alone."""
+            for path, data in FILES.items():
+                ranges = []
+                for i in range(2):
+                    repo = os.path.join(self.path("e%d" % i), "models--org--m")
+                    if os.path.exists(os.path.join(repo, "snapshots", self.commit, path)):
+                        ranges.append((0, len(data)))
+                    ranges += extents(os.path.join(repo, ".llmpt", "staging", self.commit, path))
+                reach = 0
+                for start, end in sorted(ranges):
+                    if start > reach:
+                        return False
+                    reach = max(reach, end)
+                if reach < len(data):
+                    return False
+            return True
+
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             time.sleep(0.1)
-            if held(0) + held(1) >= 1.3 * TOTAL:
+            if held(0) + held(1) >= 1.3 * TOTAL and covered():
                 break
         stop_process(seeder, signal.SIGKILL)
         # --max-download-rate holds for loopback peers too (libtorrent exempts
