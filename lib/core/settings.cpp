@@ -15,6 +15,20 @@ std::string env(const char* name) {
     return v ? std::string(v) : std::string();
 }
 
+// A whole number of seconds from `min` to a day in `name`, into `out`; else
+// a problem named and `out` kept.
+void env_seconds(const char* name, long min, std::chrono::seconds& out, std::vector<std::string>& problems) {
+    const auto v = env(name);
+    if (v.empty()) return;
+    char* end = nullptr;
+    const long secs = std::strtol(v.c_str(), &end, 10);
+    if (end && *end == '\0' && secs >= min && secs <= 86400)
+        out = std::chrono::seconds(secs);
+    else
+        problems.push_back(std::string(name) + " must be seconds from " + std::to_string(min) + " to 86400, not '" +
+                           v + "'");
+}
+
 std::string trim(std::string s) {
     const auto ws = " \t\r\n";
     s.erase(0, s.find_first_not_of(ws));
@@ -88,25 +102,11 @@ Settings Settings::from_env() {
     }
     // The longest wait a rate-limiting server may ask for (Retry-After,
     // RateLimit) before a request gives up instead.
-    if (auto v = env("LLMPT_MAX_SERVER_WAIT"); !v.empty()) {
-        char* end = nullptr;
-        const long secs = std::strtol(v.c_str(), &end, 10);
-        if (end && *end == '\0' && secs >= 0 && secs <= 86400)
-            s.max_server_wait = std::chrono::seconds(secs);
-        else
-            s.env_problems.push_back("LLMPT_MAX_SERVER_WAIT must be seconds from 0 to 86400, not '" + v + "'");
-    }
+    env_seconds("LLMPT_MAX_SERVER_WAIT", 0, s.max_server_wait, s.env_problems);
     // What --no-webseed and --p2p-timeout set, for downloads that have no
     // command line: a daemon's tasks, its HF endpoint's downloads.
     if (auto v = env("LLMPT_WEBSEED"); !v.empty()) s.webseed = truthy(v);
-    if (auto v = env("LLMPT_P2P_TIMEOUT"); !v.empty()) {
-        char* end = nullptr;
-        const long secs = std::strtol(v.c_str(), &end, 10);
-        if (end && *end == '\0' && secs >= 1 && secs <= 86400)
-            s.p2p_timeout = std::chrono::seconds(secs);
-        else
-            s.env_problems.push_back("LLMPT_P2P_TIMEOUT must be seconds from 1 to 86400, not '" + v + "'");
-    }
+    env_seconds("LLMPT_P2P_TIMEOUT", 1, s.p2p_timeout, s.env_problems);
     s.publish_token = env("LLMPT_PUBLISH_TOKEN");
     s.p2p_log = env("LLMPT_P2P_LOG");
     if (auto v = env("LLMPT_P2P_PIECE_ORDER"); !v.empty()) {
