@@ -84,6 +84,12 @@ class HostileServerTest(TestCase):
             self.assertLessEqual(hub.pages, 61)  # 300,000 files at 5,000 a page, then it stopped
             # The largest child so far is this download (the others fetched a few MiB).
             rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            if os.environ.get("LLMPT_SANITIZED"):
+                # Under AddressSanitizer its quarantine of freed memory (256 MiB)
+                # and redzones are most of the RSS (about 527 MiB here, against
+                # 79 MiB without); the normal tier checks the bound.
+                self.skipTest("peak RSS %d KiB under %s: the bound is checked without sanitizers"
+                              % (rss_kib, os.environ["LLMPT_SANITIZED"]))
             self.assertLess(rss_kib, 512 * 1024, "peak RSS %d KiB" % rss_kib)
 
     def test_truncated_responses_are_resumed(self):
