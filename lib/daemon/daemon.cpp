@@ -644,8 +644,9 @@ Result<std::unique_ptr<Daemon>> Daemon::start(Options o) {
     auto session = Session::start(settings);
     if (!session) return session.error();
     auto d = std::make_unique<DaemonImpl>(std::move(o), std::move(locks), std::move(*session));
-    if (auto st = d->open_socket(); !st) return st.error();
+    // The endpoint first: the control API's threads read endpoint_ (/health).
     if (auto st = d->open_endpoint(); !st) return st.error();
+    if (auto st = d->open_socket(); !st) return st.error();
     return std::unique_ptr<Daemon>(std::move(d));
 }
 
