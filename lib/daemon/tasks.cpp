@@ -37,6 +37,11 @@ std::string frame(const std::string& event, const std::string& data) {
 
 bool finished(const std::string& state) { return state == "done" || state == "failed" || state == "cancelled"; }
 
+} // namespace
+
+// The two below are members of Task (declared in the header), so they are
+// not in the anonymous namespace.
+
 // One subscriber's Server-Sent Events body. Frames queue until the
 // connection asks for more; progress frames replace each other, so a slow
 // reader only loses intermediate progress. A reader that falls further
@@ -141,8 +146,6 @@ private:
     std::vector<std::shared_ptr<FileWatch>> watches_;
     std::atomic<bool> ended_{false};
 };
-
-} // namespace
 
 struct Task {
     std::string id, key, created;

@@ -33,8 +33,15 @@ Fallback::Action Fallback::decide(const SwarmView& v, std::string& why) {
         web_seed_ = true;
         return Action::web_seed;
     }
-    if (v.peers > 0 && v.left > 0 && v.now - last_progress_ >= o_.stall_grace) {
+    const auto quiet = v.now - last_progress_;
+    if (v.peers > 0 && v.left > 0 && v.sending == 0 && quiet >= o_.stall_grace) {
         why = "the peers send nothing: the Hub helps as a web seed";
+        web_seed_ = true;
+        return Action::web_seed;
+    }
+    if (v.peers > 0 && v.left > 0 && quiet >= o_.quiet_grace) {
+        why = "the peers sent nothing for " + std::to_string(o_.quiet_grace.count() / 1000) +
+              " s: the Hub helps as a web seed";
         web_seed_ = true;
         return Action::web_seed;
     }

@@ -16,7 +16,9 @@ struct SwarmView {
     int peers = 0;                   // BitTorrent peers connected
     std::uint64_t left = 0;          // wanted bytes not yet received
     std::uint64_t unavailable = 0;   // of those, in pieces no connected peer has
-    bool progressed = false;         // bytes arrived since the last poll
+    bool progressed = false;         // bytes arrived since the last poll (blocks from peers, or pieces)
+    int sending = 0;                 // peers still expected to send: they unchoke us, have what we
+                                     // want and have not let a request time out (libtorrent's "snubbed")
     int connecting = 0;              // peers the tracker named that we are still trying
 };
 
@@ -27,7 +29,12 @@ public:
         std::chrono::milliseconds connect_grace{10000};  // nobody connected yet, peers still tried (a busy machine)
         std::chrono::milliseconds web_seed_grace{1000};    // some pieces no peer has: the Hub as a web seed
         std::chrono::milliseconds unavailable_grace{3000}; // no peer has any of the rest: HTTP for it
-        std::chrono::milliseconds stall_grace{2000};     // peers but no bytes
+        std::chrono::milliseconds stall_grace{2000};     // peers but no bytes, and none expected
+        // Peers but no bytes although some should send: a seeder that hands
+        // its pieces out once rejects requests (they are re-asked of peers
+        // that have the piece) and a busy machine answers late; that is not
+        // a stall until this long.
+        std::chrono::milliseconds quiet_grace{10000};
         bool web_seed_allowed = true;                    // --no-webseed, or a token the web seed cannot carry
     };
     enum class Action { none, web_seed, hand_over };

@@ -82,8 +82,13 @@ private:
     lt::add_torrent_params params();
     void wait_checked();
     std::uint64_t wanted_done(std::vector<std::string>* active);
+    struct Peers {
+        int connected = 0;
+        int sending = 0;             // SwarmView::sending
+        std::int64_t received = 0;   // payload from BitTorrent peers, all connections so far
+    };
     // What the swarm can give of what is left (for the fallback).
-    SwarmView view(const lt::typed_bitfield<lt::piece_index_t>& pieces, int peers, bool progressed);
+    SwarmView view(const lt::typed_bitfield<lt::piece_index_t>& pieces, const Peers& peers, bool progressed);
     // false: a file failed the Hub's hash (or could not be placed)
     bool place_completed(const lt::typed_bitfield<lt::piece_index_t>& pieces);
     Status place(const Track& t) const;
@@ -91,7 +96,7 @@ private:
     // pieces a reader waits on.
     void watch(Track& t, const std::vector<bool>& have);
     void serve_waiting(const lt::typed_bitfield<lt::piece_index_t>& pieces);
-    int watch_peers();
+    Peers watch_peers();
 
     p2p::Session& session_;
     const PeerJob& job_;
@@ -337,24 +342,30 @@ Status PeerDownload::place(const Track& t) const {
     return job_.dest.place(t.w, path, Destination::From::staging, cb_.ready);
 }
 
-// Records what each BitTorrent peer sent; returns how many are connected.
-int PeerDownload::watch_peers() {
+// Records what each BitTorrent peer sent, and which of them are still
+// expected to send.
+PeerDownload::Peers PeerDownload::watch_peers() {
     std::vector<lt::peer_info> peers;
     h_.get_peer_info(peers);
-    int connected = 0;
+    Peers out;
     for (const auto& peer : peers) {
         if (peer.connection_type != lt::peer_info::standard_bittorrent) continue;
-        ++connected;
+        ++out.connected;
+        const auto f = peer.flags;
+        if ((f & lt::peer_info::interesting) && !(f & lt::peer_info::remote_choked) && !(f & lt::peer_info::snubbed))
+            ++out.sending;
         auto& seen = peer_seen_[peer.ip.address().to_string() + ":" + std::to_string(peer.ip.port())];
         seen = std::max(seen, peer.total_download);
     }
-    return connected;
+    for (const auto& [_, v] : peer_seen_) out.received += v;
+    return out;
 }
 
-SwarmView PeerDownload::view(const lt::typed_bitfield<lt::piece_index_t>& pieces, int peers, bool progressed) {
+SwarmView PeerDownload::view(const lt::typed_bitfield<lt::piece_index_t>& pieces, const Peers& peers, bool progressed) {
     SwarmView v;
     v.now = Clock::now();
-    v.peers = peers;
+    v.peers = peers.connected;
+    v.sending = peers.sending;
     v.progressed = progressed;
     std::vector<int> avail;
     h_.piece_availability(avail);
@@ -377,6 +388,7 @@ SwarmView PeerDownload::view(const lt::typed_bitfield<lt::piece_index_t>& pieces
 PeerDownload::End PeerDownload::run() {
     auto last_progress = Clock::now();
     auto last_announce = Clock::now();
+    std::int64_t last_received = 0;
     Fallback::Options fo;
     // A web seed added now cannot carry the Hub token: with one, HTTP takes over instead.
     fo.web_seed_allowed = job_.settings.webseed && job_.hub.auth_headers().empty();
@@ -406,14 +418,18 @@ PeerDownload::End PeerDownload::run() {
         if (!place_completed(pieces)) return End::untrusted;
         if (done_count_ == tracks_.size()) return End::done;
         serve_waiting(pieces);
-        const int peers = watch_peers();
+        const auto peers = watch_peers();
+        // Blocks count as progress for the fallback: a large piece on a
+        // slow machine takes seconds to complete while its blocks arrive.
+        const bool blocks = peers.received > last_received;
+        last_received = std::max(last_received, peers.received);
         // No peer yet: a seeder may have joined since our announce; ask again.
-        if (peers == 0 && Clock::now() - last_announce > std::chrono::seconds(1)) {
+        if (peers.connected == 0 && Clock::now() - last_announce > std::chrono::seconds(1)) {
             h_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
             last_announce = Clock::now();
         }
         std::string why;
-        auto swarm = view(pieces, peers, progressed);
+        auto swarm = view(pieces, peers, progressed || blocks);
         swarm.connecting = st.connect_candidates;
         switch (fallback.decide(swarm, why)) {
         case Fallback::Action::none: break;

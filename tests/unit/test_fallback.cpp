@@ -76,3 +76,32 @@ TEST_CASE("fallback: peers that send nothing: the web seed helps") {
     CHECK(f.decide(at(2000ms, 2, 500, 0, false), why) == Action::none);
     CHECK(f.decide(at(2200ms, 2, 500, 0, false), why) == Action::web_seed);
 }
+
+TEST_CASE("fallback: quiet peers that unchoke us and have what we want get longer before the web seed") {
+    // A seeder handing pieces out once rejects requests for pieces another
+    // peer has; on a slow machine that can mean seconds without a block.
+    Fallback f({}, t0);
+    std::string why;
+    auto v = at(100ms, 2, 500, 0, true);
+    v.sending = 1;
+    CHECK(f.decide(v, why) == Action::none);
+    v.progressed = false;
+    for (auto ms : {2200ms, 5000ms, 10000ms}) {
+        v.now = t0 + ms;
+        CHECK(f.decide(v, why) == Action::none);
+    }
+    v.now = t0 + 10100ms;
+    CHECK(f.decide(v, why) == Action::web_seed);
+    CHECK(why.find("10 s") != std::string::npos);
+    // Once nobody is expected to send, the short grace counts from the last byte.
+    Fallback g({}, t0);
+    v = at(100ms, 2, 500, 0, true);
+    v.sending = 1;
+    CHECK(g.decide(v, why) == Action::none);
+    v.progressed = false;
+    v.now = t0 + 1500ms;
+    CHECK(g.decide(v, why) == Action::none);
+    v.sending = 0; // they choked us, or a request timed out
+    v.now = t0 + 2100ms;
+    CHECK(g.decide(v, why) == Action::web_seed);
+}
