@@ -180,11 +180,25 @@ class Bench:
         self.hub = os.path.join(self.work, "hub")
         sh(self.llmpt, "cache", "import", src, "--repo", "bench/m", "--cache-dir", self.hub)
         self.src = src
-        self.tracker, _ = self.start_server("bridge", [os.path.join(self.bin, "llmpt-tracker"), "--listen",
-                                                       BRIDGE_IP + ":0", "--db", os.path.join(self.work, "t.db"),
-                                                       "--quiet"], "tracker")
         self.endpoint, _ = self.start_server("origin", [self.llmpt, "serve", "--cache-dir", self.hub, "--listen",
                                                         ORIGIN_IP + ":0", "--quiet"], "serve")
+
+    def fresh_tracker(self, name):
+        # Each scenario starts with a tracker that knows nothing: a cold run
+        # after another one would otherwise find the torrent already there.
+        old = getattr(self, "tracker_proc", None)
+        if old is not None:
+            old.send_signal(signal.SIGINT)
+            try:
+                old.wait(10)
+            except subprocess.TimeoutExpired:
+                old.kill()
+            self.servers.remove(old)
+        self.runs = getattr(self, "runs", 0) + 1
+        tag = "tracker-%d-%s" % (self.runs, name)
+        self.tracker, self.tracker_proc = self.start_server(
+            "bridge", [os.path.join(self.bin, "llmpt-tracker"), "--listen", BRIDGE_IP + ":0", "--db",
+                       os.path.join(self.work, tag + ".db"), "--quiet"], tag)
 
     def node_cache(self, i):
         return os.path.join(self.work, "node%d" % i)
@@ -226,15 +240,35 @@ class Bench:
             args.insert(args.index("--json"), "--in-process")
         out = open(os.path.join(self.work, "dl%d.json" % i), "w+")
         timed = ["/usr/bin/time", "-f", "cpu %U %S", "-o", os.path.join(self.work, "cpu%d" % i)] + args
-        return self.run_in("n%d" % i, timed, stdout=out, stderr=subprocess.DEVNULL,
+        return self.run_in("n%d" % i, timed, stdout=out, stderr=open(os.path.join(self.work, "dl%d.err" % i), "w"),
                            env=self.env(self.a.download_env)), out
 
     def counters(self):
         return {h: self.tb.sent(h) for h in self.tb.hosts}
 
-    def collect(self, i, proc, out, t0, started):
-        code = proc.wait(self.a.timeout)
-        end = time.monotonic()
+    def wait_all(self, running):
+        # Every node's end as it happens, from a waiter thread each: waiting
+        # in turn would date a node that ended early by the ones before it.
+        import threading
+        ends = {}
+
+        def wait(i, p):
+            try:
+                code = p.wait(self.a.timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                code = p.wait()
+            ends[i] = (code, time.monotonic())
+        threads = [threading.Thread(target=wait, args=(i, p)) for i, (p, _, _) in running.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return ends
+
+    def collect(self, i, out, t0, started, code, end):
+        # After every node ended: the caches are verified here, not while
+        # others still run.
         out.seek(0)
         text = out.read()
         r = {"node": i, "start": started - t0, "end": end - t0, "exit": code}
@@ -256,6 +290,7 @@ class Bench:
         a = self.a
         n = a.nodes
         seeders, leechers, kill_at, daemons = [], [], None, {}
+        self.fresh_tracker(name)
         for i in range(1, n + 1):
             self.fresh(i, with_repo=(name in ("warm", "staggered", "daemon") and i == 1) or (name == "churn" and i <= 2))
         if name in ("warm", "staggered"):
@@ -294,7 +329,7 @@ class Bench:
                 env = daemons[i][1]
                 out = open(os.path.join(self.work, "dl%d.json" % i), "w+")
                 p = subprocess.Popen(["ip", "netns", "exec", self.tb.ns("n%d" % i)] + self.download_args(i),
-                                     stdout=out, stderr=subprocess.DEVNULL, env=env)
+                                     stdout=out, stderr=open(os.path.join(self.work, "dl%d.err" % i), "w"), env=env)
             else:
                 p, out = self.start_download(i, p2p=(name != "http"))
             running[i] = (p, out, time.monotonic())
@@ -316,13 +351,10 @@ class Bench:
             for proc in (seed_procs[2], running[victim][0]):
                 proc.send_signal(signal.SIGKILL)
             killed = [2, victim]
-        results = []
-        for i, (p, out, started) in running.items():
-            if i in killed:
-                p.wait(30)
-                continue
-            results.append(self.collect(i, p, out, t0, started))
+        ends = self.wait_all(running)
         after = self.counters()
+        results = [self.collect(i, out, t0, started, *ends[i])
+                   for i, (_, out, started) in running.items() if i not in killed]
         if a.timeline:
             stop_tl.set()
             sampler.join()

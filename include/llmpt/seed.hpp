@@ -57,6 +57,9 @@ public:
     // the tracker refuses an announce (it lost the torrent, say after a
     // restart on an empty database), checks and publishes again.
     virtual void maintain() = 0;
+    // Asks the tracker for the swarm's counts now (a scrape): those in
+    // status() (swarm_leechers) are from the last answer, which may be old.
+    virtual void refresh_counts() = 0;
     // Whether every blob is still the file that was verified (same inode,
     // size and mtime). A changed blob must not be seeded any more.
     virtual bool intact() const = 0;

@@ -220,7 +220,11 @@ std::optional<std::vector<torrent::Sha256Digest>> Member::fetch(const co::Chunk&
         out_.share_bytes += c.length;
         auto& have = out_.have[c.path];
         have.resize(torrent::pieces_in(f->size, out_.piece_length), false);
-        for (std::uint64_t i = 0; i < c.pieces; ++i) have[c.first_piece + i] = true;
+        auto& hashed = out_.hashed[c.path];
+        for (std::uint64_t i = 0; i < c.pieces && i < hashes->size(); ++i) {
+            have[c.first_piece + i] = true;
+            hashed[c.first_piece + i] = (*hashes)[i];
+        }
     }
     return std::move(*hashes);
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "download/destination.hpp"
+#include "download/plan.hpp"
 #include "hub/hub.hpp"
 
 #include <llmpt/settings.hpp>
@@ -49,8 +50,10 @@ struct CohortOutcome {
     std::uint64_t chunks = 0;        // chunks this node reported
     std::uint64_t members = 0;       // as the tracker counted them last
     std::uint64_t piece_length = 0;
-    // Per file, the pieces of it that staging holds from this node's share.
+    // Per file, the pieces of it that staging holds from this node's share,
+    // and the v2 hash this node computed of each (by piece index in the file).
     std::map<std::string, std::vector<bool>> have;
+    StagedHashes hashed;
 };
 
 struct CohortCallbacks {

@@ -136,6 +136,7 @@ private:
     std::size_t files_ = 0;
     std::uint64_t bytes_total_ = 0, bytes_cached_ = 0, bytes_http_ = 0, bytes_p2p_ = 0, bytes_webseed_ = 0;
     std::uint64_t bytes_share_ = 0; // of bytes_http_: this node's cohort share
+    fetch::StagedHashes share_hashes_; // the share's pieces, as this node hashed them
     std::uint64_t handed_over_ = 0; // P2P (or share) bytes the HTTP fetcher finds as resume state
     std::vector<std::pair<fs::path, fs::path>> staged_; // handed over: staging name, where HTTP places it
     fs::path staging_;
@@ -341,7 +342,7 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
         e.active = std::move(active);
         on_event_(e);
     };
-    const fetch::PeerJob job{settings_, *repo_, commit, dest, hub, req_.cancel, req_.watch.get()};
+    const fetch::PeerJob job{settings_, *repo_, commit, dest, hub, req_.cancel, req_.watch.get(), &share_hashes_};
     auto outcome = fetch::fetch_p2p(p2p::internal(*session_), job, *torrent, std::move(todo), cb);
     events_.drain(on_event_);
     if (!outcome) return outcome.error();
@@ -387,6 +388,7 @@ Result<std::optional<std::string>> Download::cold_start(hub::HubApi& hub, const 
     events_.drain(on_event_);
     if (!out) return out.error();
     bytes_share_ = out->share_bytes;
+    share_hashes_ = std::move(out->hashed);
     bytes_http_ += out->share_bytes;
     using End = fetch::CohortOutcome::End;
     if (out->end == End::published) {

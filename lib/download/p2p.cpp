@@ -80,6 +80,7 @@ private:
     // Per piece of the track's file, whether it passed its check.
     std::vector<bool> have(const Track& t, const lt::typed_bitfield<lt::piece_index_t>& pieces) const;
     lt::add_torrent_params params();
+    void claim_staged(lt::add_torrent_params& p) const;
     void wait_checked();
     std::uint64_t wanted_done(std::vector<std::string>* active);
     struct Peers {
@@ -214,8 +215,25 @@ lt::add_torrent_params PeerDownload::params() {
     p.file_priorities.assign(static_cast<std::size_t>(ti_->files().num_files()), lt::dont_download);
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
+    claim_staged(p);
     if (job_.settings.p2p_piece_order == PieceOrder::in_order) p.flags |= lt::torrent_flags::sequential_download;
     return p;
+}
+
+// A cohort share is in staging, hashed as it was fetched: the pieces whose
+// hash is the torrent's are given as had, and libtorrent takes them without
+// reading staging (with any claim it checks only the files' sizes, and the
+// pieces not claimed count as missing; staging holds no others here).
+void PeerDownload::claim_staged(lt::add_torrent_params& p) const {
+    if (!job_.staged || job_.staged->empty()) return;
+    // Only the files this process writes: the others are not its to claim.
+    StagedHashes mine;
+    for (const auto& t : tracks_)
+        if (auto it = job_.staged->find(t.w.file.path); it != job_.staged->end()) mine.insert(*it);
+    const auto pieces = torrent::pieces_hashed_as(*ti_, mine);
+    if (pieces.empty()) return;
+    p.have_pieces.resize(ti_->num_pieces(), false);
+    for (const int i : pieces) p.have_pieces.set_bit(lt::piece_index_t(i));
 }
 
 bool PeerDownload::start() {
@@ -246,8 +264,12 @@ bool PeerDownload::start() {
         if (progress_[at(t.index)] > 0) t.check.stop_stream();
     h_.prioritize_files(wanted);
     // Announce once libtorrent counts the wanted bytes as left, or the
-    // tracker takes us for a seeder and sends no seeders.
-    for (int i = 0; i < 200; ++i) {
+    // tracker takes us for a seeder and sends no seeders. When staging held
+    // every wanted byte already (a cohort of one, an interrupted run that
+    // had finished) nothing is left to count: no wait, run() places them.
+    std::uint64_t want = 0;
+    for (const auto& t : tracks_) want += t.w.file.size;
+    for (int i = 0; i < 200 && baseline_ < want; ++i) {
         const auto st = h_.status();
         if (st.total_wanted > st.total_wanted_done || st.total_wanted == 0) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));

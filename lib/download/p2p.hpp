@@ -53,6 +53,9 @@ struct PeerJob {
     hub::HubApi& hub;                  // for the web seeds' auth headers
     const std::atomic<bool>* cancel = nullptr;
     FileWatch* watch = nullptr;        // DownloadRequest::watch
+    // Those of them whose hash is the torrent's are given to libtorrent as
+    // had, so it does not read staging to check them.
+    const StagedHashes* staged = nullptr;
 };
 
 // Runs `torrent` for `todo`. Never fails the download: any problem is a

@@ -3,7 +3,10 @@
 #pragma once
 
 #include "hub/hub.hpp"
+#include "torrent/parts.hpp"
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,5 +16,9 @@ struct Wanted {
     hub::RemoteFile file;            // the first path with this etag
     std::vector<std::string> paths;  // every path to link to the blob
 };
+
+// Pieces this process wrote into staging and hashed itself (a cohort
+// share): per snapshot path, the v2 hash of each by piece index in the file.
+using StagedHashes = std::map<std::string, std::map<std::uint64_t, torrent::Sha256Digest>>;
 
 } // namespace llmpt::fetch

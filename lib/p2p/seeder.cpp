@@ -131,6 +131,16 @@ public:
         if (h.is_valid()) h.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
     }
 
+    void refresh_counts() override {
+        lt::torrent_handle h;
+        {
+            std::lock_guard lk(mu_);
+            h = h_;
+        }
+        // A scrape: libtorrent spaces forced announces a second apart.
+        if (h.is_valid()) h.scrape_tracker();
+    }
+
     SeedStatus publish_status() const override {
         std::lock_guard lk(mu_);
         return status_;

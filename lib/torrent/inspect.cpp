@@ -7,6 +7,8 @@
 #include <libtorrent/file_storage.hpp>
 #include <libtorrent/torrent_info.hpp>
 
+#include <algorithm>
+#include <cstring>
 #include <set>
 
 namespace llmpt::torrent {
@@ -89,6 +91,26 @@ std::map<std::string, lt::file_index_t> snapshot_files(const lt::torrent_info& t
         index.emplace(std::move(path), i);
     }
     return index;
+}
+
+std::vector<int> pieces_hashed_as(const lt::torrent_info& ti,
+                                  const std::map<std::string, std::map<std::uint64_t, std::array<unsigned char, 32>>>& hashed) {
+    std::vector<int> out;
+    if (!ti.info_hashes().has_v2()) return out;
+    const auto index = snapshot_files(ti);
+    for (const auto& [path, hashes] : hashed) {
+        const auto it = index.find(path);
+        if (it == index.end() || ti.files().file_size(it->second) == 0) continue;
+        const auto layer = ti.piece_layer(it->second); // the root for a file of one piece
+        const auto first = static_cast<int>(ti.files().map_file(it->second, 0, 0).piece);
+        for (const auto& [i, hash] : hashes) {
+            const auto at = i * hash.size();
+            if (at + hash.size() > static_cast<std::uint64_t>(layer.size())) continue;
+            if (std::memcmp(layer.data() + at, hash.data(), hash.size()) == 0) out.push_back(first + static_cast<int>(i));
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 Status check_snapshot_torrent(const TorrentFacts& t, const std::string& revision) {

@@ -9,6 +9,7 @@
 #include <libtorrent/fwd.hpp>
 #include <libtorrent/units.hpp>
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -62,6 +63,14 @@ std::string storage_path(const lt::torrent_info& ti, const std::filesystem::path
 // `ti`'s files (pad files left out) by their path in the snapshot: the path
 // in the torrent without its root folder (a single-file torrent has none).
 std::map<std::string, lt::file_index_t> snapshot_files(const lt::torrent_info& ti);
+
+// The pieces of `ti` (torrent-wide indices, ascending) whose v2 hash is the
+// one given: `hashed` holds, per snapshot path, hashes by piece index in the
+// file (a file of one piece: its root). What a process that hashed those
+// bytes itself may hand libtorrent as had; a hash that differs, a path or a
+// piece the torrent does not have are left out.
+std::vector<int> pieces_hashed_as(const lt::torrent_info& ti,
+                                  const std::map<std::string, std::map<std::uint64_t, std::array<unsigned char, 32>>>& hashed);
 
 // Rules for a snapshot torrent: v2, name == 40-hex commit == revision, piece
 // length from the table, safe unique paths, no symlinks, no file attributes

@@ -6,9 +6,14 @@
 
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
+#include <libtorrent/torrent_info.hpp>
 
+#include <algorithm>
+#include <array>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 using namespace llmpt;
 namespace fs = std::filesystem;
@@ -89,4 +94,41 @@ TEST_CASE("base64 round trip and strictness") {
     CHECK_FALSE(util::base64_decode("aGVsbG8"));
     CHECK_FALSE(util::base64_decode("aGV!bG8="));
     CHECK_FALSE(util::base64_decode("aGVs bG8="));
+}
+
+TEST_CASE("pieces hashed as the torrent says: what a cohort share may claim") {
+    const std::string commit(40, 'c');
+    const auto root = fs::temp_directory_path() / ("llmpt-unit-" + util::random_hex8());
+    const auto dir = root / commit;
+    fs::create_directories(dir);
+    const int pl = 256 * 1024;
+    std::ofstream(dir / "big.bin") << std::string(3 * pl + 100, 'x'); // four pieces
+    std::ofstream(dir / "small.txt") << "hello\n";                     // one piece: its root
+    const auto data = make_torrent(dir, pl);
+    lt::error_code ec;
+    const lt::torrent_info ti(data.data(), static_cast<int>(data.size()), ec);
+    REQUIRE_FALSE(ec);
+    const auto index = torrent::snapshot_files(ti);
+    const auto first = [&](const std::string& p) { return static_cast<int>(ti.files().map_file(index.at(p), 0, 0).piece); };
+    const auto hash_of = [&](const std::string& p, std::uint64_t i) {
+        std::array<unsigned char, 32> h{};
+        std::memcpy(h.data(), ti.piece_layer(index.at(p)).data() + i * 32, 32);
+        return h;
+    };
+
+    std::map<std::string, std::map<std::uint64_t, std::array<unsigned char, 32>>> hashed;
+    hashed["big.bin"][1] = hash_of("big.bin", 1);
+    hashed["big.bin"][3] = hash_of("big.bin", 3);
+    auto wrong = hash_of("big.bin", 2);
+    wrong[0] ^= 1;
+    hashed["big.bin"][2] = wrong;                   // not the torrent's: left out
+    hashed["big.bin"][9] = hash_of("big.bin", 0);   // past the file: left out
+    hashed["small.txt"][0] = hash_of("small.txt", 0);
+    hashed["elsewhere.bin"][0] = hash_of("big.bin", 0); // not in the torrent
+    const auto got = torrent::pieces_hashed_as(ti, hashed);
+    std::vector<int> want{first("big.bin") + 1, first("big.bin") + 3, first("small.txt")};
+    std::sort(want.begin(), want.end());
+    CHECK(got == want);
+    CHECK(torrent::pieces_hashed_as(ti, {}).empty());
+    fs::remove_all(root);
 }

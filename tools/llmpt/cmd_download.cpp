@@ -85,9 +85,10 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
         std::fprintf(stderr, "llmpt: seeding for up to %d s while peers need it (--seed-time; Ctrl+C stops)\n",
                      a.seed_time);
     const auto start = std::chrono::steady_clock::now();
-    auto last_needed = start;
+    auto last_needed = start, last_asked = start;
+    auto ask_every = std::chrono::milliseconds(250);
     while (!g_interrupted.load() && std::chrono::steady_clock::now() - start < std::chrono::seconds(a.seed_time)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50)); // status reads are cheap: leave soon after the answer
         (*seeder)->maintain();
         const auto st = (*seeder)->status();
         const auto now = std::chrono::steady_clock::now();
@@ -97,6 +98,14 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
         // else after 5 s without a connected one (the tracker's may be gone
         // without a word, or unable to reach us).
         if (st.leechers == 0 && st.swarm_leechers == 0) break;
+        // Its count is from our last announce: the peers that were leeching
+        // then may have finished since. Ask again, soon and then less often
+        // (0.25 s doubling to 2 s: a few scrapes within the 5 s).
+        if (st.leechers == 0 && now - last_asked >= ask_every) {
+            (*seeder)->refresh_counts();
+            last_asked = now;
+            ask_every = std::min<std::chrono::milliseconds>(ask_every * 2, std::chrono::seconds(2));
+        }
         if (now - last_needed >= std::chrono::seconds(5)) break;
     }
     const auto st = (*seeder)->status();
