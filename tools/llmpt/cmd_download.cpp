@@ -93,7 +93,10 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
         const auto st = (*seeder)->status();
         const auto now = std::chrono::steady_clock::now();
         if (st.swarm_leechers < 0 && now - start < std::chrono::seconds(5)) continue; // the tracker has not answered yet
-        if (st.leechers > 0) last_needed = now;
+        if (st.leechers > 0) {
+            last_needed = now;
+            ask_every = std::chrono::milliseconds(0); // when the last one is done, ask at once
+        }
         // Nobody left: at once when the tracker knows no leecher either;
         // else after 5 s without a connected one (the tracker's may be gone
         // without a word, or unable to reach us).
@@ -104,7 +107,8 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
         if (st.leechers == 0 && now - last_asked >= ask_every) {
             (*seeder)->refresh_counts();
             last_asked = now;
-            ask_every = std::min<std::chrono::milliseconds>(ask_every * 2, std::chrono::seconds(2));
+            ask_every = std::clamp<std::chrono::milliseconds>(ask_every * 2, std::chrono::milliseconds(250),
+                                                              std::chrono::seconds(2));
         }
         if (now - last_needed >= std::chrono::seconds(5)) break;
     }
