@@ -168,6 +168,10 @@ Status Member::download_range(const co::Chunk& c, const fs::path& staged, std::u
             return s == 206 || (s == 200 && c.offset + done == 0 && c.length == f->size);
         };
         req.on_body = [&](const char* data, std::size_t n) {
+            // More than the range asked for: stop (the rest is not ours).
+            // Exactly the range: let the transfer end by itself, so that its
+            // connection is kept for the next chunk.
+            const bool beyond = n > c.length - done;
             n = static_cast<std::size_t>(std::min<std::uint64_t>(n, c.length - done));
             if (auto st = util::pwrite_all(fd->get(), data, n, c.offset + done, staged.string()); !st) {
                 write_error = st.error();
@@ -175,7 +179,7 @@ Status Member::download_range(const co::Chunk& c, const fs::path& staged, std::u
             }
             done += n;
             fetched_ += n;
-            return done < c.length;
+            return !beyond;
         };
         auto r = http::perform(req);
         if (write_error) return *write_error;
