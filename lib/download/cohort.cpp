@@ -222,13 +222,8 @@ std::optional<std::vector<torrent::Sha256Digest>> Member::fetch(const co::Chunk&
     if (job_.cached.count(c.path) == 0) {
         std::lock_guard lk(mu_);
         out_.share_bytes += c.length;
-        auto& have = out_.have[c.path];
-        have.resize(torrent::pieces_in(f->size, out_.piece_length), false);
         auto& hashed = out_.hashed[c.path];
-        for (std::uint64_t i = 0; i < c.pieces && i < hashes->size(); ++i) {
-            have[c.first_piece + i] = true;
-            hashed[c.first_piece + i] = (*hashes)[i];
-        }
+        for (std::uint64_t i = 0; i < c.pieces && i < hashes->size(); ++i) hashed[c.first_piece + i] = (*hashes)[i];
     }
     return std::move(*hashes);
 }

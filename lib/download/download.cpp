@@ -12,6 +12,7 @@
 #include "download/torrent_lookup.hpp"
 #include "p2p/session.hpp"
 #include "hub/hub.hpp"
+#include "torrent/parts.hpp"
 #include "util/fd.hpp"
 
 #include <sys/stat.h>
@@ -398,10 +399,13 @@ Result<std::optional<std::string>> Download::cold_start(hub::HubApi& hub, const 
     // No swarm to finish it: the share's pieces are the HTTP fetcher's
     // resume state, nothing is fetched twice.
     for (const auto& w : todo) {
-        const auto it = out->have.find(w.file.path);
-        if (it == out->have.end()) continue;
+        const auto it = share_hashes_.find(w.file.path);
+        if (it == share_hashes_.end()) continue;
+        std::vector<bool> have(torrent::pieces_in(w.file.size, out->piece_length), false);
+        for (const auto& [piece, _] : it->second)
+            if (piece < have.size()) have[piece] = true;
         const auto staged = dest.staging_root() / commit.str() / w.file.path;
-        if (const auto n = fetch::hand_over(dest, w, staged, out->piece_length, it->second); n > 0) {
+        if (const auto n = fetch::hand_over(dest, w, staged, out->piece_length, have); n > 0) {
             handed_over_ += n;
             staged_.emplace_back(staged, dest.placed_path(w));
         }
