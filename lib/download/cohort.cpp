@@ -7,6 +7,7 @@
 #include "tracker/cohort_protocol.hpp"
 #include "tracker/protocol.hpp"
 #include "util/fd.hpp"
+#include "util/hash.hpp"
 #include "util/url.hpp"
 
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -89,7 +91,18 @@ private:
     // Fetches and hashes one chunk; the hashes, or nullopt after a warning.
     std::optional<std::vector<torrent::Sha256Digest>> fetch(const co::Chunk& c);
     Status download_range(const co::Chunk& c, const fs::path& staged, std::uint64_t file_size);
+    void extend_prefix(const co::Chunk& c, const fs::path& staged);
     const hub::RemoteFile* file(const std::string& path) const;
+
+    // The Hub's hash of a file this node fetches chunks of, over the run of
+    // them from the file's start (chunks land in any order; the hash takes
+    // each once the run reaches it, from the page cache).
+    struct Prefix {
+        std::mutex mu;
+        std::optional<util::Hasher> hasher; // reset on a read error: no prefix then
+        std::uint64_t hashed = 0;
+        std::map<std::uint64_t, std::uint64_t> waiting; // fetched chunks past the run: offset -> end
+    };
 
     const CohortJob& job_;
     const CohortCallbacks& cb_;
@@ -104,6 +117,7 @@ private:
     std::uint64_t last_remaining_ = ~0ull;
     Clock::time_point last_change_ = Clock::now();
     std::atomic<std::uint64_t> fetched_{0};
+    std::map<std::string, Prefix> prefixes_; // made before the workers start
 };
 
 const hub::RemoteFile* Member::file(const std::string& path) const {
@@ -193,6 +207,37 @@ Status Member::download_range(const co::Chunk& c, const fs::path& staged, std::u
     }
 }
 
+void Member::extend_prefix(const co::Chunk& c, const fs::path& staged) {
+    const auto it = prefixes_.find(c.path);
+    if (it == prefixes_.end()) return;
+    auto& p = it->second;
+    std::lock_guard lk(p.mu);
+    if (!p.hasher || c.offset < p.hashed) return; // a chunk fetched again: its bytes are hashed
+    p.waiting[c.offset] = c.offset + c.length;
+    if (p.waiting.begin()->first != p.hashed) return;
+    auto fd = util::open_fd(staged, O_RDONLY);
+    if (!fd) {
+        p.hasher.reset();
+        return;
+    }
+    thread_local std::vector<char> buf(1 << 20);
+    while (!p.waiting.empty() && p.waiting.begin()->first == p.hashed) {
+        const auto end = p.waiting.begin()->second;
+        p.waiting.erase(p.waiting.begin());
+        while (p.hashed < end) {
+            const auto want = std::min<std::uint64_t>(buf.size(), end - p.hashed);
+            const ssize_t n = ::pread(fd->get(), buf.data(), want, static_cast<off_t>(p.hashed));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) { // the file check reads it back instead
+                p.hasher.reset();
+                return;
+            }
+            p.hasher->update(buf.data(), static_cast<std::size_t>(n));
+            p.hashed += static_cast<std::uint64_t>(n);
+        }
+    }
+}
+
 std::optional<std::vector<torrent::Sha256Digest>> Member::fetch(const co::Chunk& c) {
     const auto* f = file(c.path);
     if (!f || c.length == 0 || c.offset + c.length > f->size) {
@@ -208,6 +253,7 @@ std::optional<std::vector<torrent::Sha256Digest>> Member::fetch(const co::Chunk&
             if (st.error().code != errc::interrupted) warn("cohort: " + st.error().what());
             return std::nullopt;
         }
+        extend_prefix(c, source);
     }
     torrent::PieceHashing how;
     how.piece_length = out_.piece_length;
@@ -222,7 +268,7 @@ std::optional<std::vector<torrent::Sha256Digest>> Member::fetch(const co::Chunk&
     if (job_.cached.count(c.path) == 0) {
         std::lock_guard lk(mu_);
         out_.share_bytes += c.length;
-        auto& hashed = out_.hashed[c.path];
+        auto& hashed = out_.staged.pieces[c.path];
         for (std::uint64_t i = 0; i < c.pieces && i < hashes->size(); ++i) hashed[c.first_piece + i] = (*hashes)[i];
     }
     return std::move(*hashes);
@@ -321,6 +367,9 @@ Result<CohortOutcome> Member::run() {
     if (a.lease_seconds > 0) lease_ = std::chrono::seconds(a.lease_seconds);
     seen(a);
 
+    for (const auto& f : job_.files)
+        if (!job_.cached.count(f.path)) prefixes_[f.path].hasher = util::hasher_for(f.etag.kind(), f.size);
+
     std::vector<std::thread> threads;
     for (int i = 0; i < std::max(1, job_.workers); ++i) threads.emplace_back([this] { work(); });
     threads.emplace_back([this] { heartbeat(); });
@@ -343,6 +392,8 @@ Result<CohortOutcome> Member::run() {
     }
     for (auto& t : threads) t.join();
     if (cancelled()) return Error(errc::interrupted, "interrupted");
+    for (auto& [path, p] : prefixes_)
+        if (p.hasher && p.hashed > 0) out_.staged.prefixes.emplace(path, PrefixHash{std::move(*p.hasher), p.hashed});
     return out_;
 }
 

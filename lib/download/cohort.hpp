@@ -51,8 +51,9 @@ struct CohortOutcome {
     std::uint64_t members = 0;       // as the tracker counted them last
     std::uint64_t piece_length = 0;
     // Per file, the pieces of it that staging holds from this node's share,
-    // with the v2 hash this node computed of each (by piece index in the file).
-    StagedHashes hashed;
+    // with the v2 hash this node computed of each (by piece index in the
+    // file), and the Hub's hash over the share's run from the file's start.
+    StagedShare staged;
 };
 
 struct CohortCallbacks {

@@ -137,7 +137,7 @@ private:
     std::size_t files_ = 0;
     std::uint64_t bytes_total_ = 0, bytes_cached_ = 0, bytes_http_ = 0, bytes_p2p_ = 0, bytes_webseed_ = 0;
     std::uint64_t bytes_share_ = 0; // of bytes_http_: this node's cohort share
-    fetch::StagedHashes share_hashes_; // the share's pieces, as this node hashed them
+    fetch::StagedShare share_; // the share's pieces and prefixes, as this node hashed them
     std::uint64_t handed_over_ = 0; // P2P (or share) bytes the HTTP fetcher finds as resume state
     std::vector<std::pair<fs::path, fs::path>> staged_; // handed over: staging name, where HTTP places it
     fs::path staging_;
@@ -343,7 +343,7 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
         e.active = std::move(active);
         on_event_(e);
     };
-    const fetch::PeerJob job{settings_, *repo_, commit, dest, hub, req_.cancel, req_.watch.get(), &share_hashes_};
+    const fetch::PeerJob job{settings_, *repo_, commit, dest, hub, req_.cancel, req_.watch.get(), &share_};
     auto outcome = fetch::fetch_p2p(p2p::internal(*session_), job, *torrent, std::move(todo), cb);
     events_.drain(on_event_);
     if (!outcome) return outcome.error();
@@ -389,7 +389,7 @@ Result<std::optional<std::string>> Download::cold_start(hub::HubApi& hub, const 
     events_.drain(on_event_);
     if (!out) return out.error();
     bytes_share_ = out->share_bytes;
-    share_hashes_ = std::move(out->hashed);
+    share_ = std::move(out->staged);
     bytes_http_ += out->share_bytes;
     using End = fetch::CohortOutcome::End;
     if (out->end == End::published) {
@@ -399,8 +399,8 @@ Result<std::optional<std::string>> Download::cold_start(hub::HubApi& hub, const 
     // No swarm to finish it: the share's pieces are the HTTP fetcher's
     // resume state, nothing is fetched twice.
     for (const auto& w : todo) {
-        const auto it = share_hashes_.find(w.file.path);
-        if (it == share_hashes_.end()) continue;
+        const auto it = share_.pieces.find(w.file.path);
+        if (it == share_.pieces.end()) continue;
         std::vector<bool> have(torrent::pieces_in(w.file.size, out->piece_length), false);
         for (const auto& [piece, _] : it->second)
             if (piece < have.size()) have[piece] = true;

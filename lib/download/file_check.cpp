@@ -22,6 +22,12 @@ void FileCheck::stop_stream() {
     stream_.reset();
 }
 
+void FileCheck::resume(const util::Hasher& state, std::uint64_t bytes) {
+    if (stream_ || hashed_ > 0 || bytes > size_) return;
+    hasher_ = state;
+    hashed_ = bytes;
+}
+
 Result<std::optional<std::string>> FileCheck::advance(const std::vector<bool>& have, std::uint64_t pl) {
     const bool complete = size_ == 0 || (pl > 0 && std::all_of(have.begin(), have.end(), [](bool b) { return b; }) &&
                                          have.size() == (size_ + pl - 1) / pl);

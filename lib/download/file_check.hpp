@@ -29,6 +29,10 @@ public:
     void start_stream();
     // Bytes already in staging will not be written again: read them back.
     void stop_stream();
+    // In read-back mode, before anything is hashed: the first `bytes` of
+    // staging are known to hash to `state` (this process hashed them as it
+    // wrote them, and nobody writes them again); the read-back starts after.
+    void resume(const util::Hasher& state, std::uint64_t bytes);
 
     // `have`: per piece of the file, whether it passed its check. Hashes
     // what became contiguous (read-back mode). Once every piece is there:

@@ -81,6 +81,7 @@ private:
     std::vector<bool> have(const Track& t, const lt::typed_bitfield<lt::piece_index_t>& pieces) const;
     lt::add_torrent_params params();
     void claim_staged(lt::add_torrent_params& p) const;
+    void resume_check(Track& t, const lt::typed_bitfield<lt::piece_index_t>& had) const;
     void wait_checked();
     std::uint64_t wanted_done(std::vector<std::string>* active);
     struct Peers {
@@ -225,15 +226,29 @@ lt::add_torrent_params PeerDownload::params() {
 // reading staging (with any claim it checks only the files' sizes, and the
 // pieces not claimed count as missing; staging holds no others here).
 void PeerDownload::claim_staged(lt::add_torrent_params& p) const {
-    if (!job_.staged || job_.staged->empty()) return;
+    if (!job_.staged || job_.staged->pieces.empty()) return;
     // Only the files this process writes: the others are not its to claim.
     StagedHashes mine;
     for (const auto& t : tracks_)
-        if (auto it = job_.staged->find(t.w.file.path); it != job_.staged->end()) mine.insert(*it);
+        if (auto it = job_.staged->pieces.find(t.w.file.path); it != job_.staged->pieces.end()) mine.insert(*it);
     const auto pieces = torrent::pieces_hashed_as(*ti_, mine);
     if (pieces.empty()) return;
     p.have_pieces.resize(ti_->num_pieces(), false);
     for (const int i : pieces) p.have_pieces.set_bit(lt::piece_index_t(i));
+}
+
+// A file whose first bytes this process hashed as it fetched them (a cohort
+// share): its check goes on from there when libtorrent holds every piece of
+// those bytes, so that it never writes them again.
+void PeerDownload::resume_check(Track& t, const lt::typed_bitfield<lt::piece_index_t>& had) const {
+    if (!job_.staged) return;
+    const auto it = job_.staged->prefixes.find(t.w.file.path);
+    if (it == job_.staged->prefixes.end() || it->second.bytes == 0) return;
+    const auto has = have(t, had);
+    const auto pieces = (it->second.bytes + piece_length() - 1) / piece_length();
+    if (pieces > has.size() || !std::all_of(has.begin(), has.begin() + static_cast<std::ptrdiff_t>(pieces), [](bool b) { return b; }))
+        return;
+    t.check.resume(it->second.state, it->second.bytes);
 }
 
 bool PeerDownload::start() {
@@ -259,9 +274,13 @@ bool PeerDownload::start() {
     wait_checked();
     baseline_ = last_total_ = wanted_done(nullptr);
     // Bytes staging already held will not be written again: those files'
-    // hashes are read back instead.
+    // hashes are read back instead, from where a share's own hash ends.
+    const auto had = h_.status(lt::torrent_handle::query_pieces).pieces;
     for (auto& t : tracks_)
-        if (progress_[at(t.index)] > 0) t.check.stop_stream();
+        if (progress_[at(t.index)] > 0) {
+            t.check.stop_stream();
+            resume_check(t, had);
+        }
     h_.prioritize_files(wanted);
     // Announce once libtorrent counts the wanted bytes as left, or the
     // tracker takes us for a seeder and sends no seeders. When staging held

@@ -54,8 +54,9 @@ struct PeerJob {
     const std::atomic<bool>* cancel = nullptr;
     FileWatch* watch = nullptr;        // DownloadRequest::watch
     // Those of them whose hash is the torrent's are given to libtorrent as
-    // had, so it does not read staging to check them.
-    const StagedHashes* staged = nullptr;
+    // had, so it does not read staging to check them; the file check goes
+    // on from the prefix hashes.
+    const StagedShare* staged = nullptr;
 };
 
 // Runs `torrent` for `todo`. Never fails the download: any problem is a

@@ -21,6 +21,17 @@ Hasher::Hasher(Algo algo) : impl_(std::make_unique<Impl>()) {
         throw std::runtime_error("OpenSSL digest init failed");
 }
 
+Hasher::Hasher(const Hasher& other) : impl_(std::make_unique<Impl>()) {
+    impl_->ctx = EVP_MD_CTX_new();
+    if (!impl_->ctx || EVP_MD_CTX_copy_ex(impl_->ctx, other.impl_->ctx) != 1)
+        throw std::runtime_error("OpenSSL digest copy failed");
+}
+
+Hasher& Hasher::operator=(const Hasher& other) {
+    if (this != &other) *this = Hasher(other);
+    return *this;
+}
+
 Hasher::~Hasher() = default;
 Hasher::Hasher(Hasher&&) noexcept = default;
 Hasher& Hasher::operator=(Hasher&&) noexcept = default;

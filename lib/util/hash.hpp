@@ -24,6 +24,9 @@ public:
     ~Hasher();
     Hasher(Hasher&&) noexcept;
     Hasher& operator=(Hasher&&) noexcept;
+    // A copy is in the same state: it goes on from the bytes this one saw.
+    Hasher(const Hasher& other);
+    Hasher& operator=(const Hasher& other);
 
     void update(const void* data, std::size_t n);
     void update(std::string_view s) { update(s.data(), s.size()); }

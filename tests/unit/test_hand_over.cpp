@@ -109,4 +109,23 @@ TEST_CASE("file check: read back along the contiguous checked pieces, right and 
     r = streamed.advance({true, true, true}, 8);
     REQUIRE(r);
     CHECK(r->value() == util::sha256_hex(data));
+
+    // Resumed from a prefix this process hashed as it fetched it: the prefix
+    // is not read back (here staging no longer holds it), the rest is.
+    write(staged, "XXXXXXXXXXXXXXXXghij");
+    auto prefix = util::hasher_for(Etag::Kind::sha256, data.size());
+    prefix.update(data.substr(0, 16));
+    fetch::FileCheck resumed(staged, *Etag::parse(util::sha256_hex(data)), data.size());
+    resumed.resume(prefix, 16);
+    r = resumed.advance({true, true, true}, 8);
+    REQUIRE(r);
+    CHECK(r->value() == util::sha256_hex(data));
+    // The whole file hashed that way: nothing is read at all.
+    fs::remove(staged);
+    prefix.update(data.substr(16));
+    fetch::FileCheck whole(staged, *Etag::parse(util::sha256_hex(data)), data.size());
+    whole.resume(prefix, data.size());
+    r = whole.advance({true, true, true}, 8);
+    REQUIRE(r);
+    CHECK(r->value() == util::sha256_hex(data));
 }

@@ -25,6 +25,16 @@ TEST_CASE("incremental hashing equals one-shot hashing") {
     CHECK(h.hex_digest() == util::git_blob_sha1_hex("hello\n"));
 }
 
+TEST_CASE("a copied hasher goes on from the same state, independently of the original") {
+    auto h = util::hasher_for(Etag::Kind::sha256, 0);
+    h.update("hel");
+    auto c = h;
+    c.update("lo\n");
+    h.update("p");
+    CHECK(c.hex_digest() == util::sha256_hex("hello\n"));
+    CHECK(h.hex_digest() == util::sha256_hex("help"));
+}
+
 TEST_CASE("url encoding round-trips and rejects bad escapes") {
     CHECK(util::url_encode("refs/pr/1") == "refs%2Fpr%2F1");
     CHECK(util::url_encode_path("a b/c.txt") == "a%20b/c.txt");

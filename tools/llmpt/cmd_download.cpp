@@ -6,6 +6,7 @@
 #include <llmpt/download.hpp>
 #include <llmpt/seed.hpp>
 #include <llmpt/session.hpp>
+#include <llmpt/tracker.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -70,6 +71,19 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
         return;
     }
     if (a.seed_time <= 0 || g_interrupted.load()) return;
+    // The tracker's count first: when no peer is downloading the snapshot
+    // (a cohort of one, the last of a swarm) there is nobody to serve, and
+    // adding the torrent only to see that from its announce costs about
+    // 0.15 s. Our own download may still count as a leecher for a moment:
+    // then the seeding below finds out from its announces.
+    TrackerOptions to;
+    to.connect_timeout = settings.tracker_connect_timeout;
+    to.total_timeout = settings.tracker_timeout;
+    if (const auto found = TrackerClient(settings.tracker, to).lookup(req.repo_type, req.repo, r.commit);
+        found && *found && (*found)->leechers == 0) {
+        if (!a.quiet) std::fprintf(stderr, "llmpt: no peer is downloading this snapshot: not seeding (--seed-time)\n");
+        return;
+    }
     SeedRequest sr;
     sr.repo = req.repo;
     sr.repo_type = req.repo_type;
