@@ -18,7 +18,9 @@ Scenarios (each starts from empty node caches but the seeders'):
     cold       nobody has the repo; every node downloads at once (the
                cohort: each fetches a share from the origin, then they trade)
 
-Each run prints per node: start offset, time, bytes by source, upload (from
+Each run prints per node: start offset, time (until the command exited,
+seeding for the others included), ready (until it printed its result: the
+snapshot is in its cache), bytes by source, upload (from
 its link's own counter) and CPU seconds; then p50 / slowest and the origin's
 egress in repo copies, read from the origin link's qdisc counter, not from
 what the clients believe. Every cache is verified.
@@ -340,7 +342,10 @@ class Bench:
 
             def sample():
                 while not stop_tl.is_set():
-                    timeline.append((time.monotonic() - t0, self.tb.received()))
+                    got = self.tb.received()
+                    for sd in seeders:  # what each seeder sent, as "up<i>"
+                        got["up%d" % sd] = self.tb.sent("n%d" % sd)
+                    timeline.append((time.monotonic() - t0, got))
                     stop_tl.wait(a.timeline)
             sampler = threading.Thread(target=sample)
             sampler.start()
@@ -358,7 +363,7 @@ class Bench:
         if a.timeline:
             stop_tl.set()
             sampler.join()
-            hosts = ["n%d" % i for i in leechers]
+            hosts = ["n%d" % i for i in leechers] + ["up%d" % i for i in seeders]
             print("   MB/s received, per %.2f s:  t  %s" % (a.timeline, " ".join("%5s" % h for h in hosts)))
             for (ta, ra), (tb, rb) in zip(timeline, timeline[1:]):
                 print("   %6.2f  %s" % (tb, " ".join("%5.1f" % ((rb[h] - ra[h]) / (tb - ta) / 1e6) for h in hosts)))
@@ -386,11 +391,14 @@ class Bench:
         print("\n== %s: %d nodes, LAN %s, WAN %s, %.0f MiB in %d shards + config%s" %
               (name, self.a.nodes, self.a.lan, self.a.wan, mib(self.repo_bytes), self.a.shards,
                (", killed: seeder 2 and node %d" % killed[1]) if killed else ""))
-        print("   node  start    time  exit   p2p MiB  webseed MiB  http MiB (share)  upload (copies)   cpu s")
+        # time: until the command exited (seeding for others included);
+        # ready: until it printed its result (the snapshot in its cache).
+        print("   node  start    time  ready  exit   p2p MiB  webseed MiB  http MiB (share)  upload (copies)   cpu s")
         for r in sorted(results, key=lambda r: r["node"]):
             dur = r["end"] - r["start"]
-            print("   %4d %6.2f %7.2f %5s %9.1f %12.1f %9.1f %7.1f %16.2f %7.2f%s" % (
-                r["node"], r["start"], dur, r["exit"], mib(r.get("bytes_p2p", 0)), mib(r.get("bytes_webseed", 0)),
+            print("   %4d %6.2f %7.2f %6.2f %5s %9.1f %12.1f %9.1f %7.1f %16.2f %7.2f%s" % (
+                r["node"], r["start"], dur, r.get("seconds", float("nan")), r["exit"],
+                mib(r.get("bytes_p2p", 0)), mib(r.get("bytes_webseed", 0)),
                 mib(r.get("bytes_http", 0)), mib(r.get("bytes_share", 0)), copies(sent["n%d" % r["node"]]), r["cpu"],
                 "" if r["verified"] else "  NOT VERIFIED " + r.get("error", "")))
         for s in seeders:
@@ -402,6 +410,7 @@ class Bench:
         summary = {
             "scenario": name, "nodes": self.a.nodes, "lan": self.a.lan, "wan": self.a.wan,
             "p50": statistics.median(times), "slowest": max(times),
+            "slowest_ready": max(r.get("seconds", float("nan")) for r in results),
             "origin_copies": copies(sent["origin"]),
             "seeder_copies": [copies(sent["n%d" % s]) for s in seeders],
             "leecher_upload_copies": sum(copies(sent["n%d" % r["node"]]) for r in results),
@@ -410,9 +419,9 @@ class Bench:
         }
         lan_rate = rate_bytes(self.a.lan)
         summary["link_share"] = min(self.repo_bytes / t / lan_rate for t in times)
-        print("   p50 %.2f s, slowest %.2f s, origin egress %.2f copies, leechers uploaded %.2f copies, "
+        print("   p50 %.2f s, slowest %.2f s (ready %.2f s), origin egress %.2f copies, leechers uploaded %.2f copies, "
               "slowest node at %.0f%% of its link, all verified: %s" %
-              (summary["p50"], summary["slowest"], summary["origin_copies"], summary["leecher_upload_copies"],
+              (summary["p50"], summary["slowest"], summary["slowest_ready"], summary["origin_copies"], summary["leecher_upload_copies"],
                100 * summary["link_share"], "yes" if ok else "NO"))
         if name == "cold":
             # The cold-start goal: about one copy over the WAN, then the

@@ -272,6 +272,10 @@ std::optional<TorrentEvent> to_event(lt::alert* a) {
     if (lt::alert_cast<lt::torrent_checked_alert>(a)) return TorrentEvent{K::checked, -1, -1, {}};
     if (auto* te = lt::alert_cast<lt::torrent_error_alert>(a))
         return TorrentEvent{K::error, -1, -1, te->error.message()};
+    // A listen socket that cannot reach the tracker (an IPv6 one and an IPv4
+    // tracker, say) skips its announce; the others still announce.
+    if (auto* tr = lt::alert_cast<lt::tracker_error_alert>(a); tr && tr->error == lt::errors::announce_skipped)
+        return std::nullopt;
     if (auto* tr = lt::alert_cast<lt::tracker_error_alert>(a))
         return TorrentEvent{K::tracker_error, -1, -1,
                             std::string(tr->failure_reason()).empty() ? tr->error.message() : tr->failure_reason()};

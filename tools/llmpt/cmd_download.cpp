@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -71,11 +72,11 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
         return;
     }
     if (a.seed_time <= 0 || g_interrupted.load()) return;
-    // The tracker's count first: when no peer is downloading the snapshot
-    // (a cohort of one, the last of a swarm) there is nobody to serve, and
-    // adding the torrent only to see that from its announce costs about
-    // 0.15 s. Our own download may still count as a leecher for a moment:
-    // then the seeding below finds out from its announces.
+    // The tracker's count first (its REST API, one small request): when no
+    // peer is downloading the snapshot (a cohort of one, the last of a
+    // swarm) there is nobody to serve, and adding the torrent only to learn
+    // that from its announce costs about 0.15 s. Our own download may still
+    // count as a leecher for a moment: then the seeding below finds out.
     TrackerOptions to;
     to.connect_timeout = settings.tracker_connect_timeout;
     to.total_timeout = settings.tracker_timeout;
@@ -100,13 +101,13 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
                      a.seed_time);
     const auto start = std::chrono::steady_clock::now();
     auto last_needed = start, last_asked = start;
-    auto ask_every = std::chrono::milliseconds(250);
+    auto ask_every = std::chrono::milliseconds(25);
     while (!g_interrupted.load() && std::chrono::steady_clock::now() - start < std::chrono::seconds(a.seed_time)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50)); // status reads are cheap: leave soon after the answer
+        std::this_thread::sleep_for(std::chrono::milliseconds(25)); // status reads are cheap: leave soon after the answer
         (*seeder)->maintain();
         const auto st = (*seeder)->status();
         const auto now = std::chrono::steady_clock::now();
-        if (st.swarm_leechers < 0 && now - start < std::chrono::seconds(5)) continue; // the tracker has not answered yet
+        const bool answered = st.swarm_leechers >= 0; // the tracker answered our announce
         if (st.leechers > 0) {
             last_needed = now;
             ask_every = std::chrono::milliseconds(0); // when the last one is done, ask at once
@@ -114,14 +115,16 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
         // Nobody left: at once when the tracker knows no leecher either;
         // else after 5 s without a connected one (the tracker's may be gone
         // without a word, or unable to reach us).
-        if (st.leechers == 0 && st.swarm_leechers == 0) break;
+        if (st.leechers == 0 && answered && st.swarm_leechers == 0) break;
         // Its count is from our last announce: the peers that were leeching
-        // then may have finished since. Ask again, soon and then less often
-        // (0.25 s doubling to 2 s: a few scrapes within the 5 s).
-        if (st.leechers == 0 && now - last_asked >= ask_every) {
+        // then may have finished since (a swarm's nodes finish within
+        // moments of each other). Ask again, soon and then less often (a
+        // scrape 25 ms on, doubling to 2 s; libtorrent spaces forced
+        // announces a second apart).
+        if (st.leechers == 0 && answered && now - last_asked >= ask_every) {
             (*seeder)->refresh_counts();
             last_asked = now;
-            ask_every = std::clamp<std::chrono::milliseconds>(ask_every * 2, std::chrono::milliseconds(250),
+            ask_every = std::clamp<std::chrono::milliseconds>(ask_every * 2, std::chrono::milliseconds(25),
                                                               std::chrono::seconds(2));
         }
         if (now - last_needed >= std::chrono::seconds(5)) break;
