@@ -50,4 +50,8 @@ std::string to_json(const Event& e);
 // The event a to_json() text describes; nullopt for anything else.
 std::optional<Event> event_from_json(std::string_view text);
 
+// A byte count for people: "512 B", "1.5 KiB", "3.2 GiB" (binary units, one
+// decimal above bytes), as the CLI and the library's messages print sizes.
+std::string human_bytes(std::uint64_t bytes);
+
 } // namespace llmpt

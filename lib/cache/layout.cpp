@@ -2,6 +2,7 @@
 
 #include "util/fd.hpp"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <sys/file.h>
@@ -201,8 +202,8 @@ Result<FileLock> FileLock::lock(const fs::path& path, std::chrono::seconds timeo
                          path.string());
         if (std::chrono::steady_clock::now() >= deadline)
             return Error(errc::failure,
-                         "timed out after " + std::to_string(timeout.count()) +
-                             " s waiting for another process writing " + what,
+                         fmt::format("timed out after {} s waiting for another process writing {}",
+                                     timeout.count(), what),
                          path.string());
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -249,9 +250,7 @@ Status write_local_dir_metadata(const fs::path& local_dir, const std::string& pa
     if (auto st = make_dirs(meta.parent_path()); !st) return st;
     const auto now = std::chrono::duration<double>(
         std::chrono::system_clock::now().time_since_epoch()).count();
-    char ts[64];
-    std::snprintf(ts, sizeof ts, "%.6f", now);
-    return util::write_file_atomic(meta, commit.str() + "\n" + etag.str() + "\n" + ts + "\n");
+    return util::write_file_atomic(meta, fmt::format("{}\n{}\n{:.6f}\n", commit.str(), etag.str(), now));
 }
 
 bool local_dir_file_current(const fs::path& local_dir, const std::string& path, const Etag& etag,

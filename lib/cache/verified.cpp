@@ -3,9 +3,12 @@
 #include "util/fd.hpp"
 #include "util/hash.hpp"
 
+#include <fmt/format.h>
+
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -44,11 +47,7 @@ void VerifiedBlobs::remember(const Etag& etag) {
 
 Status VerifiedBlobs::save() const {
     std::string out;
-    char line[160];
-    for (const auto& [etag, s] : seen_) {
-        std::snprintf(line, sizeof line, "%s %llu %llu %llu\n", etag.c_str(), s.ino, s.size, s.mtime_ns);
-        out += line;
-    }
+    for (const auto& [etag, s] : seen_) fmt::format_to(std::back_inserter(out), "{} {} {} {}\n", etag, s.ino, s.size, s.mtime_ns);
     std::error_code ec;
     fs::create_directories(memory_path(cache_).parent_path(), ec);
     return util::write_file_atomic(memory_path(cache_), out);

@@ -3,6 +3,8 @@
 
 #include "util/url.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -25,8 +27,7 @@ void env_seconds(const char* name, long min, std::chrono::seconds& out, std::vec
     if (end && *end == '\0' && secs >= min && secs <= 86400)
         out = std::chrono::seconds(secs);
     else
-        problems.push_back(std::string(name) + " must be seconds from " + std::to_string(min) + " to 86400, not '" +
-                           v + "'");
+        problems.push_back(fmt::format("{} must be seconds from {} to 86400, not '{}'", name, min, v));
 }
 
 std::string trim(std::string s) {

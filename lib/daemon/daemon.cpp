@@ -16,6 +16,7 @@
 #include <llmpt/download.hpp>
 #include <llmpt/seed.hpp>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <sys/file.h>
@@ -169,7 +170,7 @@ public:
         // on disk (tasks.json, journaled temp files), so the process may end
         // without them and they resume at the next start.
         tc.on_stuck = [this](std::size_t n) {
-            log("exiting without waiting for " + std::to_string(n) + " task(s); they resume at the next start");
+            log(fmt::format("exiting without waiting for {} task(s); they resume at the next start", n));
             std::_Exit(1);
         };
         tasks_ = std::make_unique<Tasks>(std::move(tc));
@@ -242,14 +243,14 @@ public:
         const auto where = parse_host_port(o_.hub_listen, "127.0.0.1");
         std::string host = where ? where->host : "127.0.0.1";
         if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
-        return "http://" + url_host(host) + ":" + std::to_string(hub_port());
+        return fmt::format("http://{}:{}", url_host(host), hub_port());
     }
 
     const fs::path& socket() const override { return o_.socket; }
 
     void run(const std::atomic<bool>& stop) override {
-        log("daemon started: pid " + std::to_string(::getpid()) + ", socket " + o_.socket.string() + ", " +
-            std::to_string(o_.caches.size()) + " cache(s), tracker " + (o_.tracker.empty() ? "none" : o_.tracker));
+        log(fmt::format("daemon started: pid {}, socket {}, {} cache(s), tracker {}", ::getpid(), o_.socket.string(),
+                        o_.caches.size(), o_.tracker.empty() ? "none" : o_.tracker));
         std::thread scanner([&] {
             while (!stop.load()) {
                 {
@@ -434,8 +435,8 @@ private:
             return false;
         }
         const auto st = (*seeder)->status();
-        log("seeding " + name(snap) + " info_hash " + st.info_hash + " (" + std::to_string(st.files) + " files, " +
-            std::to_string(st.hashed_now) + " bytes hashed now) publish " + st.publish);
+        log(fmt::format("seeding {} info_hash {} ({} files, {} bytes hashed now) publish {}", name(snap), st.info_hash,
+                        st.files, st.hashed_now, st.publish));
         std::lock_guard lk(mu_);
         seeds_.emplace(snap.key(), Seed{snap, std::shared_ptr<Seeder>(std::move(*seeder))});
         return true;
@@ -472,14 +473,14 @@ private:
         const cache::RepoCache rc(snap.cache, snap.repo);
         if (!all_present(rc, snap.commit, it->second)) {
             if (partial_logged_.insert(key).second)
-                log("not seeding " + name(snap) + ": only part of the commit's " + std::to_string(it->second.size()) +
-                    " files is in the cache");
+                log(fmt::format("not seeding {}: only part of the commit's {} files is in the cache", name(snap),
+                                it->second.size()));
             return std::nullopt;
         }
         if (auto st = cache::write_manifest(rc, snap.commit, it->second); !st)
             log("cannot write the manifest of " + name(snap) + ": " + st.error().what());
         else
-            log("listed " + name(snap) + " on the Hub: all " + std::to_string(it->second.size()) + " files are here");
+            log(fmt::format("listed {} on the Hub: all {} files are here", name(snap), it->second.size()));
         partial_logged_.erase(key);
         auto out = std::move(it->second);
         listed_.erase(it);
@@ -630,7 +631,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(Options o) {
             const auto h = holder(c);
             return Error(errc::failure,
                          "a daemon already serves this cache" +
-                             (h && h->pid ? " (pid " + std::to_string(h->pid) + ", socket " + h->socket.string() + ")"
+                             (h && h->pid ? fmt::format(" (pid {}, socket {})", h->pid, h->socket.string())
                                           : std::string()),
                          c.string());
         }

@@ -6,6 +6,7 @@
 
 #include <llmpt/download.hpp>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -26,9 +27,7 @@ std::string new_id() {
     static std::mutex mu;
     static std::mt19937_64 rng{std::random_device{}()};
     std::lock_guard lk(mu);
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-    return buf;
+    return fmt::format("{:016x}", rng());
 }
 
 std::string frame(const std::string& event, const std::string& data) {
@@ -230,8 +229,8 @@ Tasks::~Tasks() {
         }
         const auto stuck = threads_;
         if (c_.log)
-            c_.log(std::to_string(stuck) + " task(s) did not stop within " +
-                   std::to_string(c_.stop_grace.count()) + " ms of being cancelled (running: " + ids + ")");
+            c_.log(fmt::format("{} task(s) did not stop within {} ms of being cancelled (running: {})", stuck,
+                               c_.stop_grace.count(), ids));
         if (c_.on_stuck) {
             lk.unlock();
             c_.on_stuck(stuck);
@@ -396,9 +395,8 @@ void Tasks::run(const std::shared_ptr<Task>& t) {
         if (r) {
             t->result = llmpt::to_json(*r);
             t->finish_locked("done");
-            outcome = "done: " + std::to_string(r->bytes_total) + " bytes (p2p " + std::to_string(r->bytes_p2p) +
-                      ", webseed " + std::to_string(r->bytes_webseed) + ", http " + std::to_string(r->bytes_http) +
-                      ", cached " + std::to_string(r->bytes_cached) + ")";
+            outcome = fmt::format("done: {} bytes (p2p {}, webseed {}, http {}, cached {})", r->bytes_total,
+                                  r->bytes_p2p, r->bytes_webseed, r->bytes_http, r->bytes_cached);
         } else if (r.error().code == errc::interrupted) {
             t->finish_locked("cancelled");
             outcome = "cancelled";

@@ -1,5 +1,7 @@
 #include "download/fallback.hpp"
 
+#include <fmt/format.h>
+
 namespace llmpt::fetch {
 
 Fallback::Fallback(Options o, std::chrono::steady_clock::time_point start)
@@ -40,8 +42,7 @@ Fallback::Action Fallback::decide(const SwarmView& v, std::string& why) {
         return Action::web_seed;
     }
     if (v.peers > 0 && v.left > 0 && quiet >= o_.quiet_grace) {
-        why = "the peers sent nothing for " + std::to_string(o_.quiet_grace.count() / 1000) +
-              " s: the Hub helps as a web seed";
+        why = fmt::format("the peers sent nothing for {} s: the Hub helps as a web seed", o_.quiet_grace.count() / 1000);
         web_seed_ = true;
         return Action::web_seed;
     }

@@ -3,6 +3,8 @@
 #include "util/fd.hpp"
 #include "util/hash.hpp"
 
+#include <fmt/format.h>
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -25,13 +27,11 @@ namespace {
 constexpr int kDigits = 20;
 
 std::string journal_header(std::uint64_t size, std::uint64_t chunk, const std::string& tmp_name) {
-    return "llmpt-parts 1 " + std::to_string(size) + " " + std::to_string(chunk) + " " + tmp_name + "\n";
+    return fmt::format("llmpt-parts 1 {} {} {}\n", size, chunk, tmp_name);
 }
 
 std::string journal_line(std::uint64_t done) {
-    char buf[kDigits + 2];
-    std::snprintf(buf, sizeof buf, "%0*llu\n", kDigits, static_cast<unsigned long long>(done));
-    return std::string(buf, kDigits + 1);
+    return fmt::format("{:0{}}\n", done, kDigits);
 }
 
 } // namespace
@@ -416,8 +416,8 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
                 }
                 if (total != 0 && total != f.target.size) {
                     fatal = Error(errc::integrity,
-                                  "server says " + f.target.path + " has " + std::to_string(total) +
-                                      " bytes, the Hub says " + std::to_string(f.target.size),
+                                  fmt::format("server says {} has {} bytes, the Hub says {}", f.target.path,
+                                              total, f.target.size),
                                   f.target.url);
                     return false;
                 }
@@ -430,8 +430,8 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
             if (auto it = h.find("content-length"); it != h.end() && status == 200 &&
                                                     it->second != std::to_string(f.target.size)) {
                 fatal = Error(errc::integrity,
-                              "server says " + f.target.path + " has " + it->second +
-                                  " bytes, the Hub says " + std::to_string(f.target.size),
+                              fmt::format("server says {} has {} bytes, the Hub says {}", f.target.path,
+                                          it->second, f.target.size),
                               f.target.url);
                 return false;
             }
@@ -444,8 +444,8 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
                 const auto done = chunk->done.load();
                 if (done + n > chunk->length) {
                     fatal = Error(errc::integrity,
-                                  "server sent more bytes than the " + std::to_string(f.target.size) +
-                                      " of " + f.target.path,
+                                  fmt::format("server sent more bytes than the {} of {}", f.target.size,
+                                              f.target.path),
                                   f.target.url);
                     return false;
                 }
@@ -504,8 +504,8 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
             // cuts bodies short would otherwise restart the file forever.
             if (++f.range_restarts > settings_.max_retries) {
                 fail(Error(errc::network,
-                           "giving up on " + f.target.path + ": the server ignores Range and cut the body short " +
-                               std::to_string(f.range_restarts) + " times",
+                           fmt::format("giving up on {}: the server ignores Range and cut the body short {} times",
+                                       f.target.path, f.range_restarts),
                            f.target.url));
                 return ChunkEnd::failed;
             }
@@ -523,8 +523,7 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
                 const auto code = r->status == 404 ? errc::not_found
                                   : (r->status == 401 || r->status == 403) ? errc::auth
                                                                            : errc::failure;
-                fail(Error(code, "HTTP " + std::to_string(r->status) + " for " + f.target.path,
-                           f.target.url));
+                fail(Error(code, fmt::format("HTTP {} for {}", r->status, f.target.path), f.target.url));
                 return ChunkEnd::failed;
             }
         } else if (now_done == end - chunk_offset) {
@@ -538,9 +537,8 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
         if (now_done - before >= std::min<std::uint64_t>(kRealProgress, end - chunk_offset - before)) failures = 0;
         if (++failures > settings_.max_retries) {
             fail(r ? Error(errc::network,
-                           "giving up on " + f.target.path + " after " +
-                               std::to_string(settings_.max_retries) + " retries (HTTP " +
-                               std::to_string(r->status) + ", short or failed transfer)",
+                           fmt::format("giving up on {} after {} retries (HTTP {}, short or failed transfer)",
+                                       f.target.path, settings_.max_retries, r->status),
                            f.target.url)
                    : Error(errc::network,
                            "giving up on " + f.target.path + ": " + r.error().message, f.target.url));

@@ -8,6 +8,7 @@
 #include "util/fd.hpp"
 #include "util/url.hpp"
 
+#include <fmt/format.h>
 #include <libtorrent/announce_entry.hpp>
 #include <libtorrent/peer_info.hpp>
 #include <libtorrent/torrent_flags.hpp>
@@ -483,8 +484,8 @@ PeerDownload::End PeerDownload::run() {
         }
         if (cb_.progress) cb_.progress(total - baseline_, std::move(active));
         if (Clock::now() - last_progress > job_.settings.p2p_timeout) {
-            warn("no progress from peers for " + std::to_string(job_.settings.p2p_timeout.count()) +
-                 " s; HTTP takes over for the rest");
+            warn(fmt::format("no progress from peers for {} s; HTTP takes over for the rest",
+                             job_.settings.p2p_timeout.count()));
             return End::stalled;
         }
     }

@@ -11,6 +11,7 @@
 #include "util/hash.hpp"
 #include "util/url.hpp"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -252,8 +253,7 @@ private:
             last = spec->last;
             if (first != 0 || last != size - 1) {
                 r.status = 206;
-                r.header("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
-                                              std::to_string(size));
+                r.header("Content-Range", fmt::format("bytes {}-{}/{}", first, last, size));
             }
         }
         if (const auto n = util::regular_file_size(blob); n && *n == size) {

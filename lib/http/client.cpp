@@ -1,5 +1,6 @@
 #include "http/client.hpp"
 
+#include <fmt/format.h>
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -201,7 +202,7 @@ Result<Response> perform(const Request& req) {
 
     std::string range;
     if (req.range) {
-        range = std::to_string(req.range->first) + "-" + std::to_string(req.range->last);
+        range = fmt::format("{}-{}", req.range->first, req.range->last);
         curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
     }
 
@@ -226,8 +227,7 @@ Result<Response> perform(const Request& req) {
         return resp;
     }
     if (t.too_large)
-        return Error(errc::failure, "response body larger than " + std::to_string(req.max_body) +
-                                        " bytes", req.url);
+        return Error(errc::failure, fmt::format("response body larger than {} bytes", req.max_body), req.url);
     if (rc == CURLE_ABORTED_BY_CALLBACK)
         return Error(errc::interrupted, "interrupted", req.url);
     if (rc != CURLE_OK)

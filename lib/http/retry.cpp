@@ -1,5 +1,6 @@
 #include "http/retry.hpp"
 
+#include <fmt/format.h>
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -132,16 +133,16 @@ Status wait_to_retry(const RetryPolicy& p, int attempt, int status, const Header
                                               : std::chrono::seconds(-1);
     if (asked > p.max_server_wait)
         return Error(errc::network,
-                     answer(status) + " from " + host_of(url) + ": the server asks to wait " +
-                         std::to_string(asked.count()) + " s, longer than llmpt waits (" +
-                         std::to_string(p.max_server_wait.count()) +
-                         " s, LLMPT_MAX_SERVER_WAIT); try again later" +
-                         (status == 429 ? ", or with a token (HF_TOKEN): the Hub's quotas are larger with one" : ""),
+                     fmt::format("{} from {}: the server asks to wait {} s, longer than llmpt waits ({} s, "
+                                 "LLMPT_MAX_SERVER_WAIT); try again later{}",
+                                 answer(status), host_of(url), asked.count(), p.max_server_wait.count(),
+                                 status == 429 ? ", or with a token (HF_TOKEN): the Hub's quotas are larger with one"
+                                               : ""),
                      url);
     const auto delay = retry_delay(p, attempt, status ? headers : Headers{});
     if (asked >= std::chrono::seconds(1) && p.on_wait)
-        p.on_wait(answer(status) + " from " + host_of(url) + ": waiting " + std::to_string(asked.count()) +
-                  " s as the server asks");
+        p.on_wait(fmt::format("{} from {}: waiting {} s as the server asks", answer(status), host_of(url),
+                              asked.count()));
     if (!sleep_for(delay, cancel)) return Error(errc::interrupted, "interrupted", url);
     return ok();
 }

@@ -4,6 +4,7 @@
 
 #include "http/retry.hpp"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <set>
@@ -150,8 +151,7 @@ Error error_from_response(int status, const http::Headers& headers, const RepoRe
     if (code == "RevisionNotFound") return Error(errc::not_found, "revision not found in " + name, what);
     if (code == "EntryNotFound") return Error(errc::not_found, "file not found in " + name, what);
     if (status == 401 || status == 403)
-        return Error(errc::auth, "access to " + name + " refused (HTTP " + std::to_string(status) +
-                                     "): " + token_hint, what);
+        return Error(errc::auth, fmt::format("access to {} refused (HTTP {}): {}", name, status, token_hint), what);
     if (status == 404) return Error(errc::not_found, name + ": not found (HTTP 404)", what);
     if (http::retryable_status(status))
         return Error(errc::network, "the Hub kept failing (HTTP " + std::to_string(status) + ")", what);

@@ -11,6 +11,7 @@
 #include "util/time.hpp"
 #include "util/url.hpp"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
@@ -359,8 +360,7 @@ private:
             length = spec->last - spec->first + 1;
             if (length != size || first != 0) {
                 r.status = 206;
-                r.header("Content-Range", "bytes " + std::to_string(spec->first) + "-" +
-                                              std::to_string(spec->last) + "/" + std::to_string(size));
+                r.header("Content-Range", fmt::format("bytes {}-{}/{}", spec->first, spec->last, size));
             }
         }
         auto fd = util::open_fd(blob, O_RDONLY);

@@ -3,6 +3,7 @@
 #include "hub/hub.hpp"
 #include "util/hash.hpp"
 
+#include <fmt/format.h>
 #include <libtorrent/bdecode.hpp>
 #include <libtorrent/file_storage.hpp>
 #include <libtorrent/torrent_info.hpp>
@@ -117,9 +118,8 @@ Status check_snapshot_torrent(const TorrentFacts& t, const std::string& revision
     if (t.name.size() != 40 || !is_hex(t.name) || t.name != revision)
         return bad("name", "must be the 40-hex commit '" + revision + "', got '" + t.name + "'");
     if (t.piece_length != piece_length_for(t.total_size))
-        return bad("piece_length", "must be " + std::to_string(piece_length_for(t.total_size)) + " for " +
-                                       std::to_string(t.total_size) + " bytes, got " +
-                                       std::to_string(t.piece_length));
+        return bad("piece_length", fmt::format("must be {} for {} bytes, got {}", piece_length_for(t.total_size),
+                                               t.total_size, t.piece_length));
     if (t.files.empty()) return bad("files", "the torrent has no files");
     if (t.has_symlinks) return bad("files", "symlinks are not allowed");
     if (!t.attributed.empty())

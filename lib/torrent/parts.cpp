@@ -5,6 +5,7 @@
 #include "util/multi_hash.hpp"
 #include "util/url.hpp"
 
+#include <fmt/format.h>
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
 
@@ -153,8 +154,8 @@ Sha256Digest pieces_root(const FilePart& part, std::uint64_t piece_length) {
 Status check_part(const FilePart& part, std::uint64_t piece_length, bool v1) {
     const auto want = pieces_in(part.size, piece_length);
     if (part.pieces.size() != want)
-        return Error(errc::usage, part.path + ": " + std::to_string(part.size) + " bytes need " + std::to_string(want) +
-                                      " piece hashes, got " + std::to_string(part.pieces.size()));
+        return Error(errc::usage, fmt::format("{}: {} bytes need {} piece hashes, got {}", part.path, part.size, want,
+                                              part.pieces.size()));
     if (v1 && part.v1_pieces.size() != want)
         return Error(errc::usage, part.path + ": a hybrid torrent needs " + std::to_string(want) + " v1 piece hashes");
     return ok();

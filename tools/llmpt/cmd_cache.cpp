@@ -4,7 +4,6 @@
 #include <llmpt/cache.hpp>
 #include <llmpt/settings.hpp>
 
-#include <cstdio>
 #include <memory>
 
 namespace llmpt::cli {
@@ -28,7 +27,7 @@ int run_import(const ImportArgs& a) {
     if (!type) return usage_error("--repo-type must be model, dataset or space");
     auto r = import_folder(ImportRequest{a.dir, a.repo, *type, a.revision, cache_root(a.cache_dir)});
     if (!r) return report(r.error());
-    std::printf("%s\n", r->commit.c_str());
+    fmt::print("{}\n", r->commit);
     return 0;
 }
 
@@ -39,9 +38,8 @@ int run_verify(const VerifyArgs& a) {
     if (!id) return report(id.error());
     auto r = verify_snapshot(cache_root(a.cache_dir), RepoRef{*type, *id}, a.revision);
     if (!r) return report(r.error());
-    for (const auto& p : r->problems) std::printf("BAD %s: %s\n", p.path.c_str(), p.reason.c_str());
-    std::fprintf(stderr, "%s@%s: %zu files checked, %zu bad\n", a.repo.c_str(), r->commit.c_str(),
-                 r->files_checked, r->problems.size());
+    for (const auto& p : r->problems) fmt::print("BAD {}: {}\n", p.path, p.reason);
+    fmt::print(stderr, "{}@{}: {} files checked, {} bad\n", a.repo, r->commit, r->files_checked, r->problems.size());
     return r->ok() ? 0 : static_cast<int>(errc::integrity);
 }
 

@@ -91,7 +91,7 @@ int run_foreground(const DaemonArgs& a) {
     o.log = [log_file, mu](const std::string& line) {
         std::lock_guard lk(*mu);
         if (log_file) *log_file << line << std::endl;
-        else std::fprintf(stderr, "%s\n", line.c_str());
+        else fmt::print(stderr, "{}\n", line);
     };
     install_interrupt_handler();
     auto d = daemon::Daemon::start(o);
@@ -154,11 +154,11 @@ int run_start(const DaemonArgs& a, const std::vector<std::string>& argv) {
     ::close(fds[0]);
     if (said.rfind("ready ", 0) == 0) {
         const auto socket = said.substr(6, said.find('\n') - 6);
-        std::printf("llmpt daemon started (pid %d, socket %s)\n", static_cast<int>(pid), socket.c_str());
+        fmt::print("llmpt daemon started (pid {}, socket {})\n", pid, socket);
         if (auto health = daemon::call(socket, "GET", "/health"); health && health->status == 200) {
             const auto j = json::parse(health->body, nullptr, false);
             if (j.is_object() && j.contains("hub") && j["hub"].is_string())
-                std::printf("HF endpoint: export HF_ENDPOINT=%s\n", j["hub"].get<std::string>().c_str());
+                fmt::print("HF endpoint: export HF_ENDPOINT={}\n", j["hub"].get<std::string>());
         }
         return 0;
     }
@@ -174,7 +174,7 @@ int run_stop(const DaemonArgs& a) {
     for (const auto& c : a.cache_dirs()) {
         const auto h = daemon::holder(c);
         if (!h) {
-            std::printf("no daemon serves %s\n", c.c_str());
+            fmt::print("no daemon serves {}\n", c.string());
             continue;
         }
         ::kill(static_cast<pid_t>(h->pid), SIGTERM);
@@ -187,14 +187,14 @@ int run_stop(const DaemonArgs& a) {
             return false;
         };
         if (gone(std::chrono::seconds(20))) {
-            std::printf("llmpt daemon stopped (pid %ld)\n", h->pid);
+            fmt::print("llmpt daemon stopped (pid {})\n", h->pid);
             continue;
         }
         ::kill(static_cast<pid_t>(h->pid), SIGKILL);
         if (gone(std::chrono::seconds(5))) {
-            std::printf("llmpt daemon killed after 20 s without stopping (pid %ld)\n", h->pid);
+            fmt::print("llmpt daemon killed after 20 s without stopping (pid {})\n", h->pid);
         } else {
-            code = report(Error(errc::failure, "the daemon (pid " + std::to_string(h->pid) + ") does not stop", c.string()));
+            code = report(Error(errc::failure, fmt::format("the daemon (pid {}) does not stop", h->pid), c.string()));
         }
     }
     return code;
@@ -208,7 +208,7 @@ int run_status(const DaemonArgs& a) {
         json one = {{"cache", c.string()}, {"running", bool(h)}};
         if (!h) {
             all_running = false;
-            if (!a.json_out) std::printf("no daemon serves %s\n", c.c_str());
+            if (!a.json_out) fmt::print("no daemon serves {}\n", c.string());
             out.push_back(one);
             continue;
         }
@@ -228,27 +228,28 @@ int run_status(const DaemonArgs& a) {
         if (auto tasks = daemon::call(h->socket, "GET", "/v1/tasks"); tasks && tasks->status == 200)
             one["tasks"] = json::parse(tasks->body, nullptr, false);
         if (!a.json_out) {
-            std::printf("daemon pid %ld serves %s (socket %s)\n", h->pid, c.c_str(), h->socket.c_str());
+            fmt::print("daemon pid {} serves {} (socket {})\n", h->pid, c.string(), h->socket.string());
             if (one.value("hub", json()).is_string())
-                std::printf("  HF endpoint: export HF_ENDPOINT=%s\n", one["hub"].get<std::string>().c_str());
+                fmt::print("  HF endpoint: export HF_ENDPOINT={}\n", one["hub"].get<std::string>());
             for (const auto& t : one.value("tasks", json::array())) {
                 if (!t.is_object()) continue;
                 const auto& p = t["progress"];
                 std::string done;
                 if (p.is_object())
-                    done = "  " + human_bytes(p.value("bytes_done", 0.0)) + "/" + human_bytes(p.value("bytes_total", 0.0));
-                std::printf("  task %s  %s  %s@%s%s\n", t.value("id", "").c_str(), t.value("state", "").c_str(),
-                            t.value("repo", "").c_str(), t.value("revision", "").c_str(), done.c_str());
+                    done = fmt::format("  {}/{}", human_bytes(p.value("bytes_done", std::uint64_t{0})),
+                                       human_bytes(p.value("bytes_total", std::uint64_t{0})));
+                fmt::print("  task {}  {}  {}@{}{}\n", t.value("id", ""), t.value("state", ""), t.value("repo", ""),
+                           t.value("revision", ""), done);
             }
-            if (one.contains("error")) std::printf("  control API: %s\n", one["error"].get<std::string>().c_str());
+            if (one.contains("error")) fmt::print("  control API: {}\n", one["error"].get<std::string>());
             for (const auto& s : one.value("seeds", json::array()))
-                std::printf("  seeding %s@%s  %d peers  %llu bytes uploaded  publish %s\n",
-                            s.value("repo", "").c_str(), s.value("revision", "").c_str(), s.value("peers", 0),
-                            static_cast<unsigned long long>(s.value("uploaded", 0ull)), s.value("publish", "").c_str());
+                fmt::print("  seeding {}@{}  {} peers  {} bytes uploaded  publish {}\n", s.value("repo", ""),
+                           s.value("revision", ""), s.value("peers", 0), s.value("uploaded", std::uint64_t{0}),
+                           s.value("publish", ""));
         }
         out.push_back(one);
     }
-    if (a.json_out) std::printf("%s\n", out.dump().c_str());
+    if (a.json_out) fmt::print("{}\n", out.dump());
     return all_running ? 0 : 1;
 }
 

@@ -31,19 +31,19 @@ struct DownloadArgs {
 };
 
 void emit(const std::string& line) {
-    std::printf("%s\n", line.c_str());
+    fmt::print("{}\n", line);
     std::fflush(stdout);
 }
 
 // What the caller prints at the end: the path, or the --json/--events summary.
 int print_result(const DownloadArgs& a, const DownloadResult& r) {
-    if (r.offline && !a.quiet) std::fprintf(stderr, "llmpt: using the cached snapshot (the Hub was not asked)\n");
+    if (r.offline && !a.quiet) fmt::print(stderr, "llmpt: using the cached snapshot (the Hub was not asked)\n");
     if (a.json || a.events) {
         auto j = nlohmann::json::parse(to_json(r));
         if (a.events) j["event"] = "done";
         emit(j.dump());
     } else {
-        std::printf("%s\n", r.path.c_str());
+        fmt::print("{}\n", r.path.string());
     }
     return 0;
 }
@@ -67,7 +67,7 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
     if (r.bytes_p2p + r.bytes_webseed + r.bytes_share == 0) return;
     if (const auto h = daemon::holder(settings.cache_dir); h && !h->socket.empty()) {
         (void)daemon::call(h->socket, "POST", "/v1/scan", {}, std::chrono::seconds(2));
-        if (!a.quiet) std::fprintf(stderr, "llmpt: the daemon serving this cache seeds it from now on\n");
+        if (!a.quiet) fmt::print(stderr, "llmpt: the daemon serving this cache seeds it from now on\n");
         return;
     }
     if (a.seed_time <= 0 || g_interrupted.load()) return;
@@ -81,7 +81,7 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
     to.total_timeout = settings.tracker_timeout;
     if (const auto found = TrackerClient(settings.tracker, to).lookup(req.repo_type, req.repo, r.commit);
         found && *found && (*found)->leechers == 0) {
-        if (!a.quiet) std::fprintf(stderr, "llmpt: no peer is downloading this snapshot: not seeding (--seed-time)\n");
+        if (!a.quiet) fmt::print(stderr, "llmpt: no peer is downloading this snapshot: not seeding (--seed-time)\n");
         return;
     }
     SeedRequest sr;
@@ -92,12 +92,12 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
     sr.tracker = settings.tracker;
     auto seeder = Seeder::start(session, sr);
     if (!seeder) {
-        if (!a.quiet) std::fprintf(stderr, "llmpt: not seeding: %s\n", seeder.error().what().c_str());
+        if (!a.quiet) fmt::print(stderr, "llmpt: not seeding: {}\n", seeder.error().what());
         return;
     }
     if (!a.quiet)
-        std::fprintf(stderr, "llmpt: seeding for up to %d s while peers need it (--seed-time; Ctrl+C stops)\n",
-                     a.seed_time);
+        fmt::print(stderr, "llmpt: seeding for up to {} s while peers need it (--seed-time; Ctrl+C stops)\n",
+                   a.seed_time);
     const auto start = std::chrono::steady_clock::now();
     auto last_needed = start, last_asked = start;
     auto ask_every = std::chrono::milliseconds(25);
@@ -131,9 +131,8 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
     const auto st = (*seeder)->status();
     (*seeder)->stop();
     if (!a.quiet)
-        std::fprintf(stderr, "llmpt: seeded %.1f s, uploaded %llu bytes\n",
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                     static_cast<unsigned long long>(st.uploaded));
+        fmt::print(stderr, "llmpt: seeded {:.1f} s, uploaded {} bytes\n",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), st.uploaded);
 }
 
 int run_in_process(const DownloadArgs& a, Settings settings, DownloadRequest req) {
@@ -152,7 +151,7 @@ int run_in_process(const DownloadArgs& a, Settings settings, DownloadRequest req
     bar.finish();
     if (!result) {
         if (result.error().code == errc::interrupted)
-            std::fprintf(stderr, "llmpt: interrupted; run the same command again to resume\n");
+            fmt::print(stderr, "llmpt: interrupted; run the same command again to resume\n");
         return report(result.error());
     }
     const int code = print_result(a, *result);
@@ -168,8 +167,8 @@ std::optional<int> run_in_daemon(const DownloadArgs& a, const std::filesystem::p
                                  const daemon::TaskRequest& task) {
     auto posted = daemon::call(socket, "POST", "/v1/tasks", task.to_json(), std::chrono::seconds(10));
     if (!posted) {
-        if (!a.quiet) std::fprintf(stderr, "llmpt: the daemon does not answer (%s); downloading here\n",
-                                   posted.error().what().c_str());
+        if (!a.quiet)
+            fmt::print(stderr, "llmpt: the daemon does not answer ({}); downloading here\n", posted.error().what());
         return std::nullopt;
     }
     const auto answer = nlohmann::json::parse(posted->body, nullptr, false);
@@ -178,13 +177,13 @@ std::optional<int> run_in_daemon(const DownloadArgs& a, const std::filesystem::p
         return report(Error(errc::usage, "the daemon refused the download: " + msg));
     }
     if ((posted->status != 200 && posted->status != 201) || !answer.is_object() || !answer.contains("id")) {
-        if (!a.quiet) std::fprintf(stderr, "llmpt: the daemon answered %d; downloading here\n", posted->status);
+        if (!a.quiet) fmt::print(stderr, "llmpt: the daemon answered {}; downloading here\n", posted->status);
         return std::nullopt;
     }
     const auto id = answer.value("id", std::string());
     if (!a.quiet)
-        std::fprintf(stderr, "llmpt: %s task %s of the daemon (--in-process downloads here instead)\n",
-                     answer.value("existing", false) ? "following the running" : "downloading as", id.c_str());
+        fmt::print(stderr, "llmpt: {} task {} of the daemon (--in-process downloads here instead)\n",
+                   answer.value("existing", false) ? "following the running" : "downloading as", id);
 
     install_interrupt_handler();
     ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO), !a.quiet);
@@ -226,10 +225,10 @@ std::optional<int> run_in_daemon(const DownloadArgs& a, const std::filesystem::p
         &g_interrupted);
     bar.finish();
     if (!st && st.error().code == errc::interrupted) {
-        std::fprintf(stderr,
-                     "llmpt: detached; task %s goes on in the daemon. Run the same command again to follow it, "
-                     "or see `llmpt daemon status`.\n",
-                     id.c_str());
+        fmt::print(stderr,
+                   "llmpt: detached; task {} goes on in the daemon. Run the same command again to follow it, "
+                   "or see `llmpt daemon status`.\n",
+                   id);
         return 130;
     }
     if (!st) return report(st.error());

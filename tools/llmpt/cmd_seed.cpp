@@ -49,11 +49,10 @@ int run_seed(const SeedArgs& a) {
     auto seeder = Seeder::start(**session, req);
     if (!seeder) return report(seeder.error());
     const auto s = (*seeder)->status();
-    std::printf("seeding %s@%s info_hash %s port %u publish %s\n", a.repo.c_str(), s.commit.c_str(),
-                s.info_hash.c_str(), static_cast<unsigned>(s.listen_port), s.publish.c_str());
+    fmt::print("seeding {}@{} info_hash {} port {} publish {}\n", a.repo, s.commit, s.info_hash, s.listen_port,
+               s.publish);
     std::fflush(stdout);
-    std::fprintf(stderr, "%zu files, %s, %s hashed now\n", s.files, human_bytes(static_cast<double>(s.bytes)).c_str(),
-                 human_bytes(static_cast<double>(s.hashed_now)).c_str());
+    fmt::print(stderr, "{} files, {}, {} hashed now\n", s.files, human_bytes(s.bytes), human_bytes(s.hashed_now));
 
     const bool tty = ::isatty(STDERR_FILENO);
     auto last = std::chrono::steady_clock::now();
@@ -63,19 +62,18 @@ int run_seed(const SeedArgs& a) {
         (*seeder)->maintain();
         if (const auto now = (*seeder)->status().publish; now != published) {
             published = now;
-            std::fprintf(stderr, "%spublish %s\n", tty ? "\r\033[K" : "", now.c_str());
+            fmt::print(stderr, "{}publish {}\n", tty ? "\r\033[K" : "", now);
         }
         if (tty && std::chrono::steady_clock::now() - last > std::chrono::seconds(1)) {
             last = std::chrono::steady_clock::now();
             const auto st = (*seeder)->status();
-            std::fprintf(stderr, "\r%d peers, %s uploaded\033[K", st.peers,
-                         human_bytes(static_cast<double>(st.uploaded)).c_str());
+            fmt::print(stderr, "\r{} peers, {} uploaded\033[K", st.peers, human_bytes(st.uploaded));
         }
     }
-    if (tty) std::fprintf(stderr, "\n");
+    if (tty) fmt::print(stderr, "\n");
     const auto final_status = (*seeder)->status();
     (*seeder)->stop();
-    std::fprintf(stderr, "uploaded %llu bytes\n", static_cast<unsigned long long>(final_status.uploaded));
+    fmt::print(stderr, "uploaded {} bytes\n", final_status.uploaded);
     return 0;
 }
 

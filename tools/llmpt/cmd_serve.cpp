@@ -48,15 +48,14 @@ int run_serve(const ServeArgs& a) {
         auto mu = std::make_shared<std::mutex>();
         o.log = [mu](const std::string& line) {
             std::lock_guard lk(*mu);
-            std::fprintf(stderr, "%s\n", line.c_str());
+            fmt::print(stderr, "{}\n", line);
         };
     }
     auto server = Server::start(o);
     if (!server) return report(server.error());
     const bool v6 = o.host.find(':') != std::string::npos;
-    std::printf("llmpt serve: listening on http://%s%s%s:%u (cache %s%s%s)\n", v6 ? "[" : "", o.host.c_str(),
-                v6 ? "]" : "", static_cast<unsigned>((*server)->port()), o.cache_dir.c_str(),
-                o.upstream.empty() ? "" : ", upstream ", o.upstream.c_str());
+    fmt::print("llmpt serve: listening on http://{}{}{}:{} (cache {}{}{})\n", v6 ? "[" : "", o.host, v6 ? "]" : "",
+               (*server)->port(), o.cache_dir.string(), o.upstream.empty() ? "" : ", upstream ", o.upstream);
     std::fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);

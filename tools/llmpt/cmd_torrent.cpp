@@ -33,10 +33,9 @@ int run_create(const TorrentArgs& a) {
     const bool tty = ::isatty(STDERR_FILENO);
     auto r = create_torrent(req, [&](std::uint64_t done, std::uint64_t total) {
         if (tty)
-            std::fprintf(stderr, "\rhashing %s / %s\033[K", human_bytes(static_cast<double>(done)).c_str(),
-                         human_bytes(static_cast<double>(total)).c_str());
+            fmt::print(stderr, "\rhashing {} / {}\033[K", human_bytes(done), human_bytes(total));
     });
-    if (tty) std::fprintf(stderr, "\r\033[K");
+    if (tty) fmt::print(stderr, "\r\033[K");
     if (!r) return report(r.error());
 
     if (a.output == "-") {
@@ -57,11 +56,10 @@ int run_create(const TorrentArgs& a) {
         std::remove(tmp.c_str());
         return report(Error(errc::disk, "cannot write the torrent", path));
     }
-    std::printf("%s\n", path.c_str());
-    std::fprintf(stderr, "info_hash %s%s%s, %zu files, %s, pieces of %s\n", r->info_hash.c_str(),
-                 r->info_hash_v1.empty() ? "" : ", v1 ", r->info_hash_v1.c_str(), r->files,
-                 human_bytes(static_cast<double>(r->total_size)).c_str(),
-                 human_bytes(static_cast<double>(r->piece_length)).c_str());
+    fmt::print("{}\n", path);
+    fmt::print(stderr, "info_hash {}{}{}, {} files, {}, pieces of {}\n", r->info_hash,
+               r->info_hash_v1.empty() ? "" : ", v1 ", r->info_hash_v1, r->files, human_bytes(r->total_size),
+               human_bytes(r->piece_length));
     return 0;
 }
 

@@ -3,7 +3,6 @@
 #include <cctype>
 #include <csignal>
 #include <limits>
-#include <cstdio>
 
 namespace llmpt::cli {
 
@@ -24,16 +23,16 @@ void install_interrupt_handler() {
 }
 
 void warn_env(const Settings& s) {
-    for (const auto& problem : s.env_problems) std::fprintf(stderr, "llmpt: warning: %s\n", problem.c_str());
+    for (const auto& problem : s.env_problems) fmt::print(stderr, "llmpt: warning: {}\n", problem);
 }
 
 int report(const Error& e) {
-    std::fprintf(stderr, "llmpt: error: %s\n", e.what().c_str());
+    fmt::print(stderr, "llmpt: error: {}\n", e.what());
     return e.exit_code() == 0 ? 1 : e.exit_code();
 }
 
 int usage_error(const std::string& message) {
-    std::fprintf(stderr, "llmpt: error: %s\nRun with --help for usage.\n", message.c_str());
+    fmt::print(stderr, "llmpt: error: {}\nRun with --help for usage.\n", message);
     return 2;
 }
 

@@ -1,4 +1,5 @@
 // Shared bits of the CLI: subcommand registration, signals, option parsing.
+// Output is written with fmt (fmt::print), as the library formats its messages.
 #pragma once
 
 #include <llmpt/address.hpp>
@@ -7,6 +8,7 @@
 #include <llmpt/settings.hpp>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include <atomic>
 #include <cstdint>

@@ -2,7 +2,6 @@
 // when nobody does. This file only wires the subcommands together.
 #include "common.hpp"
 
-#include <cstdio>
 
 int main(int argc, char** argv) {
     CLI::App app{"llmpt: move HuggingFace models between machines (BitTorrent with HTTP fallback)"};

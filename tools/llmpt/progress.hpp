@@ -9,7 +9,7 @@
 
 namespace llmpt::cli {
 
-std::string human_bytes(double bytes);
+using llmpt::human_bytes;
 std::string human_duration(double seconds);
 
 class ProgressBar {

@@ -3,6 +3,8 @@
 #include "torrent/inspect.hpp"
 #include "util/hash.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <random>
 
@@ -161,8 +163,8 @@ Outcome<CohortStore::Reported> CohortStore::report(const cohort::ReportRequest& 
     });
     if (s == c->chunks.end()) return Refusal{400, "path, first_piece: not a chunk of this cohort"};
     if (req.hashes.size() != s->chunk.pieces)
-        return Refusal{400, "hashes: the chunk has " + std::to_string(s->chunk.pieces) + " pieces, not " +
-                                std::to_string(req.hashes.size())};
+        return Refusal{400, fmt::format("hashes: the chunk has {} pieces, not {}", s->chunk.pieces,
+                                        req.hashes.size())};
     if (!s->reported) {
         std::copy(req.hashes.begin(), req.hashes.end(),
                   c->layers[s->file].begin() + static_cast<std::ptrdiff_t>(s->chunk.first_piece));

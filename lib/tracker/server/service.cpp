@@ -4,6 +4,7 @@
 
 #include <llmpt/repo.hpp>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <map>
@@ -183,10 +184,8 @@ Response Service::torrent_file(const Request& req) {
 void Service::tick() {
     const auto dropped = swarms_.expire(Clock::now());
     cohorts_.expire(Clock::now());
-    log("stats announces=" + std::to_string(announces_.exchange(0)) + " refused=" +
-        std::to_string(refused_.exchange(0)) + " peers=" + std::to_string(swarms_.peer_count()) +
-        " expired=" + std::to_string(dropped) +
-        " cohorts=" + std::to_string(cohorts_.size()));
+    log(fmt::format("stats announces={} refused={} peers={} expired={} cohorts={}", announces_.exchange(0),
+                    refused_.exchange(0), swarms_.peer_count(), dropped, cohorts_.size()));
 }
 
 } // namespace llmpt::tracker

@@ -4,6 +4,7 @@
 #include "tracker/server/service.hpp"
 #include "util/hash.hpp"
 
+#include <fmt/format.h>
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/entry.hpp>
 
@@ -79,9 +80,12 @@ Response Service::announce(const Request& req) {
     ++announces_;
     // Events are rare (a peer's start, completion and exit); periodic announces are not logged.
     if (a.event != Announce::Ev::none && o_.log_events)
-        log("announce " + std::string(a.event == Announce::Ev::started ? "started" : a.event == Announce::Ev::completed ? "completed" : "stopped") +
-            " torrent=" + std::to_string(a.torrent) + " key=" + util::to_hex(a.key).substr(0, 12) + " peer=" + remote + ":" +
-            std::to_string(parsed->port) + " left=" + (parsed->left ? std::to_string(*parsed->left) : "?"));
+        log(fmt::format("announce {} torrent={} key={} peer={}:{} left={}",
+                        a.event == Announce::Ev::started     ? "started"
+                        : a.event == Announce::Ev::completed ? "completed"
+                                                             : "stopped",
+                        a.torrent, util::to_hex(a.key).substr(0, 12), remote, parsed->port,
+                        parsed->left ? std::to_string(*parsed->left) : "?"));
 
     lt::entry e(lt::entry::dictionary_t);
     e["complete"] = static_cast<std::int64_t>(res.counts.seeders);

@@ -3,6 +3,8 @@
 // The same publish token as a publish, its own per-address rate limit.
 #include "tracker/server/service.hpp"
 
+#include <fmt/format.h>
+
 #include <variant>
 
 namespace llmpt::tracker {
@@ -42,8 +44,8 @@ Response Service::cohort(const Request& req) {
         auto joined = cohorts_.join(p.value, now);
         if (auto* no = std::get_if<Refusal>(&joined)) return Response::json_error(no->status, no->message);
         const auto& a = std::get<cohort::Answer>(joined);
-        log("cohort join remote=" + remote + " repo=" + p.value.repo_type + ":" + p.value.repo_id + "@" +
-            p.value.revision + " members=" + std::to_string(a.members));
+        log(fmt::format("cohort join remote={} repo={}:{}@{} members={}", remote, p.value.repo_type, p.value.repo_id,
+                        p.value.revision, a.members));
         return answer(a);
     }
     if (path == "/api/v1/cohort/lease") {

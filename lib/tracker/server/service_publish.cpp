@@ -9,6 +9,8 @@
 #include <llmpt/repo.hpp>
 #include <llmpt/settings.hpp>
 
+#include <fmt/format.h>
+
 #include <map>
 
 namespace llmpt::tracker {
@@ -44,9 +46,9 @@ struct Service::PublishAttempt {
         audit.status = r.status;
         audit.detail = detail;
         service->db_->audit(audit);
-        service->log("publish remote=" + audit.remote + " repo=" + audit.repo_type + ":" + audit.repo_id + "@" +
-                     audit.revision + " status=" + std::to_string(r.status) +
-                     (detail.empty() ? "" : " detail=\"" + detail + "\""));
+        service->log(fmt::format("publish remote={} repo={}:{}@{} status={}{}", audit.remote, audit.repo_type,
+                                 audit.repo_id, audit.revision, r.status,
+                                 detail.empty() ? "" : " detail=\"" + detail + "\""));
         return r;
     }
     Response fail(int status, const std::string& message) { return done(Response::json_error(status, message), message); }
