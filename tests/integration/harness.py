@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 import unittest
 
 LLMPT = os.environ.get("LLMPT_BIN") or os.path.join(
@@ -104,10 +105,30 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=10):
 
 
 def read_line(stream, timeout):
-    ready, _, _ = select.select([stream], [], [], timeout)
-    if not ready:
-        raise AssertionError("no output within %ss" % timeout)
-    return stream.readline()
+    """The next line of a child's pipe within `timeout` seconds, or an
+    AssertionError. Reads the pipe's file descriptor itself (a half-written
+    line never blocks, a second line that came with the first is kept for the
+    next call), so a stream read with read_line is read with it only."""
+    deadline = time.monotonic() + timeout
+    fd = stream.fileno()
+    pending = _pending_lines.setdefault(stream, bytearray())
+    while b"\n" not in pending:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(left, 0))
+        if not ready:
+            raise AssertionError("no whole line within %ss (got %r)" % (timeout, bytes(pending)))
+        chunk = os.read(fd, 65536)
+        if not chunk:  # the child closed its end: what is left is the last line
+            line = bytes(pending)
+            pending.clear()
+            return line.decode()
+        pending += chunk
+    line, _, rest = bytes(pending).partition(b"\n")
+    pending[:] = rest
+    return line.decode() + "\n"
+
+
+_pending_lines = weakref.WeakKeyDictionary()  # stream -> bytes read past its last line
 
 
 class Serve:
@@ -143,9 +164,24 @@ class Serve:
 
 
 def free_port():
+    """A port that was free a moment ago. Another test may take it before the
+    caller binds it: only for programs that retry on other ports when that
+    happens (qbt_harness); tests use TestCase.reserve_port()."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def reserve_port():
+    """(port, socket): a loopback port that nobody else is given while the
+    socket stays open. The socket is bound with SO_REUSEADDR and never
+    listens, so connecting is refused until one of our servers binds the same
+    port (they set SO_REUSEADDR too, which Linux allows beside a socket that
+    does not listen) and listens."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1], s
 
 
 def raw_request(port, data: bytes, timeout=10):
@@ -378,6 +414,19 @@ class TestCase(unittest.TestCase):
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
+
+    def reserve_port(self):
+        """A loopback port kept from other tests until this one ends
+        (reserve_port()): for a server started later on a known port."""
+        port, sock = reserve_port()
+        self.addCleanup(sock.close)
+        return port
+
+    def dead_url(self):
+        """An http:// URL on loopback that refuses connections for the whole
+        test (nothing can listen there while it is reserved, except our own
+        servers started on it on purpose)."""
+        return "http://127.0.0.1:%d" % self.reserve_port()
 
     def files_under(self, root):
         out = []

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import Serve, TestCase, free_port, import_repo, run, unix_api
+from harness import Serve, TestCase, import_repo, run, unix_api
 from tracker_harness import Tracker, http as http_get
 
 FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(2 * 1024 * 1024 + 7),
@@ -121,7 +121,7 @@ class DaemonTest(DaemonCase):
 
     def test_tracker_restarted_empty_gets_the_torrent_again(self):
         commit = import_repo(self.cache, "org/m", FILES)
-        port = free_port()
+        port = self.reserve_port()
         t = Tracker(self.path("t.db"), "--announce-interval", "10", port=port)
         try:
             self.start(t.url, None, "--tracker-check", "1")

@@ -5,7 +5,7 @@ import json
 import os
 import unittest
 
-from harness import Serve, TestCase, free_port, import_repo, run
+from harness import Serve, TestCase, import_repo, run
 
 FILES = {"config.json": b"{}\n", "model.bin": b"\0" * 4096}
 
@@ -54,7 +54,7 @@ class ErrorsTest(TestCase):
             self.assertExit(run(["verify", "org/tiny", "--cache-dir", self.cache]), 0)
 
     def test_endpoint_down(self):
-        url = "http://127.0.0.1:%d" % free_port()
+        url = self.dead_url()
         p = self.download(url, "org/tiny")
         self.assertExit(p, 5)
         self.assertIn("cannot reach the Hub", p.stderr)
@@ -63,7 +63,7 @@ class ErrorsTest(TestCase):
     def test_endpoint_down_with_cached_snapshot(self):
         with Serve(self.src) as s:
             self.assertExit(self.download(s.url, "org/tiny"), 0)
-        url = "http://127.0.0.1:%d" % free_port()
+        url = self.dead_url()
         p = self.download(url, "org/tiny", "--json")
         self.assertExit(p, 0)
         self.assertEqual(json.loads(p.stdout)["commit"], self.commit)
@@ -71,7 +71,7 @@ class ErrorsTest(TestCase):
     def test_partial_snapshot_is_not_taken_for_a_complete_one(self):
         with Serve(self.src) as s:
             self.assertExit(self.download(s.url, "org/tiny", "--include", "*.json"), 0)
-        url = "http://127.0.0.1:%d" % free_port()
+        url = self.dead_url()
         p = self.download(url, "org/tiny")
         self.assertExit(p, 5)
         self.assertIn("incomplete in the cache (no model.bin)", p.stderr)
@@ -79,7 +79,7 @@ class ErrorsTest(TestCase):
         self.assertExit(self.download(url, "org/tiny", "config.json"), 0)
 
     def test_offline_mode(self):
-        url = "http://127.0.0.1:%d" % free_port()
+        url = self.dead_url()
         p = self.download(url, "org/tiny", env={"HF_HUB_OFFLINE": "1"})
         self.assertExit(p, 5)
         self.assertIn("HF_HUB_OFFLINE", p.stderr)

@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from harness import LLMPT, Serve, TestCase, free_port, import_repo, run, write_tree as write_files
+from harness import LLMPT, Serve, TestCase, import_repo, run, write_tree as write_files
 from p2p_harness import PartialSeeder, PySeeder, announce_seeder
 from test_seed import Seed
 from tracker_harness import Tracker, facts, http, make_torrent, publish_body
@@ -176,7 +176,7 @@ class P2PTest(TestCase):
 
     def test_tracker_down_or_empty_means_http(self):
         t0 = time.monotonic()
-        p, out = self.download(tracker="http://127.0.0.1:%d" % free_port())
+        p, out = self.download(tracker=self.dead_url())
         self.assertExit(p, 0)
         self.assertLess(time.monotonic() - t0, 10)
         self.assertIn("tracker unreachable", p.stderr)

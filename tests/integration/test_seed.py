@@ -12,7 +12,7 @@ import unittest
 
 import libtorrent as lt
 
-from harness import LLMPT, TestCase, free_port, import_repo, read_line, run, stop_process
+from harness import LLMPT, TestCase, import_repo, read_line, run, stop_process
 from tracker_harness import Tracker, http
 
 FILES = {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(3 * 1024 * 1024 + 5),
@@ -127,7 +127,7 @@ class SeedTest(TestCase):
         self.assertIn("model.safetensors", p.stderr)
 
     def test_publishes_once_the_tracker_comes_up(self):
-        port = free_port()
+        port = self.reserve_port()
         s = Seed(self.cache, "http://127.0.0.1:%d" % port)
         try:
             self.assertEqual(s.publish, "skipped")  # "skipped (tracker unreachable: ...)"

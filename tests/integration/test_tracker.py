@@ -12,7 +12,7 @@ import urllib.parse
 
 import libtorrent as lt
 
-from harness import Serve, TestCase, free_port, raw_request
+from harness import Serve, TestCase, raw_request
 from tracker_harness import (EXAMPLES, Tracker, announce, compact_peers, facts, http, make_snapshot,
                              make_torrent, publish_body)
 
@@ -253,7 +253,7 @@ class TrackerTest(TestCase):
                 self.assertEqual(facts(data)["name"], self.commit)
                 st, _, body = self.publish(t, publish_body("org/other", self.commit, data))
                 self.assertEqual(st, 422, body)
-        with Tracker(self.path("t2.db"), "--hub-endpoint", "http://127.0.0.1:%d" % free_port()) as t:
+        with Tracker(self.path("t2.db"), "--hub-endpoint", self.dead_url()) as t:
             st, h, body = self.publish(t)
             self.assertEqual(st, 503, body)
             self.assertIn("Retry-After", h)
@@ -275,7 +275,7 @@ class TrackerTest(TestCase):
             p = run("fetch", "org/model", self.commit)
             self.assertEqual(p.stdout, self.data)
         # unreachable: a clear error, quickly; a silent server: bounded by the 5 s timeout
-        p = subprocess.run([tool, "http://127.0.0.1:%d" % free_port(), "lookup", "org/model", self.commit],
+        p = subprocess.run([tool, self.dead_url(), "lookup", "org/model", self.commit],
                            capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 5)
         self.assertIn(b"tracker unreachable", p.stderr)
