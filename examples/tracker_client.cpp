@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "error: %s\n", r.error().what().c_str());
             return r.error().exit_code();
         }
-        std::printf("%s %s\n", r->status.c_str(), r->info_hash.c_str());
+        std::printf("%s %s\n", std::string(llmpt::to_string(r->status)).c_str(), r->info_hash.c_str());
         return 0;
     }
     std::fprintf(stderr, "unknown command %s\n", verb.c_str());

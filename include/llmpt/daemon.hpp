@@ -87,6 +87,14 @@ struct TaskRequest {
     Status apply(Settings& settings, DownloadRequest& download) const;
 };
 
+// A task's life: queued -> running -> done | failed | cancelled. The names
+// are the API's ("state" of a task, the last event of its stream).
+enum class TaskState { queued, running, done, failed, cancelled };
+std::string_view to_string(TaskState s) noexcept;
+std::optional<TaskState> parse_task_state(std::string_view s) noexcept;
+// done, failed and cancelled: the task will not change again.
+bool is_final(TaskState s) noexcept;
+
 // One event of a task's stream (GET /v1/tasks/{id}/events): "state" first
 // (the task as GET /v1/tasks/{id} shows it), then "plan", "progress", "file",
 // "warning" (data as llmpt::to_json(Event)), and last "done", "failed" or

@@ -33,14 +33,23 @@ inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), category()};
 }
 
+// Finer than the code, for callers that decide on it (retry elsewhere, fall
+// back, report differently); never parse `message` for this.
+enum class Cause {
+    unspecified = 0,
+    unreachable,  // no connection: refused, no route, the host does not resolve
+    timed_out,    // connected (or trying) but no answer in time
+};
+
 struct Error {
     errc code = errc::failure;
     std::string message; // one line, for a human
     std::string context; // what was being done: a URL, a path, a file name
+    Cause cause = Cause::unspecified;
 
     Error() = default;
-    Error(errc c, std::string msg, std::string ctx = {})
-        : code(c), message(std::move(msg)), context(std::move(ctx)) {}
+    Error(errc c, std::string msg, std::string ctx = {}, Cause why = Cause::unspecified)
+        : code(c), message(std::move(msg)), context(std::move(ctx)), cause(why) {}
 
     // "message (context)" or just "message".
     std::string what() const;

@@ -28,12 +28,18 @@ struct SeedRequest {
     std::chrono::seconds tracker_check{0};
 };
 
+// Where the seeder's publish stands: the tracker stored our torrent, holds
+// the same one, was not asked (no tracker, unreachable, another torrent
+// held: see SeedStatus::publish), or refused it.
+enum class PublishState { created, exists, skipped, failed };
+
 struct SeedStatus {
     std::string commit, info_hash, announce_key;
     std::size_t files = 0;
     std::uint64_t bytes = 0;
     std::uint64_t hashed_now = 0;   // blob bytes hashed at start (0 when all were remembered)
-    std::string publish;            // "created", "exists", "skipped (...)" or the error
+    PublishState publish_state = PublishState::skipped;
+    std::string publish;            // for people: "created", "exists", "skipped (why)" or "failed: why"
     unsigned publishes = 0;         // times this seeder created the torrent on the tracker
     int peers = 0;
     int leechers = 0;               // connected peers that are not complete

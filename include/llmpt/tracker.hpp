@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llmpt {
@@ -34,8 +35,12 @@ struct TorrentRecord {
     std::uint64_t seeders = 0, leechers = 0, completed = 0;
 };
 
+// What a publish did: stored the torrent, or found the same one stored.
+enum class PublishOutcome { created, exists };
+std::string_view to_string(PublishOutcome o) noexcept; // "created" | "exists"
+
 struct PublishResult {
-    std::string status;        // "created" or "exists"
+    PublishOutcome status = PublishOutcome::created;
     std::string info_hash;
     std::string announce_key;
     std::string message;

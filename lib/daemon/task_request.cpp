@@ -1,5 +1,6 @@
-// TaskRequest: a download as the JSON body of POST /v1/tasks, and follow():
-// the client side of a task's event stream (Server-Sent Events).
+// TaskRequest: a download as the JSON body of POST /v1/tasks, TaskState's
+// names, and follow(): the client side of a task's event stream (Server-Sent
+// Events).
 #include <llmpt/daemon.hpp>
 
 #include "util/url.hpp"
@@ -7,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <set>
 #include <type_traits>
 
@@ -18,7 +20,21 @@ namespace {
 
 Error field_error(const std::string& field, const std::string& why) { return Error(errc::usage, field + ": " + why); }
 
+constexpr std::array<std::string_view, 5> kStateNames{"queued", "running", "done", "failed", "cancelled"};
+
 } // namespace
+
+std::string_view to_string(TaskState s) noexcept { return kStateNames[static_cast<std::size_t>(s)]; }
+
+std::optional<TaskState> parse_task_state(std::string_view s) noexcept {
+    for (std::size_t i = 0; i < kStateNames.size(); ++i)
+        if (kStateNames[i] == s) return static_cast<TaskState>(i);
+    return std::nullopt;
+}
+
+bool is_final(TaskState s) noexcept {
+    return s == TaskState::done || s == TaskState::failed || s == TaskState::cancelled;
+}
 
 std::string TaskRequest::to_json() const {
     return json{{"repo", repo},

@@ -34,7 +34,7 @@ std::string frame(const std::string& event, const std::string& data) {
     return "event: " + event + "\ndata: " + data + "\n\n";
 }
 
-bool finished(const std::string& state) { return state == "done" || state == "failed" || state == "cancelled"; }
+bool finished(TaskState state) { return is_final(state); }
 
 } // namespace
 
@@ -153,7 +153,7 @@ struct Task {
     const std::shared_ptr<WatchFan> watches = std::make_shared<WatchFan>();
 
     mutable std::mutex mu; // everything below
-    std::string state = "queued";
+    TaskState state = TaskState::queued;
     bool user_cancelled = false;
     std::optional<PlanEvent> plan;
     std::optional<ProgressEvent> progress;
@@ -170,7 +170,7 @@ struct Task {
         json ready = json::array();
         for (const auto& f : files) ready.push_back(json::parse(llmpt::to_json(f)));
         json j = {{"id", id},
-                  {"state", state},
+                  {"state", to_string(state)},
                   {"created", created},
                   {"repo", req.repo},
                   {"revision", req.revision},
@@ -205,9 +205,9 @@ struct Task {
     }
 
     // The final state: subscribers get it as the last event, then their streams end.
-    void finish_locked(std::string final_state) {
-        state = std::move(final_state);
-        const auto f = frame(state, to_json_locked().dump());
+    void finish_locked(TaskState final_state) {
+        state = final_state;
+        const auto f = frame(std::string(to_string(state)), to_json_locked().dump());
         publish_locked(f, false);
         for (const auto& s : subscribers) s->end();
         subscribers.clear();
@@ -225,7 +225,7 @@ Tasks::~Tasks() {
         std::string ids;
         for (const auto& [id, t] : tasks_) {
             std::lock_guard tl(t->mu);
-            if (t->state == "running") ids += (ids.empty() ? "" : ", ") + id;
+            if (t->state == TaskState::running) ids += (ids.empty() ? "" : ", ") + id;
         }
         const auto stuck = threads_;
         if (c_.log)
@@ -352,7 +352,7 @@ void Tasks::run(const std::shared_ptr<Task>& t) {
         t->watches->ended(false);
         {
             std::lock_guard tl(t->mu);
-            t->finish_locked("cancelled");
+            t->finish_locked(TaskState::cancelled);
         }
         if (c_.log) c_.log("task " + t->id + " cancelled");
         save();
@@ -360,7 +360,7 @@ void Tasks::run(const std::shared_ptr<Task>& t) {
     }
     {
         std::lock_guard tl(t->mu);
-        t->state = "running";
+        t->state = TaskState::running;
         t->publish_locked(frame("state", t->to_json_locked().dump()), false);
     }
     save();
@@ -394,15 +394,15 @@ void Tasks::run(const std::shared_ptr<Task>& t) {
             return; // the daemon stops: the task stays unfinished and resumes at the next start
         if (r) {
             t->result = llmpt::to_json(*r);
-            t->finish_locked("done");
+            t->finish_locked(TaskState::done);
             outcome = fmt::format("done: {} bytes (p2p {}, webseed {}, http {}, cached {})", r->bytes_total,
                                   r->bytes_p2p, r->bytes_webseed, r->bytes_http, r->bytes_cached);
         } else if (r.error().code == errc::interrupted) {
-            t->finish_locked("cancelled");
+            t->finish_locked(TaskState::cancelled);
             outcome = "cancelled";
         } else {
             t->error = r.error();
-            t->finish_locked("failed");
+            t->finish_locked(TaskState::failed);
             outcome = "failed: " + r.error().what();
         }
     }
@@ -468,7 +468,7 @@ std::shared_ptr<server::BodyStream> Tasks::events(const std::string& id) {
     std::lock_guard tl(t->mu);
     s->push(frame("state", t->to_json_locked().dump()), false);
     if (finished(t->state)) {
-        s->push(frame(t->state, t->to_json_locked().dump()), false);
+        s->push(frame(std::string(to_string(t->state)), t->to_json_locked().dump()), false);
         s->end();
     } else {
         t->subscribers.push_back(s);
@@ -485,7 +485,7 @@ void Tasks::save() const {
         for (const auto& id : order_) {
             const auto& t = tasks_.at(id);
             std::lock_guard tl(t->mu);
-            json j = {{"id", t->id}, {"created", t->created}, {"state", t->state},
+            json j = {{"id", t->id}, {"created", t->created}, {"state", to_string(t->state)},
                       {"request", json::parse(t->req.to_json())}};
             if (t->result) j["result"] = json::parse(*t->result);
             if (t->error) j["error"] = {{"message", t->error->what()}, {"exit_code", t->error->exit_code()}};
@@ -518,7 +518,8 @@ void Tasks::resume_saved() {
             t->created = e.value("created", util::utc_timestamp());
             t->req = std::move(*req);
             t->key = util::sha256_hex(t->req.to_json());
-            const auto state = e.value("state", std::string("queued"));
+            // An unknown state (a newer daemon's file) is resumed as queued.
+            const auto state = parse_task_state(e.value("state", std::string())).value_or(TaskState::queued);
             if (finished(state)) {
                 t->state = state;
                 if (e.contains("result") && e["result"].is_object()) t->result = e["result"].dump();

@@ -140,10 +140,7 @@ struct HandleGuard {
 
 } // namespace
 
-bool is_connect_error(const Error& e) {
-    return e.code == errc::network && (e.message == curl_easy_strerror(CURLE_COULDNT_CONNECT) ||
-                                       e.message == curl_easy_strerror(CURLE_COULDNT_RESOLVE_HOST));
-}
+bool is_connect_error(const Error& e) { return e.cause == Cause::unreachable; }
 
 void global_init() {
     static const bool once = [] {
@@ -230,8 +227,14 @@ Result<Response> perform(const Request& req) {
         return Error(errc::failure, fmt::format("response body larger than {} bytes", req.max_body), req.url);
     if (rc == CURLE_ABORTED_BY_CALLBACK)
         return Error(errc::interrupted, "interrupted", req.url);
-    if (rc != CURLE_OK)
-        return Error(errc::network, curl_easy_strerror(rc), req.url);
+    if (rc != CURLE_OK) {
+        const auto why = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                                 rc == CURLE_COULDNT_RESOLVE_PROXY
+                             ? Cause::unreachable
+                         : rc == CURLE_OPERATION_TIMEDOUT ? Cause::timed_out
+                                                          : Cause::unspecified;
+        return Error(errc::network, curl_easy_strerror(rc), req.url, why);
+    }
     return resp;
 }
 

@@ -147,9 +147,9 @@ Status wait_to_retry(const RetryPolicy& p, int attempt, int status, const Header
     return ok();
 }
 
-Result<Response> perform_with_retry(const Request& request, const RetryPolicy& policy) {
+Result<Response> perform_with_retry(const Request& request, const RetryPolicy& policy, const Transport& transport) {
     for (int attempt = 1;; ++attempt) {
-        auto r = perform(request);
+        auto r = transport ? transport(request) : perform(request);
         const bool last = attempt > policy.max_retries;
         if (r) {
             if (!retryable_status(r->status) || last) return r;

@@ -53,6 +53,11 @@ Status wait_to_retry(const RetryPolicy& p, int attempt, int status, const Header
 
 // perform() with retries. Only for requests without on_body (the body is
 // collected); streaming transfers retry themselves from where they stopped.
-Result<Response> perform_with_retry(const Request& request, const RetryPolicy& policy);
+// Nobody listening (Cause::unreachable) is retried once, quickly; other
+// transport errors and retryable statuses up to policy.max_retries times.
+// `transport` stands in for perform() (unit tests).
+using Transport = std::function<Result<Response>(const Request&)>;
+Result<Response> perform_with_retry(const Request& request, const RetryPolicy& policy,
+                                    const Transport& transport = {});
 
 } // namespace llmpt::http

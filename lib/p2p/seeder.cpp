@@ -45,21 +45,32 @@ std::optional<std::string> cached_torrent(const fs::path& path, const CommitId& 
     return std::move(*data);
 }
 
-// Publishes when the tracker has no torrent for the revision. Returns the
-// outcome and whether it is final (worth no retry).
-std::pair<std::string, bool> publish(const SeedRequest& req, const std::string& commit, const std::string& data,
-                                     const std::string& info_hash) {
-    if (req.tracker.empty()) return {"skipped (no tracker)", true};
+// What publish() did: the state, its text for people, and whether it is
+// final (worth no retry).
+struct Published {
+    PublishState state;
+    std::string text;
+    bool final;
+};
+
+// Publishes when the tracker has no torrent for the revision.
+Published publish(const SeedRequest& req, const std::string& commit, const std::string& data,
+                  const std::string& info_hash) {
+    if (req.tracker.empty()) return {PublishState::skipped, "skipped (no tracker)", true};
     TrackerOptions to;
     to.publish_token = req.publish_token;
     TrackerClient tracker(req.tracker, to);
     auto found = tracker.lookup(req.repo_type, req.repo, commit);
-    if (!found) return {"skipped (" + found.error().message + ")", false};
-    if (*found && (*found)->info_hash == info_hash) return {"exists", true};
-    if (*found) return {"skipped (the tracker holds another torrent for this revision)", true};
+    if (!found) return {PublishState::skipped, "skipped (" + found.error().message + ")", false};
+    if (*found && (*found)->info_hash == info_hash) return {PublishState::exists, "exists", true};
+    if (*found)
+        return {PublishState::skipped, "skipped (the tracker holds another torrent for this revision)", true};
     auto pub = tracker.publish(req.repo_type, req.repo, commit, data);
-    if (pub) return {pub->status, true};
-    return {"failed: " + pub.error().message, pub.error().code != errc::network};
+    if (pub) {
+        const auto state = pub->status == PublishOutcome::created ? PublishState::created : PublishState::exists;
+        return {state, std::string(to_string(pub->status)), true};
+    }
+    return {PublishState::failed, "failed: " + pub.error().message, pub.error().code != errc::network};
 }
 
 // The repo's cache and what its blobs were verified as, kept together (the
@@ -109,14 +120,15 @@ public:
             commit = status_.commit;
             info_hash = status_.info_hash;
         }
-        auto [outcome, final] = publish(req_, commit, data_, info_hash);
+        const auto published = publish(req_, commit, data_, info_hash);
         lt::torrent_handle h;
         {
             std::lock_guard lk(mu_);
-            status_.publish = outcome;
-            if (outcome == "created") ++status_.publishes;
-            publish_final_ = final;
-            if (!final) {
+            status_.publish_state = published.state;
+            status_.publish = published.text;
+            if (published.state == PublishState::created) ++status_.publishes;
+            publish_final_ = published.final;
+            if (!published.final) {
                 backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, std::chrono::seconds(60));
                 thread_local std::mt19937 rng{std::random_device{}()};
                 std::uniform_int_distribution<long> jitter(0, backoff_.count() / 4);
@@ -233,9 +245,10 @@ Result<std::unique_ptr<Seeder>> Seeder::start(Session& session_handle, const See
     status.announce_key = facts->announce_key;
     status.bytes = facts->total_size;
 
-    const auto [outcome, publish_final] = publish(req, commit->str(), *data, facts->info_hash);
-    status.publish = outcome;
-    if (outcome == "created") ++status.publishes;
+    const auto published = publish(req, commit->str(), *data, facts->info_hash);
+    status.publish_state = published.state;
+    status.publish = published.text;
+    if (published.state == PublishState::created) ++status.publishes;
 
     lt::error_code ec;
     auto ti = std::make_shared<lt::torrent_info>(lt::span<const char>(data->data(), static_cast<std::ptrdiff_t>(data->size())),
@@ -267,7 +280,7 @@ Result<std::unique_ptr<Seeder>> Seeder::start(Session& session_handle, const See
         {}, /*dispatch=*/true);
     if (!h) return h.error();
     status.listen_port = session.listen_port();
-    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(session, *h, status, req, std::move(*data), publish_final,
+    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(session, *h, status, req, std::move(*data), published.final,
                                                                 std::move(verified), std::move(etags),
                                                                 std::move(refused)));
 }

@@ -65,6 +65,8 @@ Result<std::string> TrackerClient::fetch_torrent(RepoType type, const std::strin
     return std::move(r->body);
 }
 
+std::string_view to_string(PublishOutcome o) noexcept { return o == PublishOutcome::created ? "created" : "exists"; }
+
 Result<PublishResult> TrackerClient::publish(RepoType type, const std::string& repo_id,
                                              const std::string& revision, const std::string& torrent_data) {
     auto facts = torrent::inspect(torrent_data);

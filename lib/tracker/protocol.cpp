@@ -152,14 +152,22 @@ Publish parse_publish(std::string_view body) {
 }
 
 std::string publish_result_body(const PublishResult& r) {
-    return json{{"message", r.message}, {"info_hash", r.info_hash}, {"announce_key", r.announce_key}, {"status", r.status}}
+    return json{{"message", r.message},
+                {"info_hash", r.info_hash},
+                {"announce_key", r.announce_key},
+                {"status", to_string(r.status)}}
         .dump();
 }
 
 std::optional<PublishResult> parse_publish_result(std::string_view body) {
     const json j = json::parse(body, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return std::nullopt;
-    return PublishResult{str_or(j, "status"), str_or(j, "info_hash"), str_or(j, "announce_key"), str_or(j, "message")};
+    const auto status = str_or(j, "status");
+    PublishOutcome outcome;
+    if (status == to_string(PublishOutcome::created)) outcome = PublishOutcome::created;
+    else if (status == to_string(PublishOutcome::exists)) outcome = PublishOutcome::exists;
+    else return std::nullopt;
+    return PublishResult{outcome, str_or(j, "info_hash"), str_or(j, "announce_key"), str_or(j, "message")};
 }
 
 std::string error_body(std::string_view message) {

@@ -86,3 +86,50 @@ TEST_CASE("wait_to_retry gives up at once on a wait longer than the bound, and s
     CHECK(cancelled.error().code == errc::interrupted);
     CHECK(told == "HTTP 429 (rate limited) from hub.example: waiting 1 s as the server asks");
 }
+
+TEST_CASE("perform_with_retry: nobody listening is tried twice, a timeout and a 503 up to the bound") {
+    http::RetryPolicy p;
+    p.max_retries = 3;
+    p.base_delay = milliseconds(1);
+    p.max_delay = milliseconds(2);
+    http::Request req;
+    req.url = "http://127.0.0.1:9/x";
+    int calls = 0;
+    const auto failing = [&](llmpt::Cause why) {
+        return [&calls, why](const http::Request& r) -> llmpt::Result<http::Response> {
+            ++calls;
+            return llmpt::Error(errc::network, "transport", r.url, why);
+        };
+    };
+
+    auto r = http::perform_with_retry(req, p, failing(llmpt::Cause::unreachable));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().cause == llmpt::Cause::unreachable);
+    CHECK(calls == 2);
+
+    calls = 0;
+    r = http::perform_with_retry(req, p, failing(llmpt::Cause::timed_out));
+    REQUIRE_FALSE(r);
+    CHECK(calls == 4); // the first try and max_retries more
+
+    calls = 0;
+    r = http::perform_with_retry(req, p, [&](const http::Request&) -> llmpt::Result<http::Response> {
+        http::Response resp;
+        resp.status = ++calls < 3 ? 503 : 200;
+        return resp;
+    });
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(calls == 3);
+
+    calls = 0; // a refusal is not retried
+    r = http::perform_with_retry(req, p, [&](const http::Request&) -> llmpt::Result<http::Response> {
+        ++calls;
+        http::Response resp;
+        resp.status = 404;
+        return resp;
+    });
+    REQUIRE(r);
+    CHECK(r->status == 404);
+    CHECK(calls == 1);
+}

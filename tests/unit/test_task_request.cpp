@@ -86,3 +86,18 @@ TEST_CASE("events and results round-trip through JSON") {
     REQUIRE(rr);
     CHECK((rr->path == "/c/snap" && rr->bytes_p2p == 3 && rr->bytes_http == 2 && rr->bytes_total == 5));
 }
+
+TEST_CASE("task states have the API's names, and only three are final") {
+    using llmpt::daemon::TaskState;
+    for (const auto s : {TaskState::queued, TaskState::running, TaskState::done, TaskState::failed,
+                         TaskState::cancelled})
+        CHECK(llmpt::daemon::parse_task_state(llmpt::daemon::to_string(s)) == s);
+    CHECK(llmpt::daemon::to_string(TaskState::cancelled) == "cancelled");
+    CHECK_FALSE(llmpt::daemon::parse_task_state("Done"));
+    CHECK_FALSE(llmpt::daemon::parse_task_state("state")); // the stream's first event is not a state
+    CHECK(llmpt::daemon::is_final(TaskState::done));
+    CHECK(llmpt::daemon::is_final(TaskState::failed));
+    CHECK(llmpt::daemon::is_final(TaskState::cancelled));
+    CHECK_FALSE(llmpt::daemon::is_final(TaskState::queued));
+    CHECK_FALSE(llmpt::daemon::is_final(TaskState::running));
+}

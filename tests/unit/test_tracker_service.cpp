@@ -131,7 +131,15 @@ TEST_CASE("service: publish, the same again, another torrent for the revision") 
     auto r = f.publish(t);
     REQUIRE(r.status == 200);
     CHECK(json::parse(r.body)["status"] == "created");
-    CHECK(json::parse(f.publish(t).body)["status"] == "exists");
+    const auto again = f.publish(t);
+    CHECK(json::parse(again.body)["status"] == "exists");
+    // The client reads the outcome as its enum; an answer without one is malformed.
+    const auto parsed = tracker::protocol::parse_publish_result(again.body);
+    REQUIRE(parsed);
+    CHECK(parsed->status == PublishOutcome::exists);
+    CHECK(tracker::protocol::parse_publish_result(R"({"status":"created"})")->status == PublishOutcome::created);
+    CHECK_FALSE(tracker::protocol::parse_publish_result(R"({"status":"stored"})"));
+    CHECK_FALSE(tracker::protocol::parse_publish_result(R"({"info_hash":"ab"})"));
     const auto other = f.publish(make(2));
     CHECK(other.status == 409);
     CHECK(f.listing()["data"][0]["info_hash"] == torrent::inspect(t)->info_hash);

@@ -188,7 +188,7 @@ std::optional<int> run_in_daemon(const DownloadArgs& a, const std::filesystem::p
     install_interrupt_handler();
     ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO), !a.quiet);
     std::optional<nlohmann::json> final_task;
-    std::string final_state;
+    std::optional<daemon::TaskState> final_state;
     // A client that joins a running task learns what happened before from
     // the "state" event: its plan and the files already usable are shown
     // as if they had just happened, each once.
@@ -205,11 +205,12 @@ std::optional<int> run_in_daemon(const DownloadArgs& a, const std::filesystem::p
     auto st = daemon::follow(
         socket, id,
         [&](const daemon::TaskEvent& ev) {
-            const bool last = ev.event == "done" || ev.event == "failed" || ev.event == "cancelled";
+            const auto state = daemon::parse_task_state(ev.event);
+            const bool last = state && daemon::is_final(*state);
             if (last || ev.event == "state") {
                 const auto task = nlohmann::json::parse(ev.data, nullptr, false);
                 if (last) {
-                    final_state = ev.event;
+                    final_state = state;
                     final_task = task;
                 }
                 if (!task.is_object()) return;
@@ -235,8 +236,8 @@ std::optional<int> run_in_daemon(const DownloadArgs& a, const std::filesystem::p
     if (!final_task || !final_task->is_object())
         return report(Error(errc::failure, "the daemon stopped before task " + id +
                                                " finished; it resumes when the daemon starts again"));
-    if (final_state == "cancelled") return report(Error(errc::interrupted, "task " + id + " was cancelled"));
-    if (final_state == "failed") {
+    if (final_state == daemon::TaskState::cancelled) return report(Error(errc::interrupted, "task " + id + " was cancelled"));
+    if (final_state == daemon::TaskState::failed) {
         const auto& err = (*final_task)["error"];
         const auto code = err.is_object() ? err.value("exit_code", 1) : 1;
         return report(Error(static_cast<errc>(code == 0 ? 1 : code),

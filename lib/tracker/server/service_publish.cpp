@@ -96,9 +96,9 @@ std::optional<Response> Service::check_against_hub(const protocol::Publish& p, P
 
 Response Service::store(const protocol::Publish& p, PublishAttempt& a) {
     const auto& facts = p.facts;
-    const auto reply = [&](const char* status, const std::string& message) {
+    const auto reply = [&](PublishOutcome status, const std::string& message) {
         return a.done(json_answer(protocol::publish_result_body({status, facts.info_hash, facts.announce_key, message})),
-                      status);
+                      std::string(to_string(status)));
     };
     TorrentRow row;
     row.repo_type = p.repo_type;
@@ -117,7 +117,7 @@ Response Service::store(const protocol::Publish& p, PublishAttempt& a) {
     // loser looks again.
     for (int attempt = 0; attempt < 2; ++attempt) {
         if (auto existing = db_->find(p.repo_type, p.repo_id, p.revision, false)) {
-            if (existing->info_hash == facts.info_hash) return reply("exists", "already published");
+            if (existing->info_hash == facts.info_hash) return reply(PublishOutcome::exists, "already published");
             // A torrent an older llmpt made (its files carry attributes) is
             // not the revision's torrent any more: the new one takes its place.
             const auto old = db_->torrent_data(p.repo_type, p.repo_id, p.revision);
@@ -129,14 +129,14 @@ Response Service::store(const protocol::Publish& p, PublishAttempt& a) {
             unindex_torrent(*existing);
             row.id = *id;
             index_torrent(row);
-            return reply("created", "published (it replaces a torrent made by an older llmpt, whose files had attributes)");
+            return reply(PublishOutcome::created, "published (it replaces a torrent made by an older llmpt, whose files had attributes)");
         }
         auto id = db_->insert(row, p.torrent);
         if (!id) return a.fail(500, id.error().message);
         if (*id) {
             row.id = **id;
             index_torrent(row);
-            return reply("created", "published");
+            return reply(PublishOutcome::created, "published");
         }
     }
     return a.fail(409, "this torrent or revision is already published differently");
