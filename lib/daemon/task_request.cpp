@@ -3,8 +3,9 @@
 // Events).
 #include <llmpt/daemon.hpp>
 
-#include "util/url.hpp"
+#include "daemon/tasks.hpp"
 #include "http/client.hpp"
+#include "util/url.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -36,29 +37,34 @@ bool is_final(TaskState s) noexcept {
     return s == TaskState::done || s == TaskState::failed || s == TaskState::cancelled;
 }
 
-std::string TaskRequest::to_json() const {
-    return json{{"repo", repo},
-                {"repo_type", repo_type},
-                {"revision", revision},
-                {"files", files},
-                {"include", include},
-                {"exclude", exclude},
-                {"cache_dir", cache_dir},
-                {"local_dir", local_dir},
-                {"endpoint", endpoint},
-                {"token", token},
-                {"tracker", tracker},
-                {"no_p2p", no_p2p},
-                {"no_webseed", no_webseed},
-                {"p2p_timeout", p2p_timeout},
-                {"connections", connections},
-                {"chunk_size", chunk_size}}
-        .dump();
+json to_json_value(const TaskRequest& r) {
+    return json{{"repo", r.repo},
+                {"repo_type", r.repo_type},
+                {"revision", r.revision},
+                {"files", r.files},
+                {"include", r.include},
+                {"exclude", r.exclude},
+                {"cache_dir", r.cache_dir},
+                {"local_dir", r.local_dir},
+                {"endpoint", r.endpoint},
+                {"token", r.token},
+                {"tracker", r.tracker},
+                {"no_p2p", r.no_p2p},
+                {"no_webseed", r.no_webseed},
+                {"p2p_timeout", r.p2p_timeout},
+                {"connections", r.connections},
+                {"chunk_size", r.chunk_size}};
 }
+
+std::string TaskRequest::to_json() const { return to_json_value(*this).dump(); }
 
 Result<TaskRequest> TaskRequest::parse(std::string_view text) {
     const auto j = json::parse(text, nullptr, false);
     if (j.is_discarded()) return Error(errc::usage, "the body is not JSON");
+    return task_request_from(j);
+}
+
+Result<TaskRequest> task_request_from(const json& j) {
     if (!j.is_object()) return Error(errc::usage, "the body must be a JSON object");
     TaskRequest r;
     const auto text_field = [&](const char* name, std::string& out) -> Status {

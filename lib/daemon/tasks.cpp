@@ -1,5 +1,6 @@
 #include "daemon/tasks.hpp"
 
+#include "download/json.hpp"
 #include "util/fd.hpp"
 #include "util/hash.hpp"
 #include "util/time.hpp"
@@ -159,27 +160,27 @@ struct Task {
     std::optional<ProgressEvent> progress;
     std::vector<FileReadyEvent> files;
     std::vector<std::string> warnings;
-    std::optional<std::string> result; // to_json(DownloadResult)
+    std::optional<json> result; // to_json_value(DownloadResult)
     std::optional<Error> error;
     std::vector<std::shared_ptr<EventStream>> subscribers;
 
     json to_json_locked() const {
-        auto request = json::parse(req.to_json());
+        auto request = to_json_value(req);
         request.erase("token");
         request["token_set"] = !req.token.empty();
         json ready = json::array();
-        for (const auto& f : files) ready.push_back(json::parse(llmpt::to_json(f)));
+        for (const auto& f : files) ready.push_back(to_json_value(Event{f}));
         json j = {{"id", id},
                   {"state", to_string(state)},
                   {"created", created},
                   {"repo", req.repo},
                   {"revision", req.revision},
                   {"request", request},
-                  {"plan", plan ? json::parse(llmpt::to_json(*plan)) : json(nullptr)},
-                  {"progress", progress ? json::parse(llmpt::to_json(*progress)) : json(nullptr)},
+                  {"plan", plan ? to_json_value(Event{*plan}) : json(nullptr)},
+                  {"progress", progress ? to_json_value(Event{*progress}) : json(nullptr)},
                   {"files_ready", ready},
                   {"warnings", warnings},
-                  {"result", result ? json::parse(*result) : json(nullptr)},
+                  {"result", result ? *result : json(nullptr)},
                   {"error", error ? json{{"message", error->what()}, {"exit_code", error->exit_code()}} : json(nullptr)},
                   {"subscribers", subscribers.size()}};
         return j;
@@ -393,7 +394,7 @@ void Tasks::run(const std::shared_ptr<Task>& t) {
         if (!r && r.error().code == errc::interrupted && stopping && !t->user_cancelled)
             return; // the daemon stops: the task stays unfinished and resumes at the next start
         if (r) {
-            t->result = llmpt::to_json(*r);
+            t->result = to_json_value(*r);
             t->finish_locked(TaskState::done);
             outcome = fmt::format("done: {} bytes (p2p {}, webseed {}, http {}, cached {})", r->bytes_total,
                                   r->bytes_p2p, r->bytes_webseed, r->bytes_http, r->bytes_cached);
@@ -486,8 +487,8 @@ void Tasks::save() const {
             const auto& t = tasks_.at(id);
             std::lock_guard tl(t->mu);
             json j = {{"id", t->id}, {"created", t->created}, {"state", to_string(t->state)},
-                      {"request", json::parse(t->req.to_json())}};
-            if (t->result) j["result"] = json::parse(*t->result);
+                      {"request", to_json_value(t->req)}};
+            if (t->result) j["result"] = *t->result;
             if (t->error) j["error"] = {{"message", t->error->what()}, {"exit_code", t->error->exit_code()}};
             list.push_back(std::move(j));
         }
@@ -510,7 +511,7 @@ void Tasks::resume_saved() {
         std::lock_guard lk(mu_);
         for (const auto& e : j["tasks"]) {
             if (!e.is_object() || !e.contains("request") || !e.contains("id") || !e["id"].is_string()) continue;
-            auto req = TaskRequest::parse(e["request"].dump());
+            auto req = task_request_from(e["request"]);
             if (!req) continue;
             auto t = std::make_shared<Task>();
             t->id = e["id"].get<std::string>();
@@ -522,7 +523,7 @@ void Tasks::resume_saved() {
             const auto state = parse_task_state(e.value("state", std::string())).value_or(TaskState::queued);
             if (finished(state)) {
                 t->state = state;
-                if (e.contains("result") && e["result"].is_object()) t->result = e["result"].dump();
+                if (e.contains("result") && e["result"].is_object()) t->result = e["result"];
                 if (e.contains("error") && e["error"].is_object())
                     t->error = Error(static_cast<errc>(e["error"].value("exit_code", 1)),
                                      e["error"].value("message", std::string()));

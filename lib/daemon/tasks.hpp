@@ -16,6 +16,8 @@
 
 #include "server/http_server.hpp"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
@@ -27,6 +29,11 @@
 #include <vector>
 
 namespace llmpt::daemon {
+
+// The JSON value of TaskRequest::to_json() (the text is its dump()), and
+// TaskRequest::parse() of a value already parsed.
+nlohmann::json to_json_value(const TaskRequest& r);
+Result<TaskRequest> task_request_from(const nlohmann::json& j);
 
 struct Task;
 

@@ -1,9 +1,6 @@
 // The JSON forms of download events and results: what `llmpt download
 // --events/--json` prints and what the daemon's control API carries.
-#include <llmpt/download.hpp>
-#include <llmpt/events.hpp>
-
-#include <nlohmann/json.hpp>
+#include "download/json.hpp"
 
 namespace llmpt {
 
@@ -26,8 +23,8 @@ std::optional<json> parse_object(std::string_view text) {
 
 } // namespace
 
-std::string to_json(const Event& e) {
-    const json j = std::visit(
+json to_json_value(const Event& e) {
+    return std::visit(
         overloaded{
             [](const PlanEvent& p) {
                 return json{{"event", "plan"},          {"commit", p.commit},
@@ -44,8 +41,9 @@ std::string to_json(const Event& e) {
             [](const WarningEvent& w) { return json{{"event", "warning"}, {"message", w.message}}; },
         },
         e);
-    return j.dump();
 }
+
+std::string to_json(const Event& e) { return to_json_value(e).dump(); }
 
 std::optional<Event> event_from_json(std::string_view text) {
     const auto j = parse_object(text);
@@ -68,7 +66,7 @@ std::optional<Event> event_from_json(std::string_view text) {
     return std::nullopt;
 }
 
-std::string to_json(const DownloadResult& r) {
+json to_json_value(const DownloadResult& r) {
     return json{{"repo", r.repo},
                 {"commit", r.commit},
                 {"path", r.path.string()},
@@ -79,9 +77,10 @@ std::string to_json(const DownloadResult& r) {
                 {"bytes_http", r.bytes_http},
                 {"bytes_cached", r.bytes_cached},
                 {"bytes_share", r.bytes_share},
-                {"seconds", r.seconds}}
-        .dump();
+                {"seconds", r.seconds}};
 }
+
+std::string to_json(const DownloadResult& r) { return to_json_value(r).dump(); }
 
 std::optional<DownloadResult> result_from_json(std::string_view text) {
     const auto j = parse_object(text);
