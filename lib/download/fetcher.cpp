@@ -375,29 +375,69 @@ bool parse_content_range(const std::string& v, std::uint64_t& first, std::uint64
 // What an attempt must gain to count as progress rather than a failure.
 constexpr std::uint64_t kRealProgress = 1 << 20;
 
+HeadersVerdict judge_headers(const FetchTarget& t, std::uint64_t start, bool ranged, int status,
+                             const http::Headers& h) {
+    using Kind = HeadersVerdict::Kind;
+    if (status >= 300) return {Kind::judge_after, std::nullopt};
+    if (status == 206) {
+        std::uint64_t first = 0, total = 0;
+        const auto it = h.find("content-range");
+        if (it == h.end() || !parse_content_range(it->second, first, total) || first != start)
+            return {Kind::refuse, Error(errc::failure, "bad Content-Range for " + t.path, t.url)};
+        if (total != 0 && total != t.size)
+            return {Kind::refuse,
+                    Error(errc::integrity,
+                          fmt::format("server says {} has {} bytes, the Hub says {}", t.path, total, t.size), t.url)};
+        return {Kind::take_body, std::nullopt};
+    }
+    if (status == 200 && ranged) return {Kind::range_ignored, std::nullopt};
+    if (auto it = h.find("content-length"); it != h.end() && status == 200 && it->second != std::to_string(t.size))
+        return {Kind::refuse,
+                Error(errc::integrity,
+                      fmt::format("server says {} has {} bytes, the Hub says {}", t.path, it->second, t.size), t.url)};
+    return {Kind::take_body, std::nullopt};
+}
+
+AttemptVerdict judge_attempt(const FetchTarget& t, const Result<http::Response>& r, bool chunk_complete) {
+    using Kind = AttemptVerdict::Kind;
+    if (!r) {
+        if (r.error().code == errc::interrupted) return {Kind::refused, r.error()};
+        return {Kind::retry, std::nullopt};
+    }
+    if (r->status >= 300) {
+        if (http::retryable_status(r->status)) return {Kind::retry, std::nullopt};
+        const auto code = r->status == 404                        ? errc::not_found
+                          : (r->status == 401 || r->status == 403) ? errc::auth
+                                                                   : errc::failure;
+        return {Kind::refused, Error(code, fmt::format("HTTP {} for {}", r->status, t.path), t.url)};
+    }
+    return {chunk_complete ? Kind::complete : Kind::retry, std::nullopt};
+}
+
+bool real_progress(std::uint64_t gained, std::uint64_t missing) {
+    return gained >= std::min<std::uint64_t>(kRealProgress, missing);
+}
+
 Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
     File& f = *task.file;
     int failures = 0;
     for (;;) {
         if (stop_ || (cancel_ && cancel_->load())) return ChunkEnd::failed;
-        Chunk* chunk; // valid while f.generation is task.generation
-        std::uint64_t start, end, chunk_offset, before;
+        std::uint64_t start, end, before;
         bool ranged;
         {
             std::shared_lock io(f.io);
             if (task.generation != f.generation) return ChunkEnd::stale;
-            chunk = &f.chunks[task.chunk];
-            chunk_offset = chunk->offset;
-            before = chunk->done.load();
-            start = chunk->offset + before;
-            end = chunk->offset + chunk->length; // exclusive
+            const Chunk& chunk = f.chunks[task.chunk];
+            before = chunk.done.load();
+            start = chunk.offset + before;
+            end = chunk.offset + chunk.length; // exclusive
             if (start == end) return ChunkEnd::done;
             ranged = !(start == 0 && end == f.target.size);
         }
 
-        bool range_ignored = false;
+        HeadersVerdict heard;
         std::optional<Error> fatal;
-
         http::Request req;
         req.url = f.target.url;
         req.headers = headers_;
@@ -406,63 +446,10 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
         req.cancel = cancel_;
         if (ranged) req.range = http::ByteRange{start, end - 1};
         req.on_headers = [&](int status, const http::Headers& h) {
-            if (status >= 300) return false; // judged after perform
-            if (status == 206) {
-                std::uint64_t first = 0, total = 0;
-                const auto it = h.find("content-range");
-                if (it == h.end() || !parse_content_range(it->second, first, total) || first != start) {
-                    fatal = Error(errc::failure, "bad Content-Range for " + f.target.path, f.target.url);
-                    return false;
-                }
-                if (total != 0 && total != f.target.size) {
-                    fatal = Error(errc::integrity,
-                                  fmt::format("server says {} has {} bytes, the Hub says {}", f.target.path,
-                                              total, f.target.size),
-                                  f.target.url);
-                    return false;
-                }
-                return true;
-            }
-            if (status == 200 && ranged) {
-                range_ignored = true;
-                return false;
-            }
-            if (auto it = h.find("content-length"); it != h.end() && status == 200 &&
-                                                    it->second != std::to_string(f.target.size)) {
-                fatal = Error(errc::integrity,
-                              fmt::format("server says {} has {} bytes, the Hub says {}", f.target.path,
-                                          it->second, f.target.size),
-                              f.target.url);
-                return false;
-            }
-            return true;
+            heard = judge_headers(f.target, start, ranged, status, h);
+            return heard.kind == HeadersVerdict::Kind::take_body;
         };
-        req.on_body = [&](const char* data, std::size_t n) {
-            {
-                std::shared_lock io(f.io);
-                if (task.generation != f.generation || stop_) return false;
-                const auto done = chunk->done.load();
-                if (done + n > chunk->length) {
-                    fatal = Error(errc::integrity,
-                                  fmt::format("server sent more bytes than the {} of {}", f.target.size,
-                                              f.target.path),
-                                  f.target.url);
-                    return false;
-                }
-                if (auto st = util::pwrite_all(f.fd.get(), data, n, chunk->offset + done, f.tmp.string());
-                    !st) {
-                    fatal = st.error();
-                    return false;
-                }
-                chunk->done = done + n;
-                const auto line = journal_line(done + n);
-                (void)util::pwrite_all(f.journal.get(), line.data(), line.size(),
-                                       f.journal_header_len + task.chunk * (kDigits + 1), "journal");
-            }
-            stats_.fetched += n;
-            advance_hash(f);
-            return true;
-        };
+        req.on_body = [&](const char* data, std::size_t n) { return write_body(task, data, n, fatal); };
         {
             std::lock_guard lk(mu_);
             active_[slot] = f.target.path;
@@ -473,85 +460,111 @@ Fetcher::ChunkEnd Fetcher::fetch_chunk(const Task& task, std::size_t slot) {
             active_[slot].clear();
         }
         // A restart during the transfer (the file failed its hash, say)
-        // replaced the chunks `chunk` points into: this task is over.
+        // replaced the chunks: this task is over.
         std::uint64_t now_done = 0;
         {
             std::shared_lock io(f.io);
             if (task.generation != f.generation) return ChunkEnd::stale;
-            now_done = chunk->done.load();
+            now_done = f.chunks[task.chunk].done.load();
         }
+        if (heard.kind == HeadersVerdict::Kind::refuse) fatal = std::move(heard.error);
+        if (fatal) return refused(task, std::move(*fatal));
+        if (heard.kind == HeadersVerdict::Kind::range_ignored) return range_ignored(task);
 
-        if (fatal) {
-            if (fatal->code == errc::integrity) {
-                // Treated like a hash mismatch: one more try from scratch.
-                std::lock_guard hl(f.hash_mu);
-                if (task.generation != f.generation) return ChunkEnd::stale;
-                if (++f.verify_failures == 1) {
-                    if (warn_) warn_(fatal->message + "; fetching it once more");
-                    restart(f, f.ranges);
-                    return ChunkEnd::restart;
-                }
-                f.finished = true;
-                remove_temp(f);
-            }
-            fail(std::move(*fatal));
-            return ChunkEnd::failed;
-        }
-        if (range_ignored) {
-            std::lock_guard hl(f.hash_mu);
-            if (task.generation != f.generation) return ChunkEnd::stale;
-            // A restart is a failure too: a server that ignores Range and
-            // cuts bodies short would otherwise restart the file forever.
-            if (++f.range_restarts > settings_.max_retries) {
-                fail(Error(errc::network,
-                           fmt::format("giving up on {}: the server ignores Range and cut the body short {} times",
-                                       f.target.path, f.range_restarts),
-                           f.target.url));
-                return ChunkEnd::failed;
-            }
-            if (warn_) warn_("server ignores Range for " + f.target.path + "; fetching it whole");
-            restart(f, false);
-            return ChunkEnd::restart;
-        }
-        if (!r) {
-            if (r.error().code == errc::interrupted) {
-                fail(r.error());
-                return ChunkEnd::failed;
-            }
-        } else if (r->status >= 400 || (r->status >= 300 && r->status < 400)) {
-            if (!http::retryable_status(r->status)) {
-                const auto code = r->status == 404 ? errc::not_found
-                                  : (r->status == 401 || r->status == 403) ? errc::auth
-                                                                           : errc::failure;
-                fail(Error(code, fmt::format("HTTP {} for {}", r->status, f.target.path), f.target.url));
-                return ChunkEnd::failed;
-            }
-        } else if (now_done == end - chunk_offset) {
+        auto verdict = judge_attempt(f.target, r, start + (now_done - before) == end);
+        if (verdict.kind == AttemptVerdict::Kind::complete) {
             advance_hash(f);
             return ChunkEnd::done;
         }
-        // A transport error, a retryable status, or a short body: retry from
-        // where this chunk stopped. Real progress (a MiB, or the rest of the
-        // chunk) resets the failure count; a trickle that was aborted for
-        // stalling is a failure however many bytes it gained.
-        if (now_done - before >= std::min<std::uint64_t>(kRealProgress, end - chunk_offset - before)) failures = 0;
+        if (verdict.kind == AttemptVerdict::Kind::refused) {
+            fail(std::move(*verdict.error));
+            return ChunkEnd::failed;
+        }
+        if (real_progress(now_done - before, end - start)) failures = 0;
         if (++failures > settings_.max_retries) {
             fail(r ? Error(errc::network,
                            fmt::format("giving up on {} after {} retries (HTTP {}, short or failed transfer)",
                                        f.target.path, settings_.max_retries, r->status),
                            f.target.url)
-                   : Error(errc::network,
-                           "giving up on " + f.target.path + ": " + r.error().message, f.target.url));
+                   : Error(errc::network, "giving up on " + f.target.path + ": " + r.error().message, f.target.url));
             return ChunkEnd::failed;
         }
-        const auto policy = http::RetryPolicy::from(settings_, warn_);
-        if (auto st = http::wait_to_retry(policy, failures, r ? r->status : 0, r ? r->headers : http::Headers{},
-                                          f.target.url, cancel_);
-            !st) {
-            fail(std::move(st).error());
-            return ChunkEnd::failed;
-        }
+        if (!wait_before_retry(task, failures, r)) return ChunkEnd::failed;
     }
+}
+
+bool Fetcher::write_body(const Task& task, const char* data, std::size_t n, std::optional<Error>& fatal) {
+    File& f = *task.file;
+    {
+        std::shared_lock io(f.io);
+        if (task.generation != f.generation || stop_) return false;
+        Chunk& chunk = f.chunks[task.chunk];
+        const auto done = chunk.done.load();
+        if (done + n > chunk.length) {
+            fatal = Error(errc::integrity,
+                          fmt::format("server sent more bytes than the {} of {}", f.target.size, f.target.path),
+                          f.target.url);
+            return false;
+        }
+        if (auto st = util::pwrite_all(f.fd.get(), data, n, chunk.offset + done, f.tmp.string()); !st) {
+            fatal = st.error();
+            return false;
+        }
+        chunk.done = done + n;
+        const auto line = journal_line(done + n);
+        (void)util::pwrite_all(f.journal.get(), line.data(), line.size(),
+                               f.journal_header_len + task.chunk * (kDigits + 1), "journal");
+    }
+    stats_.fetched += n;
+    advance_hash(f);
+    return true;
+}
+
+Fetcher::ChunkEnd Fetcher::refused(const Task& task, Error e) {
+    File& f = *task.file;
+    if (e.code == errc::integrity) {
+        // Treated like a hash mismatch: one more try from scratch.
+        std::lock_guard hl(f.hash_mu);
+        if (task.generation != f.generation) return ChunkEnd::stale;
+        if (++f.verify_failures == 1) {
+            if (warn_) warn_(e.message + "; fetching it once more");
+            restart(f, f.ranges);
+            return ChunkEnd::restart;
+        }
+        f.finished = true;
+        remove_temp(f);
+    }
+    fail(std::move(e));
+    return ChunkEnd::failed;
+}
+
+Fetcher::ChunkEnd Fetcher::range_ignored(const Task& task) {
+    File& f = *task.file;
+    std::lock_guard hl(f.hash_mu);
+    if (task.generation != f.generation) return ChunkEnd::stale;
+    // A restart is a failure too: a server that ignores Range and cuts
+    // bodies short would otherwise restart the file forever.
+    if (++f.range_restarts > settings_.max_retries) {
+        fail(Error(errc::network,
+                   fmt::format("giving up on {}: the server ignores Range and cut the body short {} times",
+                               f.target.path, f.range_restarts),
+                   f.target.url));
+        return ChunkEnd::failed;
+    }
+    if (warn_) warn_("server ignores Range for " + f.target.path + "; fetching it whole");
+    restart(f, false);
+    return ChunkEnd::restart;
+}
+
+bool Fetcher::wait_before_retry(const Task& task, int failures, const Result<http::Response>& r) {
+    const auto policy = http::RetryPolicy::from(settings_, warn_);
+    if (auto st = http::wait_to_retry(policy, failures, r ? r->status : 0, r ? r->headers : http::Headers{},
+                                      task.file->target.url, cancel_);
+        !st) {
+        fail(std::move(st).error());
+        return false;
+    }
+    return true;
 }
 
 bool Fetcher::next_task(Task& out) {

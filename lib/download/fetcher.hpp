@@ -66,6 +66,34 @@ struct JournalState {
 };
 std::optional<JournalState> parse_journal(std::string_view text, std::uint64_t size);
 
+// What the status and headers of a chunk's answer say, before its body:
+// take the body; judge it after the transfer (a status >= 300); the server
+// ignored our Range (200 to a ranged request: the file starts over whole);
+// or refuse it (a Content-Range or size that is not the Hub's file).
+struct HeadersVerdict {
+    enum class Kind { take_body, judge_after, range_ignored, refuse };
+    Kind kind = Kind::take_body;
+    std::optional<Error> error; // refuse
+};
+HeadersVerdict judge_headers(const FetchTarget& t, std::uint64_t start, bool ranged, int status,
+                             const http::Headers& headers);
+
+// How an attempt ended whose bytes were all taken: the chunk is complete;
+// an answer that ends the file (404, 401/403, another non-retryable status,
+// cancellation: `error` says which); or worth another try (a transport
+// error, a retryable status, a short body).
+struct AttemptVerdict {
+    enum class Kind { complete, refused, retry };
+    Kind kind = Kind::retry;
+    std::optional<Error> error; // refused
+};
+AttemptVerdict judge_attempt(const FetchTarget& t, const Result<http::Response>& answer, bool chunk_complete);
+
+// Whether an attempt that gained `gained` bytes of a chunk that lacked
+// `missing` made real progress (resets the failure count): a MiB, or the
+// rest of the chunk. A trickle aborted for stalling does not.
+bool real_progress(std::uint64_t gained, std::uint64_t missing);
+
 class Fetcher {
 public:
     Fetcher(const Settings& settings, std::vector<std::string> headers,
@@ -102,6 +130,13 @@ private:
     bool next_task(Task& out);
     void work(std::size_t slot);
     ChunkEnd fetch_chunk(const Task& t, std::size_t slot);
+    // fetch_chunk's parts: the body's bytes into the temp file and journal;
+    // a refused answer (one more try from scratch for wrong bytes); a server
+    // that ignores Range; the wait before another attempt.
+    bool write_body(const Task& t, const char* data, std::size_t n, std::optional<Error>& fatal);
+    ChunkEnd refused(const Task& t, Error e);
+    ChunkEnd range_ignored(const Task& t);
+    bool wait_before_retry(const Task& t, int failures, const Result<http::Response>& answer);
     void advance_hash(File& f);
     void finalize(File& f); // with f.hash_mu held
     void restart(File& f, bool ranges); // with f.hash_mu held
