@@ -220,20 +220,12 @@ void Member::extend_prefix(const co::Chunk& c, const fs::path& staged) {
         p.hasher.reset();
         return;
     }
-    thread_local std::vector<char> buf(1 << 20);
     while (!p.waiting.empty() && p.waiting.begin()->first == p.hashed) {
         const auto end = p.waiting.begin()->second;
         p.waiting.erase(p.waiting.begin());
-        while (p.hashed < end) {
-            const auto want = std::min<std::uint64_t>(buf.size(), end - p.hashed);
-            const ssize_t n = ::pread(fd->get(), buf.data(), want, static_cast<off_t>(p.hashed));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) { // the file check reads it back instead
-                p.hasher.reset();
-                return;
-            }
-            p.hasher->update(buf.data(), static_cast<std::size_t>(n));
-            p.hashed += static_cast<std::uint64_t>(n);
+        if (!util::hash_range(fd->get(), *p.hasher, p.hashed, end, std::string())) {
+            p.hasher.reset(); // the file check reads it back instead
+            return;
         }
     }
 }

@@ -261,7 +261,6 @@ void Fetcher::remove_temp(File& f) {
 // --- hashing and finalization --------------------------------------------------
 
 void Fetcher::advance_hash(File& f) {
-    thread_local std::vector<char> buf(1 << 20);
     for (;;) {
         std::unique_lock hl(f.hash_mu, std::try_to_lock);
         if (!hl.owns_lock()) return; // the holder re-checks after it unlocks
@@ -269,16 +268,9 @@ void Fetcher::advance_hash(File& f) {
         {
             std::shared_lock io(f.io);
             const auto target = f.watermark();
-            while (f.hashed < target && !stop_) {
-                const auto want = std::min<std::uint64_t>(buf.size(), target - f.hashed);
-                const ssize_t n = ::pread(f.fd.get(), buf.data(), want, static_cast<off_t>(f.hashed));
-                if (n <= 0) {
-                    if (n < 0 && errno == EINTR) continue;
-                    fail(util::errno_error(n < 0 ? errno : EIO, "read back", f.tmp.string()));
-                    return;
-                }
-                f.hasher->update(buf.data(), static_cast<std::size_t>(n));
-                f.hashed += static_cast<std::uint64_t>(n);
+            if (auto st = util::hash_range(f.fd.get(), *f.hasher, f.hashed, target, f.tmp.string(), &stop_); !st) {
+                fail(std::move(st).error());
+                return;
             }
         }
         if (on_hashed_ && f.hashed > 0) on_hashed_(f.target.path, f.tmp, f.hashed);

@@ -47,17 +47,8 @@ Result<std::optional<std::string>> FileCheck::advance(const std::vector<bool>& h
         if (contiguous > hashed_) {
             auto fd = util::open_fd(staged_, O_RDONLY);
             if (!fd) return fd.error();
-            thread_local std::vector<char> buf(1 << 20);
-            while (hashed_ < contiguous) {
-                const auto want = std::min<std::uint64_t>(buf.size(), contiguous - hashed_);
-                const ssize_t n = ::pread(fd->get(), buf.data(), want, static_cast<off_t>(hashed_));
-                if (n <= 0) {
-                    if (n < 0 && errno == EINTR) continue;
-                    return util::errno_error(n < 0 ? errno : EIO, "read", staged_.string());
-                }
-                hasher_->update(buf.data(), static_cast<std::size_t>(n));
-                hashed_ += static_cast<std::uint64_t>(n);
-            }
+            if (auto st = util::hash_range(fd->get(), *hasher_, hashed_, contiguous, staged_.string()); !st)
+                return std::move(st).error();
         }
     }
     if (!complete || hashed_ != size_) return std::optional<std::string>();

@@ -121,4 +121,20 @@ Result<std::string> hash_file(const std::filesystem::path& path, Etag::Kind kind
     return h.hex_digest();
 }
 
+Status hash_range(int fd, Hasher& h, std::uint64_t& at, std::uint64_t end, const std::string& what,
+                  const std::atomic<bool>* stop) {
+    thread_local std::vector<char> buf(1 << 20);
+    while (at < end && !(stop && stop->load())) {
+        const auto want = std::min<std::uint64_t>(buf.size(), end - at);
+        const ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(at));
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR) continue;
+            return errno_error(n < 0 ? errno : EIO, "read", what);
+        }
+        h.update(buf.data(), static_cast<std::size_t>(n));
+        at += static_cast<std::uint64_t>(n);
+    }
+    return ok();
+}
+
 } // namespace llmpt::util

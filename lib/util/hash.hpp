@@ -8,6 +8,7 @@
 #include <llmpt/error.hpp>
 #include <llmpt/repo.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -50,5 +51,12 @@ std::string git_blob_sha1_hex(std::string_view data);
 
 // Hashes `size` bytes of an open file from offset 0 as `kind` requires.
 Result<std::string> hash_file(const std::filesystem::path& path, Etag::Kind kind);
+
+// Feeds bytes [`at`, `end`) of the open file `fd` to `h`, advancing `at` as
+// it goes (so a caller that stops keeps what was hashed). Stops early, with
+// success, when `stop` becomes true. A read error or a file shorter than
+// `end` is an error naming `what` (EIO for the short file).
+Status hash_range(int fd, Hasher& h, std::uint64_t& at, std::uint64_t end, const std::string& what,
+                  const std::atomic<bool>* stop = nullptr);
 
 } // namespace llmpt::util

@@ -3,12 +3,7 @@
 #   cmake -DSRC=<source dir> -DBIN=<build dir> -P check_consumer.cmake
 set(scratch "${BIN}/consumer-check")
 file(REMOVE_RECURSE "${scratch}")
-function(run)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "failed: ${ARGN}\n${out}\n${err}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/check_run.cmake)
 run(${CMAKE_COMMAND} --install "${BIN}" --prefix "${scratch}/prefix")
 set(flags "")
 if(SANITIZE) # a sanitizer build's library needs the sanitizer's runtime

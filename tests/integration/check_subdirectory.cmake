@@ -7,12 +7,7 @@
 #   cmake -DSRC=<source dir> -DBIN=<build dir> -P check_subdirectory.cmake
 set(scratch "${BIN}/subdirectory-check")
 file(REMOVE_RECURSE "${scratch}")
-function(run)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "failed: ${ARGN}\n${out}\n${err}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/check_run.cmake)
 run(${CMAKE_COMMAND} -S "${SRC}/examples/subdirectory" -B "${scratch}" -G Ninja
     -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
 file(READ "${scratch}/compile_commands.json" commands)

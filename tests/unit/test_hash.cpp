@@ -1,10 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
+#include "util/fd.hpp"
 #include "util/hash.hpp"
 #include "util/multi_hash.hpp"
 #include "util/url.hpp"
 
 #include <array>
+#include <fcntl.h>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -73,4 +77,36 @@ TEST_CASE("hashing many messages side by side equals hashing each alone") {
     CHECK(util::to_hex(std::string(reinterpret_cast<const char*>(one.data()), 32)) ==
           "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     util::sha256_each({});
+}
+
+TEST_CASE("hash_range hashes a file's bytes in steps, stops when told, and says when the file is short") {
+    test::TempDir dir;
+    const auto path = dir.path / "f";
+    std::string data(3 << 20, '\0');
+    std::mt19937 rng(7);
+    for (auto& c : data) c = static_cast<char>(rng());
+    std::ofstream(path, std::ios::binary) << data;
+    auto fd = util::open_fd(path, O_RDONLY);
+    REQUIRE(fd);
+
+    util::Hasher h(util::Hasher::Algo::sha256);
+    std::uint64_t at = 0;
+    REQUIRE(util::hash_range(fd->get(), h, at, 1000, "f"));
+    CHECK(at == 1000);
+    REQUIRE(util::hash_range(fd->get(), h, at, data.size(), "f"));
+    CHECK(at == data.size());
+    CHECK(h.hex_digest() == util::sha256_hex(data));
+
+    std::atomic<bool> stop{true};
+    util::Hasher stopped(util::Hasher::Algo::sha256);
+    at = 0;
+    CHECK(util::hash_range(fd->get(), stopped, at, data.size(), "f", &stop));
+    CHECK(at == 0);
+
+    util::Hasher past(util::Hasher::Algo::sha256);
+    at = data.size() - 10;
+    const auto st = util::hash_range(fd->get(), past, at, data.size() + 5, "f");
+    REQUIRE_FALSE(st);
+    CHECK(at == data.size()); // what was there was hashed
+    CHECK(st.error().context == "f");
 }
