@@ -1,3 +1,6 @@
+// Tasks (daemon/tasks.hpp). Longer than our ~400-line norm: a task, its
+// event streams to subscribers, its worker thread and tasks.json are one
+// state machine under one lock; the request's wire form is task_request.cpp.
 #include "daemon/tasks.hpp"
 
 #include "download/json.hpp"

@@ -1,5 +1,11 @@
 // llmpt::download(): resolve against the Hub, plan, fetch what is missing,
 // verify, place into the cache, then write refs/ last (docs/design.md, "A download").
+//
+// Longer than our ~400-line norm: it is the one place where the steps of a
+// download meet (offline answer, selection, space check, cold start, peers,
+// then HTTP into the cache with two-pass blob locking or into a local dir);
+// each step's machinery lives in its own file (cohort, p2p, fetcher,
+// destination, torrent_lookup).
 #include <llmpt/download.hpp>
 
 #include "cache/layout.hpp"

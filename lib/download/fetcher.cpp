@@ -1,3 +1,8 @@
+// Fetcher (download/fetcher.hpp). Longer than our ~400-line norm: the per-file
+// state (chunks, journal, hash watermark, restarts) is shared by the
+// transfer, the hashing and the restarts, and stays private to this file;
+// the decisions on an answer are pure functions (judge_headers,
+// judge_attempt) with their own unit tests.
 #include "download/fetcher.hpp"
 
 #include "util/fd.hpp"

@@ -1,3 +1,8 @@
+// PeerDownload (download/p2p.hpp). Longer than our ~400-line norm: one
+// torrent's life in the session (add, poll, verify each finished file, the
+// web-seed and fallback decisions, hand-over), driven by one loop over
+// libtorrent's state; lookup, file checks, fallback rules and hand-over are
+// their own files.
 #include "download/p2p.hpp"
 
 #include "download/fallback.hpp"

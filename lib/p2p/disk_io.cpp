@@ -1,3 +1,8 @@
+// The disk back end (p2p/disk_io.hpp). Longer than our ~400-line norm on
+// purpose: it is one implementation of lt::disk_interface, whose jobs
+// (read, write, hash, hash2, move, release, check, ...) share the descriptor
+// cache, the worker pool and the write-through queue; split, each part would
+// need the others' internals.
 #include "p2p/disk_io.hpp"
 
 #include "p2p/stream_hash.hpp"

@@ -1,3 +1,6 @@
+// HttpServer (server/http_server.hpp). Longer than our ~400-line norm: one
+// Beast session type for TCP and Unix sockets, with its limits, timeouts,
+// sendfile bodies and streamed bodies, which share the connection's state.
 #include "server/http_server.hpp"
 
 #include "util/url.hpp"
