@@ -4,6 +4,7 @@
 
 #include <llmpt/error.hpp>
 #include <llmpt/repo.hpp>
+#include <llmpt/settings.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -50,6 +51,9 @@ struct TrackerOptions {
     std::chrono::milliseconds connect_timeout{2000};
     std::chrono::milliseconds total_timeout{5000};
     std::string publish_token;  // sent as Authorization: Bearer
+
+    // The timeouts and token a download's Settings give.
+    static TrackerOptions from(const Settings& settings);
 };
 
 class TrackerClient {

@@ -16,10 +16,7 @@ std::optional<std::string> refuse_torrent(std::string_view torrent, const Commit
 
 Lookup find_torrent(const Settings& settings, const RepoRef& repo, const CommitId& commit,
                     const FullList& hub_files, const WarnFn& warn, bool need_peers) {
-    TrackerOptions to;
-    to.connect_timeout = settings.tracker_connect_timeout;
-    to.total_timeout = settings.tracker_timeout;
-    TrackerClient tracker(settings.tracker, to);
+    TrackerClient tracker(settings.tracker, TrackerOptions::from(settings));
     auto record = tracker.lookup(repo.type, repo.id.str(), commit.str());
     if (!record) {
         warn(record.error().message + "; downloading over HTTP");

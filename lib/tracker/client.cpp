@@ -65,6 +65,14 @@ Result<std::string> TrackerClient::fetch_torrent(RepoType type, const std::strin
     return std::move(r->body);
 }
 
+TrackerOptions TrackerOptions::from(const Settings& s) {
+    TrackerOptions o;
+    o.connect_timeout = s.tracker_connect_timeout;
+    o.total_timeout = s.tracker_timeout;
+    o.publish_token = s.publish_token;
+    return o;
+}
+
 std::string_view to_string(PublishOutcome o) noexcept { return o == PublishOutcome::created ? "created" : "exists"; }
 
 Result<PublishResult> TrackerClient::publish(RepoType type, const std::string& repo_id,

@@ -76,10 +76,8 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
     // swarm) there is nobody to serve, and adding the torrent only to learn
     // that from its announce costs about 0.15 s. Our own download may still
     // count as a leecher for a moment: then the seeding below finds out.
-    TrackerOptions to;
-    to.connect_timeout = settings.tracker_connect_timeout;
-    to.total_timeout = settings.tracker_timeout;
-    if (const auto found = TrackerClient(settings.tracker, to).lookup(req.repo_type, req.repo, r.commit);
+    if (const auto found = TrackerClient(settings.tracker, TrackerOptions::from(settings))
+                               .lookup(req.repo_type, req.repo, r.commit);
         found && *found && (*found)->leechers == 0) {
         if (!a.quiet) fmt::print(stderr, "llmpt: no peer is downloading this snapshot: not seeding (--seed-time)\n");
         return;
