@@ -11,6 +11,7 @@
 #include "cache/layout.hpp"
 #include "cache/verified.hpp"
 #include "download/cohort.hpp"
+#include "download/download_with.hpp"
 #include "download/fetcher.hpp"
 #include "download/hand_over.hpp"
 #include "download/p2p.hpp"
@@ -84,8 +85,9 @@ private:
 class Download {
 public:
     // `session`: the caller's; null: one is started if peers have the snapshot.
-    Download(Session* session, const Settings& s, const DownloadRequest& r, const EventHandler& h)
-        : session_(session), settings_(s), req_(r), on_event_(h), start_(Clock::now()) {}
+    // `hub`: the Hub to ask; null: the Hub at settings.endpoint.
+    Download(Session* session, hub::HubApi* hub, const Settings& s, const DownloadRequest& r, const EventHandler& h)
+        : session_(session), hub_(hub), settings_(s), req_(r), on_event_(h), start_(Clock::now()) {}
 
     Result<DownloadResult> run();
 
@@ -119,6 +121,7 @@ private:
 
     Session* session_;
     std::unique_ptr<Session> own_session_; // started here when the caller gave none
+    hub::HubApi* hub_;
     Settings settings_;
     const DownloadRequest& req_;
     const EventHandler& on_event_;
@@ -520,7 +523,9 @@ Result<DownloadResult> Download::run() {
     if (auto st = validate(); !st) return st.error();
     if (settings_.offline) return offline("offline mode (HF_HUB_OFFLINE=1)");
 
-    hub::HubClient hub(settings_, req_.cancel, [this](const std::string& m) { events_.push(WarningEvent{m}); });
+    std::optional<hub::HubClient> own_hub;
+    if (!hub_) own_hub.emplace(settings_, req_.cancel, [this](const std::string& m) { events_.push(WarningEvent{m}); });
+    hub::HubApi& hub = hub_ ? *hub_ : *own_hub;
     auto commit = hub.resolve_revision(*repo_, req_.revision);
     if (!commit) {
         if (commit.error().code == errc::network) return offline(commit.error().what());
@@ -605,20 +610,22 @@ Result<DownloadResult> Download::run() {
 
 } // namespace
 
-Result<DownloadResult> download(Session& session, const Settings& settings, const DownloadRequest& request,
-                                const EventHandler& on_event) {
+Result<DownloadResult> download_with(hub::HubApi* hub, Session* session, const Settings& settings,
+                                     const DownloadRequest& request, const EventHandler& on_event) {
     http::global_init();
-    auto r = Download(&session, settings, request, on_event).run();
+    auto r = Download(session, hub, settings, request, on_event).run();
     if (request.watch) request.watch->ended(r.has_value());
     return r;
 }
 
+Result<DownloadResult> download(Session& session, const Settings& settings, const DownloadRequest& request,
+                                const EventHandler& on_event) {
+    return download_with(nullptr, &session, settings, request, on_event);
+}
+
 Result<DownloadResult> download(const Settings& settings, const DownloadRequest& request,
                                 const EventHandler& on_event) {
-    http::global_init();
-    auto r = Download(nullptr, settings, request, on_event).run();
-    if (request.watch) request.watch->ended(r.has_value());
-    return r;
+    return download_with(nullptr, nullptr, settings, request, on_event);
 }
 
 } // namespace llmpt
