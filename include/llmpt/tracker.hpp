@@ -23,7 +23,7 @@ struct TrackerFile {
 struct TorrentRecord {
     std::string repo_id;
     std::string revision;
-    std::string repo_type;
+    RepoType repo_type = RepoType::model;
     std::string name;
     std::string info_hash;     // v2, 64 hex
     std::string info_hash_v1;  // 40 hex, hybrid torrents only

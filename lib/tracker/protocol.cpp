@@ -42,7 +42,7 @@ json files_json(const std::vector<TrackerFile>& files) {
 
 json record_json(const TorrentRecord& r) {
     json j = {{"repo_id", r.repo_id},           {"revision", r.revision},
-              {"repo_type", r.repo_type},       {"name", r.name},
+              {"repo_type", to_string(r.repo_type)}, {"name", r.name},
               {"info_hash", r.info_hash},       {"announce_key", r.announce_key},
               {"total_size", r.total_size},     {"file_count", r.file_count},
               {"piece_length", r.piece_length}, {"files", files_json(r.files)},
@@ -57,7 +57,9 @@ std::optional<TorrentRecord> parse_record(const json& e) {
     TorrentRecord r;
     r.repo_id = str_or(e, "repo_id");
     r.revision = str_or(e, "revision");
-    r.repo_type = str_or(e, "repo_type", "model");
+    const auto type = parse_repo_type(str_or(e, "repo_type", "model"));
+    if (!type) return std::nullopt; // not a record of ours
+    r.repo_type = *type;
     r.name = str_or(e, "name");
     r.info_hash = str_or(e, "info_hash");
     r.info_hash_v1 = str_or(e, "info_hash_v1");

@@ -127,7 +127,7 @@ TorrentRecord Service::record(const TorrentRow& t, Clock::time_point now) {
     TorrentRecord r;
     r.repo_id = t.repo_id;
     r.revision = t.revision;
-    r.repo_type = t.repo_type;
+    r.repo_type = parse_repo_type(t.repo_type).value_or(RepoType::model); // stored only after publish checked it
     r.name = t.name;
     r.info_hash = t.info_hash;
     r.info_hash_v1 = t.info_hash_v1;
