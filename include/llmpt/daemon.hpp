@@ -70,7 +70,7 @@ Result<ApiResponse> call(const std::filesystem::path& socket, const std::string&
 // cache, its environment's endpoint, token and tracker).
 struct TaskRequest {
     std::string repo;
-    std::string repo_type = "model";
+    RepoType repo_type = RepoType::model;
     std::string revision = "main";
     std::vector<std::string> files, include, exclude;
     std::string cache_dir, local_dir;

@@ -39,7 +39,7 @@ bool is_final(TaskState s) noexcept {
 
 json to_json_value(const TaskRequest& r) {
     return json{{"repo", r.repo},
-                {"repo_type", r.repo_type},
+                {"repo_type", to_string(r.repo_type)},
                 {"revision", r.revision},
                 {"files", r.files},
                 {"include", r.include},
@@ -67,6 +67,7 @@ Result<TaskRequest> TaskRequest::parse(std::string_view text) {
 Result<TaskRequest> task_request_from(const json& j) {
     if (!j.is_object()) return Error(errc::usage, "the body must be a JSON object");
     TaskRequest r;
+    std::string repo_type = std::string(to_string(r.repo_type));
     const auto text_field = [&](const char* name, std::string& out) -> Status {
         if (!j.contains(name)) return ok();
         if (!j[name].is_string()) return field_error(name, "must be a string");
@@ -102,7 +103,7 @@ Result<TaskRequest> task_request_from(const json& j) {
     for (const auto& [k, _] : j.items())
         if (!known.count(k)) return field_error(k, "unknown field");
     for (const auto& st :
-         {text_field("repo", r.repo), text_field("repo_type", r.repo_type), text_field("revision", r.revision),
+         {text_field("repo", r.repo), text_field("repo_type", repo_type), text_field("revision", r.revision),
           list_field("files", r.files), list_field("include", r.include), list_field("exclude", r.exclude),
           text_field("cache_dir", r.cache_dir), text_field("local_dir", r.local_dir),
           text_field("endpoint", r.endpoint), text_field("token", r.token), text_field("tracker", r.tracker),
@@ -112,7 +113,9 @@ Result<TaskRequest> task_request_from(const json& j) {
         if (!st) return st.error();
     if (r.repo.empty()) return field_error("repo", "required");
     if (auto id = RepoId::parse(r.repo); !id) return field_error("repo", id.error().message);
-    if (!parse_repo_type(r.repo_type)) return field_error("repo_type", "must be model, dataset or space");
+    const auto type = parse_repo_type(repo_type);
+    if (!type) return field_error("repo_type", "must be model, dataset or space");
+    r.repo_type = *type;
     if (r.revision.empty()) return field_error("revision", "must not be empty");
     return r;
 }
@@ -128,10 +131,8 @@ Status TaskRequest::apply(Settings& s, DownloadRequest& d) const {
     if (p2p_timeout > 0) s.p2p_timeout = std::chrono::seconds(p2p_timeout);
     if (connections > 0) s.http_connections = connections;
     if (chunk_size > 0) s.http_chunk_size = chunk_size << 20;
-    const auto type = parse_repo_type(repo_type);
-    if (!type) return Error(errc::usage, "repo_type must be model, dataset or space");
     d.repo = repo;
-    d.repo_type = *type;
+    d.repo_type = repo_type;
     d.revision = revision;
     d.files = files;
     d.include = include;

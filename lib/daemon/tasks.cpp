@@ -265,7 +265,7 @@ bool Tasks::busy(const fs::path& cache, const RepoRef& repo) const {
     for (const auto& [_, t] : tasks_) {
         std::lock_guard tl(t->mu);
         if (finished(t->state) || t->req.cache_dir != cache.string() || t->req.repo != repo.id.str()) continue;
-        if (t->req.repo_type == to_string(repo.type)) return true;
+        if (t->req.repo_type == repo.type) return true;
     }
     return false;
 }

@@ -284,7 +284,7 @@ private:
         if (j) return j;
         daemon::TaskRequest t;
         t.repo = repo.id.str();
-        t.repo_type = std::string(to_string(repo.type));
+        t.repo_type = repo.type;
         t.revision = commit.str();
         t.cache_dir = o_.cache_dir.string();
         t.endpoint = upstream_;

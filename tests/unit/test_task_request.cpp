@@ -11,7 +11,7 @@ using llmpt::daemon::TaskRequest;
 TEST_CASE("a task request survives its JSON form") {
     TaskRequest r;
     r.repo = "org/m";
-    r.repo_type = "dataset";
+    r.repo_type = llmpt::RepoType::dataset;
     r.revision = "v1";
     r.files = {"a.txt"};
     r.include = {"*.json"};
@@ -24,6 +24,7 @@ TEST_CASE("a task request survives its JSON form") {
     auto back = TaskRequest::parse(r.to_json());
     REQUIRE(back);
     CHECK(back->to_json() == r.to_json());
+    CHECK(back->repo_type == llmpt::RepoType::dataset);
 }
 
 TEST_CASE("a task request names what is wrong with it") {

@@ -25,6 +25,7 @@ namespace {
 
 struct DownloadArgs {
     daemon::TaskRequest task; // every download option but those of this process's session
+    std::string repo_type = "model";
     std::string listen, max_upload_rate, max_download_rate;
     int seed_time = 60;
     bool json = false, quiet = false, events = false, in_process = false;
@@ -253,7 +254,9 @@ int run_download(DownloadArgs a) {
         if (!parse_listen(a.listen, "0.0.0.0")) return usage_error("--listen must be HOST:PORT, got '" + a.listen + "'");
         settings.p2p_listen = a.listen;
     }
-    if (!repo_type_option(a.task.repo_type)) return usage_error("--repo-type must be model, dataset or space");
+    const auto type = repo_type_option(a.repo_type);
+    if (!type) return usage_error("--repo-type must be model, dataset or space");
+    a.task.repo_type = *type;
     for (const auto& [flag, text, out] : {std::tuple{"--max-upload-rate", a.max_upload_rate, &settings.p2p_upload_rate_limit},
                                           std::tuple{"--max-download-rate", a.max_download_rate,
                                                      &settings.p2p_download_rate_limit}}) {
@@ -293,7 +296,7 @@ Runner add_download(CLI::App& app) {
     cmd->add_option("repo", t.repo, "Repo id, e.g. org/name")->required();
     cmd->add_option("files", t.files, "Only these files (repo-relative paths)");
     cmd->add_option("--revision", t.revision, "Branch, tag, refs/pr/N or commit")->capture_default_str();
-    cmd->add_option("--repo-type", t.repo_type, "model, dataset or space")->capture_default_str();
+    cmd->add_option("--repo-type", a->repo_type, "model, dataset or space")->capture_default_str();
     cmd->add_option("--include", t.include, "Only paths matching this glob (repeatable)");
     cmd->add_option("--exclude", t.exclude, "Skip paths matching this glob (repeatable)");
     cmd->add_option("--cache-dir", t.cache_dir, "Cache root (default: HF_HUB_CACHE or ~/.cache/huggingface/hub)");
