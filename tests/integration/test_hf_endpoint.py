@@ -96,6 +96,12 @@ class EndpointCase(DaemonCase):
         self.seeders.append(s)
         return s
 
+    def wait_tasks_ended(self):
+        """Until every task of the daemon is done, failed or cancelled (bounded)."""
+        ended = ("done", "failed", "cancelled")
+        wait_for("the daemon's tasks to end",
+                 lambda: all(t["state"] in ended for t in api(self.sock, "GET", "/v1/tasks")[1]))
+
     def url(self, path, rev=None):
         return "%s/org/m/resolve/%s/%s" % (self.hub, rev or self.commit, path)
 
@@ -132,7 +138,10 @@ class ProtocolTest(EndpointCase):
         self.assertEqual(st, 206)
         self.assertEqual(h["Content-Range"], "bytes %d-%d/%d" % (len(part), len(BIG) - 1, len(BIG)))
         self.assertEqual(part + rest, BIG)
-        # The daemon's cache holds the verified snapshot, and seeds it.
+        # The daemon's cache holds the verified snapshot once its task ends
+        # (the client may have every byte of this file while the task still
+        # places the others and writes refs/ last), and seeds it.
+        self.wait_tasks_ended()
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
         wait_for("the daemon seeding the snapshot",
                  lambda: any(s["revision"] == self.commit for s in api(self.sock, "GET", "/v1/seeds")[1]))
@@ -286,6 +295,7 @@ class JsClientTest(EndpointCase):
         tree = lambda root: [p for p in self.files_under(os.path.join(root, "models--org--m"))
                              if not p.startswith((".llmpt", ".no_exist"))]
         self.assertEqual(tree(js), tree(ours))
+        self.wait_tasks_ended()
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
         # Not a torrent per file: one task for the small files, one for the
         # weights the client asked for (endpoint/policy.hpp), all from the peer.
