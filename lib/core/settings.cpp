@@ -59,6 +59,7 @@ std::optional<DiskIo> parse_disk_io(std::string_view name) {
 }
 
 std::optional<PieceOrder> parse_piece_order(std::string_view name) {
+    if (name == "auto") return PieceOrder::automatic;
     if (name == "rarest-first") return PieceOrder::rarest_first;
     if (name == "in-order") return PieceOrder::in_order;
     return std::nullopt;

@@ -92,6 +92,7 @@ private:
     std::uint64_t wanted_done(std::vector<std::string>* active);
     struct Peers {
         int connected = 0;
+        int partial = 0;             // connected peers that hold some pieces, not all
         int sending = 0;             // SwarmView::sending
         std::int64_t received = 0;   // payload from BitTorrent peers, all connections so far
     };
@@ -118,6 +119,7 @@ private:
     std::uint64_t baseline_ = 0, last_total_ = 0;
     std::size_t done_count_ = 0;
     bool web_seed_used_ = false;
+    bool in_order_ = false; // sequential_download is set
     std::map<std::string, std::int64_t> peer_seen_; // BitTorrent peers: bytes received, by endpoint
 
     // Session events (from the alert thread) wake run() early.
@@ -223,7 +225,8 @@ lt::add_torrent_params PeerDownload::params() {
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
     claim_staged(p);
-    if (job_.settings.p2p_piece_order == PieceOrder::in_order) p.flags |= lt::torrent_flags::sequential_download;
+    in_order_ = in_file_order(job_.settings.p2p_piece_order, true, 0);
+    if (in_order_) p.flags |= lt::torrent_flags::sequential_download;
     return p;
 }
 
@@ -399,6 +402,9 @@ PeerDownload::Peers PeerDownload::watch_peers() {
         if (peer.connection_type != lt::peer_info::standard_bittorrent) continue;
         ++out.connected;
         const auto f = peer.flags;
+        // A peer that has told us nothing yet, or holds nothing, has nothing
+        // to trade: only one with some pieces and not all is partial.
+        if (!(f & lt::peer_info::seed) && peer.num_pieces > 0) ++out.partial;
         if ((f & lt::peer_info::interesting) && !(f & lt::peer_info::remote_choked) && !(f & lt::peer_info::snubbed))
             ++out.sending;
         auto& seen = peer_seen_[peer.ip.address().to_string() + ":" + std::to_string(peer.ip.port())];
@@ -466,6 +472,10 @@ PeerDownload::End PeerDownload::run() {
         if (done_count_ == tracks_.size()) return End::done;
         serve_waiting(pieces);
         const auto peers = watch_peers();
+        if (in_order_ && !in_file_order(job_.settings.p2p_piece_order, in_order_, peers.partial)) {
+            h_.unset_flags(lt::torrent_flags::sequential_download);
+            in_order_ = false;
+        }
         // Blocks count as progress for the fallback: a large piece on a
         // slow machine takes seconds to complete while its blocks arrive.
         const bool blocks = peers.received > last_received;
@@ -542,6 +552,15 @@ P2POutcome PeerDownload::finish(End end) {
 }
 
 } // namespace
+
+bool in_file_order(PieceOrder order, bool in_order_now, int partial_peers) {
+    switch (order) {
+    case PieceOrder::in_order: return true;
+    case PieceOrder::rarest_first: return false;
+    case PieceOrder::automatic: return in_order_now && partial_peers == 0;
+    }
+    return false;
+}
 
 Result<P2POutcome> fetch_p2p(p2p::Session& session, const PeerJob& job, const std::string& torrent,
                              std::vector<Wanted> todo, const P2PCallbacks& cb) {

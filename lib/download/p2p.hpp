@@ -59,6 +59,13 @@ struct PeerJob {
     const StagedShare* staged = nullptr;
 };
 
+// Whether a download asks for its pieces in file order now. automatic: in
+// order while every connected peer is complete (one downloader and its
+// seeders: the Hub's hash follows the bytes as they land, nothing is read
+// back), and rarest-first for good once a partial peer is connected
+// (leechers must hold different pieces to have something to trade).
+bool in_file_order(PieceOrder order, bool in_order_now, int partial_peers);
+
 // Runs `torrent` for `todo`. Never fails the download: any problem is a
 // warning and HTTP takes over (`remaining`). Only a cancellation is an error.
 Result<P2POutcome> fetch_p2p(p2p::Session& session, const PeerJob& job, const std::string& torrent,

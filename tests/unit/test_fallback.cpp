@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "download/fallback.hpp"
+#include "download/p2p.hpp"
 
 using namespace llmpt::fetch;
 using namespace std::chrono_literals;
@@ -104,4 +105,16 @@ TEST_CASE("fallback: quiet peers that unchoke us and have what we want get longe
     v.sending = 0; // they choked us, or a request timed out
     v.now = t0 + 2100ms;
     CHECK(g.decide(v, why) == Action::web_seed);
+}
+
+TEST_CASE("piece order: in file order while every peer is complete, rarest-first for good after") {
+    using llmpt::PieceOrder;
+    using llmpt::fetch::in_file_order;
+    CHECK(in_file_order(PieceOrder::automatic, true, 0));        // alone with seeders (or nobody yet)
+    CHECK_FALSE(in_file_order(PieceOrder::automatic, true, 1));  // a partial peer: trade pieces
+    CHECK_FALSE(in_file_order(PieceOrder::automatic, false, 0)); // it does not come back
+    CHECK(in_file_order(PieceOrder::in_order, true, 5));
+    CHECK_FALSE(in_file_order(PieceOrder::rarest_first, true, 0));
+    CHECK(llmpt::parse_piece_order("auto") == PieceOrder::automatic);
+    CHECK(llmpt::Settings{}.p2p_piece_order == PieceOrder::automatic);
 }
