@@ -50,8 +50,10 @@ class CliTest(TestCase):
         snap = os.path.join(cache, "models--org--m", "snapshots", commit)
         for name in ("model.bin", "b.txt"):
             blob = os.path.realpath(os.path.join(snap, name))
-            with open(blob, "r+b") as f:
-                f.write(b"X")
+            with open(blob, "r+b") as f:  # a changed first byte (urandom may start with any)
+                first = f.read(1)
+                f.seek(0)
+                f.write(bytes([first[0] ^ 0xFF]))
         p = run(["verify", "org/m", "--cache-dir", cache])
         self.assertExit(p, 6)
         self.assertIn("BAD model.bin: sha256 mismatch", p.stdout)
