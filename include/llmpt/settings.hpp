@@ -71,7 +71,8 @@ struct Settings {
     int p2p_upload_rate_limit = 0;
     int p2p_connections_limit = 200;
     DiskIo p2p_disk_io = DiskIo::pooled;
-    PieceOrder p2p_piece_order = PieceOrder::automatic;
+    // Not automatic yet: early leechers started in file order overlap (docs/design.md, "The swarm").
+    PieceOrder p2p_piece_order = PieceOrder::rarest_first;
     // A complete seeder hands each piece out about once and lets the swarm
     // pass it on (LLMPT_P2P_SEED_DISPATCH=0 turns it off).
     bool p2p_seed_dispatch = true;

@@ -116,5 +116,5 @@ TEST_CASE("piece order: in file order while every peer is complete, rarest-first
     CHECK(in_file_order(PieceOrder::in_order, true, 5));
     CHECK_FALSE(in_file_order(PieceOrder::rarest_first, true, 0));
     CHECK(llmpt::parse_piece_order("auto") == PieceOrder::automatic);
-    CHECK(llmpt::Settings{}.p2p_piece_order == PieceOrder::automatic);
+    CHECK(llmpt::Settings{}.p2p_piece_order == PieceOrder::rarest_first); // automatic is opt-in for now
 }
