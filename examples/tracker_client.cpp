@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         const auto& t = **r;
-        std::printf("%s %s files=%llu size=%llu seeders=%llu\n", t.info_hash.c_str(), t.announce_key.c_str(),
+        std::printf("%s %s files=%llu size=%llu seeders=%llu\n", t.info_hash.v2().c_str(), t.info_hash.announce_key().c_str(),
                     static_cast<unsigned long long>(t.file_count), static_cast<unsigned long long>(t.total_size),
                     static_cast<unsigned long long>(t.seeders));
         return 0;
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "error: %s\n", r.error().what().c_str());
             return r.error().exit_code();
         }
-        std::printf("%s %s\n", std::string(llmpt::to_string(r->status)).c_str(), r->info_hash.c_str());
+        std::printf("%s %s\n", std::string(llmpt::to_string(r->status)).c_str(), r->info_hash.v2().c_str());
         return 0;
     }
     std::fprintf(stderr, "unknown command %s\n", verb.c_str());

@@ -21,7 +21,7 @@ struct ImportRequest {
 };
 
 struct ImportResult {
-    std::string commit;                      // deterministic: same content, same id
+    CommitId commit;                         // deterministic: same content, same id
     std::filesystem::path snapshot;
     std::size_t files = 0;
     std::uint64_t bytes = 0;
@@ -38,10 +38,10 @@ struct VerifyProblem {
 };
 
 struct VerifyReport {
-    std::string commit;
+    CommitId commit;
     std::size_t files_checked = 0;
     std::uint64_t bytes_checked = 0;
-    std::vector<VerifyProblem> problems;
+    std::vector<VerifyProblem> problems{};
     bool ok() const { return problems.empty(); }
 };
 

@@ -62,8 +62,10 @@ struct DownloadRequest {
 };
 
 struct DownloadResult {
-    std::string repo;
-    std::string commit;
+    std::string repo;                        // "org/name"
+    // Unknown only when a local_dir download is answered offline: the folder
+    // does not say which commit its files came from.
+    std::optional<CommitId> commit;
     std::filesystem::path path;              // snapshot folder, or local_dir
     std::size_t files = 0;                   // files in the selection
     std::uint64_t bytes_total = 0;

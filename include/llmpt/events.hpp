@@ -2,6 +2,8 @@
 // llmpt::download(), never from inside a transfer thread.
 #pragma once
 
+#include <llmpt/repo.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -14,7 +16,7 @@ namespace llmpt {
 
 // Emitted once the plan is known.
 struct PlanEvent {
-    std::string commit;
+    CommitId commit;
     std::size_t files_total = 0;     // files in the selection
     std::size_t files_cached = 0;    // already in the cache
     std::uint64_t bytes_total = 0;   // bytes in the selection

@@ -68,6 +68,25 @@ private:
     std::string hex_;
 };
 
+// A torrent's identity, as libtorrent's info_hash_t holds it: the v2 hash
+// (sha256 of the info dictionary, 64 hex) and, for hybrid torrents, the v1
+// one (sha1, 40 hex); lower case.
+class InfoHash {
+public:
+    static std::optional<InfoHash> parse(std::string_view v2, std::string_view v1 = {});
+    const std::string& v2() const noexcept { return v2_; }
+    const std::string& v1() const noexcept { return v1_; } // empty: v2 only
+    bool hybrid() const noexcept { return !v1_.empty(); }
+    // What a v2 swarm is announced by: the v2 hash's first 20 bytes (BEP 52),
+    // 40 hex; the tracker keys torrents and swarms by it.
+    std::string announce_key() const { return v2_.substr(0, 40); }
+    bool operator==(const InfoHash&) const = default;
+
+private:
+    InfoHash(std::string v2, std::string v1) : v2_(std::move(v2)), v1_(std::move(v1)) {}
+    std::string v2_, v1_;
+};
+
 bool is_hex(std::string_view s) noexcept;
 
 } // namespace llmpt

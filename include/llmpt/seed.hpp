@@ -34,12 +34,13 @@ struct SeedRequest {
 enum class PublishState { created, exists, skipped, failed };
 
 struct SeedStatus {
-    std::string commit, info_hash, announce_key;
+    CommitId commit;
+    InfoHash info_hash;
     std::size_t files = 0;
     std::uint64_t bytes = 0;
     std::uint64_t hashed_now = 0;   // blob bytes hashed at start (0 when all were remembered)
     PublishState publish_state = PublishState::skipped;
-    std::string publish;            // for people: "created", "exists", "skipped (why)" or "failed: why"
+    std::string publish{};          // for people: "created", "exists", "skipped (why)" or "failed: why"
     unsigned publishes = 0;         // times this seeder created the torrent on the tracker
     int peers = 0;
     int leechers = 0;               // connected peers that are not complete

@@ -23,14 +23,12 @@ struct CreateTorrentRequest {
 };
 
 struct CreatedTorrent {
-    std::string commit;        // the torrent's name
-    std::string info_hash;     // v2, 64 hex
-    std::string info_hash_v1;  // 40 hex, hybrid only
-    std::string announce_key;  // first 20 bytes of the v2 hash, 40 hex
+    CommitId commit;           // the torrent's name
+    InfoHash info_hash;        // v1 too when hybrid
     std::uint64_t total_size = 0;
     std::uint64_t piece_length = 0;
     std::size_t files = 0;
-    std::string data;          // the .torrent bytes
+    std::string data{};        // the .torrent bytes
 };
 
 // Hashes the snapshot's files (through their blobs; every entry must be a

@@ -20,19 +20,19 @@ struct TrackerFile {
     std::uint64_t size = 0;
 };
 
+// Built as TorrentRecord{.info_hash = ...}: the members have initializers so
+// that designated initialization names only what it sets.
 struct TorrentRecord {
-    std::string repo_id;
-    std::string revision;
+    std::string repo_id{};
+    std::string revision{};
     RepoType repo_type = RepoType::model;
-    std::string name;
-    std::string info_hash;     // v2, 64 hex
-    std::string info_hash_v1;  // 40 hex, hybrid torrents only
-    std::string announce_key;  // 40 hex
+    std::string name{};
+    InfoHash info_hash;        // v1 too for hybrid torrents
     std::uint64_t total_size = 0;
     std::uint64_t file_count = 0;
     std::uint64_t piece_length = 0;
-    std::vector<TrackerFile> files;
-    std::string created_at;
+    std::vector<TrackerFile> files{};
+    std::string created_at{};
     std::uint64_t seeders = 0, leechers = 0, completed = 0;
 };
 
@@ -42,8 +42,7 @@ std::string_view to_string(PublishOutcome o) noexcept; // "created" | "exists"
 
 struct PublishResult {
     PublishOutcome status = PublishOutcome::created;
-    std::string info_hash;
-    std::string announce_key;
+    InfoHash info_hash;        // of the torrent the tracker holds now
     std::string message;
 };
 

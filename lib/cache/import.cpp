@@ -113,7 +113,7 @@ Result<ImportResult> import_folder(const ImportRequest& req) {
     const cache::RepoCache cache(req.cache_dir, RepoRef{req.repo_type, *id});
     if (auto st = cache.ensure_layout(); !st) return st.error();
 
-    ImportResult result;
+    std::uint64_t bytes = 0;
     util::Hasher commit_hash(util::Hasher::Algo::sha1);
     commit_hash.update("llmpt-import v1\n");
     for (auto& e : *entries) {
@@ -121,7 +121,7 @@ Result<ImportResult> import_folder(const ImportRequest& req) {
         commit_hash.update(e.path);
         commit_hash.update(std::string_view("\0", 1));
         commit_hash.update(e.etag->str() + "\n");
-        result.bytes += e.size;
+        bytes += e.size;
     }
     const auto commit = *CommitId::parse(commit_hash.hex_digest());
     std::vector<cache::ManifestEntry> manifest;
@@ -132,10 +132,7 @@ Result<ImportResult> import_folder(const ImportRequest& req) {
     if (auto st = cache::write_manifest(cache, commit, manifest); !st) return st.error();
     if (req.revision != commit.str())
         if (auto st = cache.write_ref(req.revision, commit); !st) return st.error();
-    result.commit = commit.str();
-    result.snapshot = cache.snapshot_dir(commit);
-    result.files = entries->size();
-    return result;
+    return ImportResult{commit, cache.snapshot_dir(commit), entries->size(), bytes};
 }
 
 } // namespace llmpt

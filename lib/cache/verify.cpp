@@ -15,8 +15,7 @@ Result<VerifyReport> verify_snapshot(const fs::path& cache_dir, const RepoRef& r
     if (!commit)
         return Error(errc::not_found,
                      repo.id.str() + "@" + revision + " is not in the cache at " + cache_dir.string());
-    VerifyReport report;
-    report.commit = commit->str();
+    VerifyReport report{.commit = *commit};
     auto st = cache.for_each_snapshot_entry(*commit, [&](const std::string& rel, const fs::path& path) -> Status {
         std::error_code ec;
         if (!fs::is_symlink(path, ec)) {

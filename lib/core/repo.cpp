@@ -81,6 +81,12 @@ std::optional<CommitId> CommitId::parse(std::string_view s) {
     return CommitId(lower(s));
 }
 
+std::optional<InfoHash> InfoHash::parse(std::string_view v2, std::string_view v1) {
+    if (v2.size() != 64 || !is_hex(v2)) return std::nullopt;
+    if (!v1.empty() && (v1.size() != 40 || !is_hex(v1))) return std::nullopt;
+    return InfoHash(lower(v2), lower(v1));
+}
+
 std::optional<Etag> Etag::parse(std::string_view s) {
     if (s.substr(0, 2) == "W/") s.remove_prefix(2);
     if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);

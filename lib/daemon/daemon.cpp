@@ -281,7 +281,7 @@ private:
                                 {"repo_type", to_string(s.snap.repo.type)},
                                 {"revision", s.snap.commit.str()},
                                 {"cache", s.snap.cache.string()},
-                                {"info_hash", st.info_hash},
+                                {"info_hash", st.info_hash.v2()},
                                 {"files", st.files},
                                 {"bytes", st.bytes},
                                 {"peers", st.peers},

@@ -164,7 +164,7 @@ bool Seeds::start_seed(const Snapshot& snap) {
         return false;
     }
     const auto st = (*seeder)->status();
-    log(fmt::format("seeding {} info_hash {} ({} files, {} bytes hashed now) publish {}", snap.name(), st.info_hash,
+    log(fmt::format("seeding {} info_hash {} ({} files, {} bytes hashed now) publish {}", snap.name(), st.info_hash.v2(),
                     st.files, st.hashed_now, st.publish));
     std::lock_guard lk(mu_);
     seeds_.emplace(snap.key(), Entry{snap, std::shared_ptr<Seeder>(std::move(*seeder))});

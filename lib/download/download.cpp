@@ -497,7 +497,7 @@ Status Download::fetch_into_local_dir(hub::HubApi& hub, const CommitId& commit, 
 DownloadResult Download::finish(const CommitId& commit, fs::path path) {
     DownloadResult r;
     r.repo = req_.repo;
-    r.commit = commit.str();
+    r.commit = commit;
     r.path = std::move(path);
     r.files = files_;
     r.bytes_total = bytes_total_;
@@ -563,7 +563,7 @@ Result<DownloadResult> Download::run() {
         auto [it, inserted] = by_etag.try_emplace(f.etag.str(), Wanted{f, {}});
         it->second.paths.push_back(f.path);
     }
-    if (on_event_) on_event_(PlanEvent{commit->str(), files_, files_cached, bytes_total_, bytes_cached_});
+    if (on_event_) on_event_(PlanEvent{*commit, files_, files_cached, bytes_total_, bytes_cached_});
     events_.drain(on_event_); // the cached files are usable now
 
     std::vector<Wanted> todo;

@@ -27,7 +27,7 @@ json to_json_value(const Event& e) {
     return std::visit(
         overloaded{
             [](const PlanEvent& p) {
-                return json{{"event", "plan"},          {"commit", p.commit},
+                return json{{"event", "plan"},          {"commit", p.commit.str()},
                             {"files", p.files_total},   {"files_cached", p.files_cached},
                             {"bytes_total", p.bytes_total}, {"bytes_cached", p.bytes_cached}};
             },
@@ -50,10 +50,13 @@ std::optional<Event> event_from_json(std::string_view text) {
     if (!j) return std::nullopt;
     try {
         const auto kind = j->value("event", std::string());
-        if (kind == "plan")
-            return PlanEvent{j->value("commit", std::string()), j->value("files", std::size_t{0}),
+        if (kind == "plan") {
+            const auto commit = CommitId::parse(j->value("commit", std::string()));
+            if (!commit) return std::nullopt;
+            return PlanEvent{*commit, j->value("files", std::size_t{0}),
                              j->value("files_cached", std::size_t{0}), j->value("bytes_total", std::uint64_t{0}),
                              j->value("bytes_cached", std::uint64_t{0})};
+        }
         if (kind == "progress")
             return ProgressEvent{j->value("bytes_done", std::uint64_t{0}), j->value("bytes_total", std::uint64_t{0}),
                                  j->value("rate", 0.0), j->value("active", std::vector<std::string>{})};
@@ -68,7 +71,7 @@ std::optional<Event> event_from_json(std::string_view text) {
 
 json to_json_value(const DownloadResult& r) {
     return json{{"repo", r.repo},
-                {"commit", r.commit},
+                {"commit", r.commit ? r.commit->str() : ""},
                 {"path", r.path.string()},
                 {"files", r.files},
                 {"bytes_total", r.bytes_total},
@@ -88,7 +91,10 @@ std::optional<DownloadResult> result_from_json(std::string_view text) {
     try {
         DownloadResult r;
         r.repo = j->value("repo", std::string());
-        r.commit = j->value("commit", std::string());
+        if (const auto commit = j->value("commit", std::string()); !commit.empty()) {
+            r.commit = CommitId::parse(commit);
+            if (!r.commit) return std::nullopt;
+        }
         r.path = j->value("path", std::string());
         r.files = j->value("files", std::size_t{0});
         r.bytes_total = j->value("bytes_total", std::uint64_t{0});

@@ -7,6 +7,7 @@
 #include "util/url.hpp"
 #include "cache/layout.hpp"
 #include "cache/verified.hpp"
+#include "p2p/publisher.hpp"
 #include "p2p/session.hpp"
 #include "torrent/inspect.hpp"
 #include "util/fd.hpp"
@@ -20,7 +21,6 @@
 #include <atomic>
 #include <mutex>
 #include <utility>
-#include <random>
 
 namespace llmpt {
 
@@ -45,34 +45,6 @@ std::optional<std::string> cached_torrent(const fs::path& path, const CommitId& 
     return std::move(*data);
 }
 
-// What publish() did: the state, its text for people, and whether it is
-// final (worth no retry).
-struct Published {
-    PublishState state;
-    std::string text;
-    bool final;
-};
-
-// Publishes when the tracker has no torrent for the revision.
-Published publish(const SeedRequest& req, const std::string& commit, const std::string& data,
-                  const std::string& info_hash) {
-    if (req.tracker.empty()) return {PublishState::skipped, "skipped (no tracker)", true};
-    TrackerOptions to;
-    to.publish_token = req.publish_token;
-    TrackerClient tracker(req.tracker, to);
-    auto found = tracker.lookup(req.repo_type, req.repo, commit);
-    if (!found) return {PublishState::skipped, "skipped (" + found.error().message + ")", false};
-    if (*found && (*found)->info_hash == info_hash) return {PublishState::exists, "exists", true};
-    if (*found)
-        return {PublishState::skipped, "skipped (the tracker holds another torrent for this revision)", true};
-    auto pub = tracker.publish(req.repo_type, req.repo, commit, data);
-    if (pub) {
-        const auto state = pub->status == PublishOutcome::created ? PublishState::created : PublishState::exists;
-        return {state, std::string(to_string(pub->status)), true};
-    }
-    return {PublishState::failed, "failed: " + pub.error().message, pub.error().code != errc::network};
-}
-
 // The repo's cache and what its blobs were verified as, kept together (the
 // record refers to the cache) for Seeder::intact().
 struct Verified {
@@ -87,10 +59,12 @@ struct Verified {
 class SeederImpl final : public Seeder {
 public:
     SeederImpl(p2p::Session& session, lt::torrent_handle h, SeedStatus s, SeedRequest req, std::string data,
-               bool publish_final, std::unique_ptr<Verified> verified, std::vector<Etag> etags,
+               std::unique_ptr<p2p::TrackerPort> tracker, const p2p::Published& published,
+               std::unique_ptr<Verified> verified, std::vector<Etag> etags,
                std::shared_ptr<std::atomic<bool>> tracker_refused)
         : session_(session), h_(std::move(h)), status_(std::move(s)), req_(std::move(req)), data_(std::move(data)),
-          publish_final_(publish_final), next_try_(std::chrono::steady_clock::now() + backoff_),
+          offer_{req_.repo_type, req_.repo, status_.commit, status_.info_hash, data_}, tracker_(std::move(tracker)),
+          schedule_(published, req_.tracker_check, std::chrono::steady_clock::now()),
           verified_(std::move(verified)), etags_(std::move(etags)), tracker_refused_(std::move(tracker_refused)) {}
     ~SeederImpl() override { stop(); }
 
@@ -103,39 +77,19 @@ public:
 
     void maintain() override {
         std::lock_guard one(maintain_mu_); // one maintain at a time
-        std::string commit, info_hash;
-        {
-            std::lock_guard lk(mu_);
-            // A refused announce: the tracker may have lost the torrent. Look
-            // again (bounded by the backoff, so a tracker that refuses for
-            // another reason is not asked every second).
-            const auto now = std::chrono::steady_clock::now();
-            if (publish_final_ && now >= next_try_ &&
-                (tracker_refused_->exchange(false) ||
-                 (req_.tracker_check.count() > 0 && now >= last_check_ + req_.tracker_check))) {
-                publish_final_ = false;
-                last_check_ = now;
-            }
-            if (publish_final_ || now < next_try_) return;
-            commit = status_.commit;
-            info_hash = status_.info_hash;
-        }
-        const auto published = publish(req_, commit, data_, info_hash);
+        // The schedule is maintain()'s alone (maintain_mu_); the tracker is
+        // asked without mu_.
+        if (!schedule_.due(std::chrono::steady_clock::now(), [&] { return tracker_refused_->exchange(false); }))
+            return;
+        const auto published = p2p::publish_if_missing(tracker_.get(), offer_);
+        schedule_.record(published, std::chrono::steady_clock::now());
         lt::torrent_handle h;
         {
             std::lock_guard lk(mu_);
             status_.publish_state = published.state;
             status_.publish = published.text;
             if (published.state == PublishState::created) ++status_.publishes;
-            publish_final_ = published.final;
-            if (!published.final) {
-                backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, std::chrono::seconds(60));
-                thread_local std::mt19937 rng{std::random_device{}()};
-                std::uniform_int_distribution<long> jitter(0, backoff_.count() / 4);
-                next_try_ = std::chrono::steady_clock::now() + backoff_ + std::chrono::milliseconds(jitter(rng));
-                return;
-            }
-            next_try_ = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+            if (!published.final) return;
             h = h_;
         }
         // Announces the tracker refused before the torrent was known: again now.
@@ -158,13 +112,10 @@ public:
         return status_;
     }
     SeedStatus status() const override {
-        SeedStatus s;
-        lt::torrent_handle h;
-        {
+        auto [s, h] = [&] {
             std::lock_guard lk(mu_);
-            s = status_;
-            h = h_;
-        }
+            return std::pair(status_, h_);
+        }();
         if (h.is_valid()) {
             const auto st = h.status();
             s.peers = st.num_peers;
@@ -191,13 +142,12 @@ private:
     SeedStatus status_;
     const SeedRequest req_;
     const std::string data_;
-    bool publish_final_;
-    std::chrono::milliseconds backoff_{1000};
-    std::chrono::steady_clock::time_point next_try_;
+    const p2p::OfferedTorrent offer_;                 // refers to data_
+    const std::unique_ptr<p2p::TrackerPort> tracker_; // null: no tracker
+    p2p::PublishSchedule schedule_;                    // guarded by maintain_mu_
     std::unique_ptr<Verified> verified_;
     const std::vector<Etag> etags_;
     std::shared_ptr<std::atomic<bool>> tracker_refused_;
-    std::chrono::steady_clock::time_point last_check_ = std::chrono::steady_clock::now();
 };
 
 } // namespace
@@ -215,12 +165,8 @@ Result<std::unique_ptr<Seeder>> Seeder::start(Session& session_handle, const See
     if (!files) return files.error();
     if (files->empty()) return Error(errc::not_found, "the snapshot has no files", commit->str());
 
-    SeedStatus status;
-    status.commit = commit->str();
-    status.files = files->size();
     auto hashed = cache::verify_blobs(cache, *files, verified->blobs);
     if (!hashed) return hashed.error();
-    status.hashed_now = *hashed;
     if (auto st = verified->blobs.save(); !st) return st.error();
     std::vector<Etag> etags;
     for (const auto& [_, etag] : *files) etags.push_back(etag);
@@ -241,11 +187,14 @@ Result<std::unique_ptr<Seeder>> Seeder::start(Session& session_handle, const See
     }
     auto facts = torrent::inspect(*data, torrent::Limits{64u << 20, 64, 100000000, 100000000});
     if (!facts) return facts.error();
-    status.info_hash = facts->info_hash;
-    status.announce_key = facts->announce_key;
+    SeedStatus status{.commit = *commit, .info_hash = facts->info_hash};
+    status.files = files->size();
+    status.hashed_now = *hashed;
     status.bytes = facts->total_size;
 
-    const auto published = publish(req, commit->str(), *data, facts->info_hash);
+    auto tracker = p2p::make_tracker_port(req.tracker, req.publish_token);
+    const auto published =
+        p2p::publish_if_missing(tracker.get(), {req.repo_type, req.repo, *commit, facts->info_hash, *data});
     status.publish_state = published.state;
     status.publish = published.text;
     if (published.state == PublishState::created) ++status.publishes;
@@ -280,9 +229,9 @@ Result<std::unique_ptr<Seeder>> Seeder::start(Session& session_handle, const See
         {}, /*dispatch=*/true);
     if (!h) return h.error();
     status.listen_port = session.listen_port();
-    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(session, *h, status, req, std::move(*data), published.final,
-                                                                std::move(verified), std::move(etags),
-                                                                std::move(refused)));
+    return std::unique_ptr<Seeder>(std::make_unique<SeederImpl>(session, *h, status, req, std::move(*data),
+                                                                std::move(tracker), published, std::move(verified),
+                                                                std::move(etags), std::move(refused)));
 }
 
 } // namespace llmpt

@@ -43,14 +43,10 @@ Result<CreatedTorrent> create_torrent(const CreateTorrentRequest& req,
     auto data = torrent::make_snapshot_torrent(commit->str(), named, ao, threads, on_progress);
     if (!data) return data.error();
 
-    CreatedTorrent out;
-    out.data = std::move(*data);
-    auto facts = torrent::inspect(out.data, torrent::Limits{1u << 30, 64, 100000000, 100000000});
+    auto facts = torrent::inspect(*data, torrent::Limits{1u << 30, 64, 100000000, 100000000});
     if (!facts) return facts.error();
-    out.commit = commit->str();
-    out.info_hash = facts->info_hash;
-    out.info_hash_v1 = facts->info_hash_v1;
-    out.announce_key = facts->announce_key;
+    CreatedTorrent out{.commit = *commit, .info_hash = facts->info_hash};
+    out.data = std::move(*data);
     out.total_size = facts->total_size;
     out.piece_length = facts->piece_length;
     out.files = facts->files.size();

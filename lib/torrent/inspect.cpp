@@ -42,15 +42,13 @@ Result<TorrentFacts> inspect(std::string_view bytes, const Limits& limits) {
     if (ec) return bad("torrent_data", "not a valid torrent (" + ec.message() + ")");
     if (ti.num_pieces() > limits.max_pieces) return bad("torrent_data", "too many pieces");
 
-    TorrentFacts f;
     const auto hashes = ti.info_hashes();
     if (!hashes.has_v2()) return bad("torrent_data", "not a BitTorrent v2 torrent");
-    f.info_hash = util::to_hex({hashes.v2.data(), hashes.v2.size()});
-    f.announce_key = f.info_hash.substr(0, 40);
-    if (hashes.has_v1()) f.info_hash_v1 = util::to_hex({hashes.v1.data(), hashes.v1.size()});
+    const std::string v1 = hashes.has_v1() ? util::to_hex({hashes.v1.data(), hashes.v1.size()}) : "";
     // The name as the info dict says it: libtorrent reports a one-file v2
     // torrent under its file's name, and a snapshot torrent is named by its commit (docs/design.md, "Torrents").
-    f.name = std::string(node.dict_find_dict("info").dict_find_string_value("name"));
+    TorrentFacts f{.name = std::string(node.dict_find_dict("info").dict_find_string_value("name")),
+                   .info_hash = *InfoHash::parse(util::to_hex({hashes.v2.data(), hashes.v2.size()}), v1)};
     f.piece_length = static_cast<std::uint64_t>(ti.piece_length());
 
     const auto& fs = ti.files();

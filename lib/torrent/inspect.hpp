@@ -5,6 +5,7 @@
 #pragma once
 
 #include <llmpt/error.hpp>
+#include <llmpt/repo.hpp>
 
 #include <libtorrent/fwd.hpp>
 #include <libtorrent/units.hpp>
@@ -31,14 +32,12 @@ struct FileFact {
 
 struct TorrentFacts {
     std::string name;
-    std::string info_hash;     // v2 sha256, 64 hex
-    std::string info_hash_v1;  // sha1, 40 hex; empty unless hybrid
-    std::string announce_key;  // first 20 bytes of the v2 hash, 40 hex
+    InfoHash info_hash;
     std::uint64_t piece_length = 0;
     std::uint64_t total_size = 0;   // pad files excluded
-    std::vector<FileFact> files;    // pad files excluded, in torrent order
+    std::vector<FileFact> files{};  // pad files excluded, in torrent order
     bool has_symlinks = false;
-    std::string attributed;          // the first file with an attribute (x, h), if any
+    std::string attributed{};         // the first file with an attribute (x, h), if any
 };
 
 struct Limits {

@@ -43,27 +43,27 @@ json files_json(const std::vector<TrackerFile>& files) {
 json record_json(const TorrentRecord& r) {
     json j = {{"repo_id", r.repo_id},           {"revision", r.revision},
               {"repo_type", to_string(r.repo_type)}, {"name", r.name},
-              {"info_hash", r.info_hash},       {"announce_key", r.announce_key},
+              {"info_hash", r.info_hash.v2()},  {"announce_key", r.info_hash.announce_key()},
               {"total_size", r.total_size},     {"file_count", r.file_count},
               {"piece_length", r.piece_length}, {"files", files_json(r.files)},
               {"created_at", r.created_at},
               {"stats", {{"seeders", r.seeders}, {"leechers", r.leechers}, {"completed", r.completed}}}};
-    if (!r.info_hash_v1.empty()) j["info_hash_v1"] = r.info_hash_v1;
+    if (r.info_hash.hybrid()) j["info_hash_v1"] = r.info_hash.v1();
     return j;
 }
 
 std::optional<TorrentRecord> parse_record(const json& e) {
     if (!e.is_object()) return std::nullopt;
-    TorrentRecord r;
+    // A record's torrent is named by its hashes; without them it is not one.
+    auto hash = InfoHash::parse(str_or(e, "info_hash"), str_or(e, "info_hash_v1"));
+    if (!hash) return std::nullopt;
+    TorrentRecord r{.info_hash = std::move(*hash)};
     r.repo_id = str_or(e, "repo_id");
     r.revision = str_or(e, "revision");
     const auto type = parse_repo_type(str_or(e, "repo_type", "model"));
     if (!type) return std::nullopt; // not a record of ours
     r.repo_type = *type;
     r.name = str_or(e, "name");
-    r.info_hash = str_or(e, "info_hash");
-    r.info_hash_v1 = str_or(e, "info_hash_v1");
-    r.announce_key = str_or(e, "announce_key");
     r.total_size = num_or(e, "total_size");
     r.file_count = num_or(e, "file_count");
     r.piece_length = num_or(e, "piece_length");
@@ -76,7 +76,6 @@ std::optional<TorrentRecord> parse_record(const json& e) {
         r.leechers = num_or(*s, "leechers");
         r.completed = num_or(*s, "completed");
     }
-    if (r.info_hash.empty()) return std::nullopt;
     return r;
 }
 
@@ -99,8 +98,8 @@ std::string publish_body(RepoType type, const std::string& repo_id, const std::s
                        {"revision", revision},
                        {"repo_type", to_string(type)},
                        {"name", facts.name},
-                       {"info_hash", facts.info_hash},
-                       {"announce_key", facts.announce_key},
+                       {"info_hash", facts.info_hash.v2()},
+                       {"announce_key", facts.info_hash.announce_key()},
                        {"total_size", facts.total_size},
                        {"file_count", facts.files.size()},
                        {"piece_length", facts.piece_length},
@@ -132,14 +131,14 @@ Publish parse_publish(std::string_view body) {
     auto facts = torrent::inspect(p.torrent);
     if (!facts) return fail(facts.error().message);
     p.facts = std::move(*facts);
-    if (auto st = torrent::check_snapshot_torrent(p.facts, p.revision); !st) return fail(st.error().message);
+    if (auto st = torrent::check_snapshot_torrent(*p.facts, p.revision); !st) return fail(st.error().message);
 
     // Every field the client sent must be what the torrent says.
     const auto mismatch = [&](const char* field) { return fail(std::string(field) + ": does not match the torrent"); };
-    const auto& f = p.facts;
+    const auto& f = *p.facts;
     if (auto v = str(j, "name"); v && *v != f.name) return mismatch("name");
-    if (auto v = str(j, "info_hash"); !v || *v != f.info_hash) return mismatch("info_hash");
-    if (auto v = str(j, "announce_key"); v && *v != f.announce_key) return mismatch("announce_key");
+    if (auto v = str(j, "info_hash"); !v || *v != f.info_hash.v2()) return mismatch("info_hash");
+    if (auto v = str(j, "announce_key"); v && *v != f.info_hash.announce_key()) return mismatch("announce_key");
     if (num(j, "total_size") != f.total_size) return mismatch("total_size");
     if (num(j, "file_count") != f.files.size()) return mismatch("file_count");
     if (num(j, "piece_length") != f.piece_length) return mismatch("piece_length");
@@ -155,8 +154,8 @@ Publish parse_publish(std::string_view body) {
 
 std::string publish_result_body(const PublishResult& r) {
     return json{{"message", r.message},
-                {"info_hash", r.info_hash},
-                {"announce_key", r.announce_key},
+                {"info_hash", r.info_hash.v2()},
+                {"announce_key", r.info_hash.announce_key()},
                 {"status", to_string(r.status)}}
         .dump();
 }
@@ -169,7 +168,9 @@ std::optional<PublishResult> parse_publish_result(std::string_view body) {
     if (status == to_string(PublishOutcome::created)) outcome = PublishOutcome::created;
     else if (status == to_string(PublishOutcome::exists)) outcome = PublishOutcome::exists;
     else return std::nullopt;
-    return PublishResult{outcome, str_or(j, "info_hash"), str_or(j, "announce_key"), str_or(j, "message")};
+    auto hash = InfoHash::parse(str_or(j, "info_hash"));
+    if (!hash) return std::nullopt;
+    return PublishResult{outcome, std::move(*hash), str_or(j, "message")};
 }
 
 std::string error_body(std::string_view message) {

@@ -37,7 +37,9 @@ std::string publish_body(RepoType type, const std::string& repo_id, const std::s
 struct Publish {
     std::string repo_id, revision, repo_type = "model";
     std::string torrent;            // the decoded torrent_data
-    torrent::TorrentFacts facts;    // inspected, checked as a snapshot torrent of `revision`
+    // Set once the torrent decodes; then checked as a snapshot torrent of
+    // `revision` and against the fields the client sent (`error` if not).
+    std::optional<torrent::TorrentFacts> facts;
     std::optional<std::string> error;
 };
 Publish parse_publish(std::string_view body);

@@ -8,7 +8,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto p = tracker::protocol::parse_publish(fuzz::text(data, size));
     if (!p.error) {
         LLMPT_FUZZ_CHECK(!p.repo_id.empty());
-        LLMPT_FUZZ_CHECK(p.facts.info_hash.size() == 64);
+        LLMPT_FUZZ_CHECK(p.facts && p.facts->info_hash.v2().size() == 64);
     }
     return 0;
 }

@@ -10,7 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     limits.max_pieces = 100000; // keeps each run fast; the code path is the same
     auto facts = torrent::inspect(fuzz::text(data, size), limits);
     if (!facts) return 0;
-    LLMPT_FUZZ_CHECK(facts->info_hash.size() == 64);
+    LLMPT_FUZZ_CHECK(facts->info_hash.v2().size() == 64);
     std::uint64_t total = 0;
     for (const auto& f : facts->files) total += f.size;
     LLMPT_FUZZ_CHECK(total == facts->total_size);

@@ -46,15 +46,15 @@ TEST_CASE("import builds the exact cache layout and verify checks it") {
     // refs/main: the commit, no newline
     std::ifstream ref(repo / "refs" / "main");
     std::string content((std::istreambuf_iterator<char>(ref)), {});
-    CHECK(content == r->commit);
+    CHECK(content == r->commit.str());
     // config.json is a git blob (40 hex), w.bin binary -> sha256 (64 hex)
-    const auto cfg = fs::read_symlink(repo / "snapshots" / r->commit / "config.json").string();
+    const auto cfg = fs::read_symlink(repo / "snapshots" / r->commit.str() / "config.json").string();
     CHECK(cfg.size() == std::string("../../blobs/").size() + 40);
-    const auto bin = fs::read_symlink(repo / "snapshots" / r->commit / "sub" / "w.bin").string();
+    const auto bin = fs::read_symlink(repo / "snapshots" / r->commit.str() / "sub" / "w.bin").string();
     CHECK(bin.rfind("../../../blobs/", 0) == 0);
     CHECK(bin.size() == std::string("../../../blobs/").size() + 64);
     CHECK(fs::exists(cache_dir.path / "CACHEDIR.TAG"));
-    CHECK_FALSE(fs::exists(repo / "snapshots" / r->commit / ".git"));
+    CHECK_FALSE(fs::exists(repo / "snapshots" / r->commit.str() / ".git"));
 
     // deterministic commit
     TempDir other;
@@ -69,7 +69,7 @@ TEST_CASE("import builds the exact cache layout and verify checks it") {
     CHECK(good->files_checked == 2);
 
     // corrupt a blob: verify names it
-    const auto blob = fs::canonical(repo / "snapshots" / r->commit / "config.json");
+    const auto blob = fs::canonical(repo / "snapshots" / r->commit.str() / "config.json");
     fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
     std::ofstream(blob) << "tampered";
     auto bad = verify_snapshot(cache_dir.path, ref_, "main");

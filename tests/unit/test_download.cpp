@@ -99,7 +99,7 @@ TEST_CASE("download: blobs already cached are linked, refs written, nothing fetc
     for (const auto& file : f.hub.files) f.cache_blob(file);
     auto r = f.download();
     REQUIRE(r);
-    CHECK(r->commit == kDlCommit.str());
+    CHECK(r->commit == kDlCommit);
     CHECK(r->path == f.rc.snapshot_dir(kDlCommit));
     CHECK(r->bytes_total == 13);
     CHECK(r->bytes_cached == 13);
@@ -126,7 +126,7 @@ TEST_CASE("download: the Hub down answers from the cache, and says so when the c
     auto r = f.download();
     REQUIRE(r);
     CHECK(r->offline);
-    CHECK(r->commit == kDlCommit.str());
+    CHECK(r->commit == kDlCommit);
     CHECK(r->files == 2);
 
     f.req.revision = "v2"; // never downloaded

@@ -41,6 +41,22 @@ TEST_CASE("commit ids are 40 hex") {
     CHECK_FALSE(CommitId::parse("main"));
 }
 
+TEST_CASE("info hashes: a 64-hex v2 hash, a 40-hex v1 one for hybrids, the announce key from v2") {
+    const std::string v2 = std::string(40, 'A') + std::string(24, 'b');
+    const auto h = InfoHash::parse(v2);
+    REQUIRE(h);
+    CHECK(h->v2() == std::string(40, 'a') + std::string(24, 'b'));
+    CHECK_FALSE(h->hybrid());
+    CHECK(h->announce_key() == std::string(40, 'a'));
+    const auto hybrid = InfoHash::parse(v2, std::string(40, 'C'));
+    REQUIRE(hybrid);
+    CHECK(hybrid->v1() == std::string(40, 'c'));
+    CHECK_FALSE(*hybrid == *h);
+    CHECK_FALSE(InfoHash::parse(std::string(40, 'a')));           // a v1 hash is not a v2 one
+    CHECK_FALSE(InfoHash::parse(v2, std::string(64, 'c')));       // nor the other way round
+    CHECK_FALSE(InfoHash::parse(std::string(63, 'a') + "g"));
+}
+
 TEST_CASE("errors format with context and map to exit codes") {
     Error e(errc::disk, "no space", "/x");
     CHECK(e.what() == "no space (/x)");

@@ -16,12 +16,14 @@ using daemon::Snapshot;
 
 namespace {
 
+const CommitId kSeedsFakeCommit = *CommitId::parse("fedcba9876543210fedcba9876543210fedcba98");
+const InfoHash kSeedsFakeHash = *InfoHash::parse(std::string(64, 'a'));
+
 struct FakeSeeder final : Seeder {
     std::shared_ptr<bool> stopped = std::make_shared<bool>(false);
     std::shared_ptr<bool> whole = std::make_shared<bool>(true);
     SeedStatus status() const override {
-        SeedStatus s;
-        s.info_hash = "fake";
+        SeedStatus s{.commit = kSeedsFakeCommit, .info_hash = kSeedsFakeHash};
         s.publish = "created";
         return s;
     }

@@ -63,17 +63,19 @@ TEST_CASE("a task request applies on top of the daemon's settings") {
 }
 
 TEST_CASE("events and results round-trip through JSON") {
-    const llmpt::Event plan = llmpt::PlanEvent{"abc", 3, 1, 100, 10};
+    const auto commit = *llmpt::CommitId::parse("0123456789abcdef0123456789abcdef01234567");
+    const llmpt::Event plan = llmpt::PlanEvent{commit, 3, 1, 100, 10};
     auto back = llmpt::event_from_json(llmpt::to_json(plan));
     REQUIRE(back);
     const auto& p = std::get<llmpt::PlanEvent>(*back);
-    CHECK((p.commit == "abc" && p.files_total == 3 && p.files_cached == 1 && p.bytes_total == 100 &&
+    CHECK((p.commit == commit && p.files_total == 3 && p.files_cached == 1 && p.bytes_total == 100 &&
            p.bytes_cached == 10));
     const llmpt::Event file = llmpt::FileReadyEvent{"a/b.bin", "/c/a/b.bin", 7};
     back = llmpt::event_from_json(llmpt::to_json(file));
     REQUIRE(back);
     CHECK(std::get<llmpt::FileReadyEvent>(*back).local_path == "/c/a/b.bin");
     CHECK_FALSE(llmpt::event_from_json(R"({"event": "plan", "files": "many"})"));
+    CHECK_FALSE(llmpt::event_from_json(R"({"event": "plan", "commit": "abc", "files": 3})")); // not a commit
     CHECK_FALSE(llmpt::event_from_json(R"({"event": "other"})"));
     CHECK_FALSE(llmpt::event_from_json("nope"));
 
@@ -86,6 +88,10 @@ TEST_CASE("events and results round-trip through JSON") {
     const auto rr = llmpt::result_from_json(llmpt::to_json(r));
     REQUIRE(rr);
     CHECK((rr->path == "/c/snap" && rr->bytes_p2p == 3 && rr->bytes_http == 2 && rr->bytes_total == 5));
+    CHECK_FALSE(rr->commit); // a local dir answered offline does not know its commit
+    r.commit = commit;
+    CHECK(llmpt::result_from_json(llmpt::to_json(r))->commit == commit);
+    CHECK_FALSE(llmpt::result_from_json(R"({"repo": "org/m", "commit": "main"})")); // not a commit
 }
 
 TEST_CASE("task states have the API's names, and only three are final") {

@@ -53,9 +53,9 @@ TEST_CASE("inspect and check a snapshot torrent") {
     auto f = torrent::inspect(data);
     REQUIRE(f);
     CHECK(f->name == commit);
-    CHECK(f->info_hash.size() == 64);
-    CHECK(f->announce_key == f->info_hash.substr(0, 40));
-    CHECK(f->info_hash_v1.empty());
+    CHECK(f->info_hash.v2().size() == 64);
+    CHECK(f->info_hash.announce_key() == f->info_hash.v2().substr(0, 40));
+    CHECK_FALSE(f->info_hash.hybrid());
     CHECK(f->total_size == 6 + 70000);
     REQUIRE(f->files.size() == 2);
     CHECK(torrent::check_snapshot_torrent(*f, commit));
@@ -63,7 +63,7 @@ TEST_CASE("inspect and check a snapshot torrent") {
 
     auto hybrid = torrent::inspect(make_torrent(dir, 256 * 1024, {}));
     REQUIRE(hybrid);
-    CHECK(hybrid->info_hash_v1.size() == 40);
+    CHECK(hybrid->info_hash.v1().size() == 40);
 
     auto wrong_pl = torrent::inspect(make_torrent(dir, 1 << 20));
     REQUIRE(wrong_pl);

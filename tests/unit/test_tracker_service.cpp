@@ -133,16 +133,22 @@ TEST_CASE("service: publish, the same again, another torrent for the revision") 
     CHECK(json::parse(r.body)["status"] == "created");
     const auto again = f.publish(t);
     CHECK(json::parse(again.body)["status"] == "exists");
-    // The client reads the outcome as its enum; an answer without one is malformed.
+    // The client reads the outcome as its enum and the hash as an InfoHash;
+    // an answer without either is malformed.
     const auto parsed = tracker::protocol::parse_publish_result(again.body);
     REQUIRE(parsed);
     CHECK(parsed->status == PublishOutcome::exists);
-    CHECK(tracker::protocol::parse_publish_result(R"({"status":"created"})")->status == PublishOutcome::created);
+    CHECK(parsed->info_hash == torrent::inspect(t)->info_hash);
+    const std::string hash(64, 'c');
+    CHECK(tracker::protocol::parse_publish_result(R"({"status":"created","info_hash":")" + hash + "\"}")->status ==
+          PublishOutcome::created);
+    CHECK_FALSE(tracker::protocol::parse_publish_result(R"({"status":"created"})"));
+    CHECK_FALSE(tracker::protocol::parse_publish_result(R"({"status":"created","info_hash":"ab"})"));
     CHECK_FALSE(tracker::protocol::parse_publish_result(R"({"status":"stored"})"));
     CHECK_FALSE(tracker::protocol::parse_publish_result(R"({"info_hash":"ab"})"));
     const auto other = f.publish(make(2));
     CHECK(other.status == 409);
-    CHECK(f.listing()["data"][0]["info_hash"] == torrent::inspect(t)->info_hash);
+    CHECK(f.listing()["data"][0]["info_hash"] == torrent::inspect(t)->info_hash.v2());
 }
 
 TEST_CASE("service: a torrent an older llmpt made (file attributes) is replaced by the new one") {
@@ -159,8 +165,8 @@ TEST_CASE("service: a torrent an older llmpt made (file attributes) is replaced 
         row.repo_id = "org/m";
         row.revision = kServiceCommit;
         row.name = kServiceCommit;
-        row.info_hash = facts->info_hash;
-        row.announce_key = facts->announce_key;
+        row.info_hash = facts->info_hash.v2();
+        row.announce_key = facts->info_hash.announce_key();
         row.total_size = facts->total_size;
         row.file_count = facts->files.size();
         row.piece_length = facts->piece_length;
@@ -177,11 +183,11 @@ TEST_CASE("service: a torrent an older llmpt made (file attributes) is replaced 
     const auto r = reopened.publish(now);
     REQUIRE(r.status == 200);
     CHECK(json::parse(r.body)["message"].get<std::string>().find("replaces") != std::string::npos);
-    CHECK(reopened.listing()["data"][0]["info_hash"] == torrent::inspect(now)->info_hash);
+    CHECK(reopened.listing()["data"][0]["info_hash"] == torrent::inspect(now)->info_hash.v2());
     CHECK(reopened.publish(make(4)).status == 409);
     // Announces for the old torrent are refused, for the new one answered.
-    const auto old_key = *util::from_hex(torrent::inspect(old)->announce_key);
-    const auto new_key = *util::from_hex(torrent::inspect(now)->announce_key);
+    const auto old_key = *util::from_hex(torrent::inspect(old)->info_hash.announce_key());
+    const auto new_key = *util::from_hex(torrent::inspect(now)->info_hash.announce_key());
     const std::string q = "&peer_id=-LM0010-abcdefghijkl&port=6881&left=0";
     CHECK(reopened.call("GET", "/announce?info_hash=" + pct(old_key) + q).body.find("unregistered") != std::string::npos);
     CHECK(reopened.call("GET", "/announce?info_hash=" + pct(new_key) + q).body.find("interval") != std::string::npos);
@@ -192,10 +198,10 @@ TEST_CASE("service: the listing names the v1 hash of a hybrid torrent") {
     const auto t = make(5, true);
     REQUIRE(f.publish(t).status == 200);
     const auto rec = f.listing()["data"][0];
-    CHECK(rec["info_hash_v1"] == torrent::inspect(t)->info_hash_v1);
+    CHECK(rec["info_hash_v1"] == torrent::inspect(t)->info_hash.v1());
     CHECK(rec["info_hash_v1"].get<std::string>().size() == 40);
     // The client reads it back.
-    CHECK(tracker::protocol::parse_record(rec)->info_hash_v1 == torrent::inspect(t)->info_hash_v1);
+    CHECK(tracker::protocol::parse_record(rec)->info_hash == torrent::inspect(t)->info_hash);
 }
 
 TEST_CASE("service: bad publishes name the field") {
@@ -251,7 +257,7 @@ TEST_CASE("service: a cohort's reported parts become the published torrent") {
     const auto done = tracker::cohort::parse_answer(last);
     REQUIRE(done);
     CHECK(done->state == tracker::cohort::State::published);
-    CHECK(done->info_hash == torrent::inspect(make(7))->info_hash);
+    CHECK(done->info_hash == torrent::inspect(make(7))->info_hash.v2());
     CHECK(f.listing()["data"][0]["info_hash"] == done->info_hash);
     // A late joiner is sent to the swarm.
     const auto late = tracker::cohort::parse_answer(f.call("POST", "/api/v1/cohort/join", cohort_join()).body);

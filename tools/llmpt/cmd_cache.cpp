@@ -27,7 +27,7 @@ int run_import(const ImportArgs& a) {
     if (!type) return usage_error("--repo-type must be model, dataset or space");
     auto r = import_folder(ImportRequest{a.dir, a.repo, *type, a.revision, cache_root(a.cache_dir)});
     if (!r) return report(r.error());
-    fmt::print("{}\n", r->commit);
+    fmt::print("{}\n", r->commit.str());
     return 0;
 }
 
@@ -39,7 +39,7 @@ int run_verify(const VerifyArgs& a) {
     auto r = verify_snapshot(cache_root(a.cache_dir), RepoRef{*type, *id}, a.revision);
     if (!r) return report(r.error());
     for (const auto& p : r->problems) fmt::print("BAD {}: {}\n", p.path, p.reason);
-    fmt::print(stderr, "{}@{}: {} files checked, {} bad\n", a.repo, r->commit, r->files_checked, r->problems.size());
+    fmt::print(stderr, "{}@{}: {} files checked, {} bad\n", a.repo, r->commit.str(), r->files_checked, r->problems.size());
     return r->ok() ? 0 : static_cast<int>(errc::integrity);
 }
 

@@ -64,7 +64,7 @@ void show(const DownloadArgs& a, ProgressBar& bar, const Event& e) {
 // daemon, where there is one, seeds and publishes it.)
 void seed_after(const DownloadArgs& a, Session& session, const Settings& settings, const DownloadRequest& req,
                 const DownloadResult& r) {
-    if (!req.local_dir.empty() || r.offline || r.commit.empty() || settings.tracker.empty() || !settings.p2p) return;
+    if (!req.local_dir.empty() || r.offline || !r.commit || settings.tracker.empty() || !settings.p2p) return;
     if (r.bytes_p2p + r.bytes_webseed + r.bytes_share == 0) return;
     if (const auto h = daemon::holder(settings.cache_dir); h && !h->socket.empty()) {
         (void)daemon::call(h->socket, "POST", "/v1/scan", {}, std::chrono::seconds(2));
@@ -78,7 +78,7 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
     // that from its announce costs about 0.15 s. Our own download may still
     // count as a leecher for a moment: then the seeding below finds out.
     if (const auto found = TrackerClient(settings.tracker, TrackerOptions::from(settings))
-                               .lookup(req.repo_type, req.repo, r.commit);
+                               .lookup(req.repo_type, req.repo, r.commit->str());
         found && *found && (*found)->leechers == 0) {
         if (!a.quiet) fmt::print(stderr, "llmpt: no peer is downloading this snapshot: not seeding (--seed-time)\n");
         return;
@@ -86,7 +86,7 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
     SeedRequest sr;
     sr.repo = req.repo;
     sr.repo_type = req.repo_type;
-    sr.revision = r.commit;
+    sr.revision = r.commit->str();
     sr.cache_dir = settings.cache_dir;
     sr.tracker = settings.tracker;
     auto seeder = Seeder::start(session, sr);

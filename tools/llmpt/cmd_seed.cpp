@@ -49,7 +49,7 @@ int run_seed(const SeedArgs& a) {
     auto seeder = Seeder::start(**session, req);
     if (!seeder) return report(seeder.error());
     const auto s = (*seeder)->status();
-    fmt::print("seeding {}@{} info_hash {} port {} publish {}\n", a.repo, s.commit, s.info_hash, s.listen_port,
+    fmt::print("seeding {}@{} info_hash {} port {} publish {}\n", a.repo, s.commit.str(), s.info_hash.v2(), s.listen_port,
                s.publish);
     std::fflush(stdout);
     fmt::print(stderr, "{} files, {}, {} hashed now\n", s.files, human_bytes(s.bytes), human_bytes(s.hashed_now));

@@ -42,7 +42,7 @@ int run_create(const TorrentArgs& a) {
         std::fwrite(r->data.data(), 1, r->data.size(), stdout);
         return 0;
     }
-    const std::string path = a.output.empty() ? r->commit + ".torrent" : a.output;
+    const std::string path = a.output.empty() ? r->commit.str() + ".torrent" : a.output;
     const std::string tmp = path + ".tmp";
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -57,8 +57,8 @@ int run_create(const TorrentArgs& a) {
         return report(Error(errc::disk, "cannot write the torrent", path));
     }
     fmt::print("{}\n", path);
-    fmt::print(stderr, "info_hash {}{}{}, {} files, {}, pieces of {}\n", r->info_hash,
-               r->info_hash_v1.empty() ? "" : ", v1 ", r->info_hash_v1, r->files, human_bytes(r->total_size),
+    fmt::print(stderr, "info_hash {}{}{}, {} files, {}, pieces of {}\n", r->info_hash.v2(),
+               r->info_hash.hybrid() ? ", v1 " : "", r->info_hash.v1(), r->files, human_bytes(r->total_size),
                human_bytes(r->piece_length));
     return 0;
 }

@@ -25,7 +25,7 @@ void ProgressBar::on_event(const Event& e) {
     if (const auto* p = std::get_if<ProgressEvent>(&e)) return draw(*p);
     if (const auto* plan = std::get_if<PlanEvent>(&e)) {
         fmt::print(stderr, "{} files, {} ({} already cached), commit {}\n", plan->files_total,
-                   human_bytes(plan->bytes_total), plan->files_cached, plan->commit);
+                   human_bytes(plan->bytes_total), plan->files_cached, plan->commit.str());
     }
 }
 

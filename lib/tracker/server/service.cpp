@@ -123,15 +123,16 @@ Response Service::handle(const Request& req) {
     return Response::json_error(404, "not found");
 }
 
-TorrentRecord Service::record(const TorrentRow& t, Clock::time_point now) {
-    TorrentRecord r;
+std::optional<TorrentRecord> Service::record(const TorrentRow& t, Clock::time_point now) {
+    // Rows are stored only after publish checked them; a row whose hash no
+    // longer parses (a database edited by hand) is left out of answers.
+    auto hash = InfoHash::parse(t.info_hash, t.info_hash_v1);
+    if (!hash) return std::nullopt;
+    TorrentRecord r{.info_hash = std::move(*hash)};
     r.repo_id = t.repo_id;
     r.revision = t.revision;
     r.repo_type = parse_repo_type(t.repo_type).value_or(RepoType::model); // stored only after publish checked it
     r.name = t.name;
-    r.info_hash = t.info_hash;
-    r.info_hash_v1 = t.info_hash_v1;
-    r.announce_key = t.announce_key;
     r.total_size = t.total_size;
     r.file_count = t.file_count;
     r.piece_length = t.piece_length;
@@ -160,7 +161,8 @@ Response Service::torrents(const Request& req) {
     }
     json data = json::array();
     const auto now = Clock::now();
-    for (const auto& row : rows) data.push_back(protocol::record_json(record(row, now)));
+    for (const auto& row : rows)
+        if (auto r = record(row, now)) data.push_back(protocol::record_json(*r));
     Response r;
     r.body = json{{"total", data.size()}, {"data", data}}.dump(-1, ' ', false, json::error_handler_t::replace);
     r.header("Content-Type", "application/json");

@@ -86,7 +86,7 @@ private:
     std::optional<std::int64_t> torrent_for_hash(const std::string& raw20);
     void index_torrent(const TorrentRow& row);
     void unindex_torrent(const TorrentRow& row);
-    TorrentRecord record(const TorrentRow& row, Clock::time_point now);
+    std::optional<TorrentRecord> record(const TorrentRow& row, Clock::time_point now);
     void log(const std::string& line) const;
 
     ServiceOptions o_;

@@ -90,14 +90,14 @@ std::optional<Response> Service::check_against_hub(const protocol::Publish& p, P
         }
         return a.fail(422, "the Hub does not confirm this revision: " + listed.error().message);
     }
-    if (auto why = torrent::differs_from_hub(p.facts.files, *listed)) return a.fail(422, "files: " + *why);
+    if (auto why = torrent::differs_from_hub(p.facts->files, *listed)) return a.fail(422, "files: " + *why);
     return std::nullopt;
 }
 
 Response Service::store(const protocol::Publish& p, PublishAttempt& a) {
-    const auto& facts = p.facts;
+    const auto& facts = *p.facts;
     const auto reply = [&](PublishOutcome status, const std::string& message) {
-        return a.done(json_answer(protocol::publish_result_body({status, facts.info_hash, facts.announce_key, message})),
+        return a.done(json_answer(protocol::publish_result_body({status, facts.info_hash, message})),
                       std::string(to_string(status)));
     };
     TorrentRow row;
@@ -105,9 +105,9 @@ Response Service::store(const protocol::Publish& p, PublishAttempt& a) {
     row.repo_id = p.repo_id;
     row.revision = p.revision;
     row.name = facts.name;
-    row.info_hash = facts.info_hash;
-    row.info_hash_v1 = facts.info_hash_v1;
-    row.announce_key = facts.announce_key;
+    row.info_hash = facts.info_hash.v2();
+    row.info_hash_v1 = facts.info_hash.v1();
+    row.announce_key = facts.info_hash.announce_key();
     row.total_size = facts.total_size;
     row.file_count = facts.files.size();
     row.piece_length = facts.piece_length;
@@ -117,7 +117,7 @@ Response Service::store(const protocol::Publish& p, PublishAttempt& a) {
     // loser looks again.
     for (int attempt = 0; attempt < 2; ++attempt) {
         if (auto existing = db_->find(p.repo_type, p.repo_id, p.revision, false)) {
-            if (existing->info_hash == facts.info_hash) return reply(PublishOutcome::exists, "already published");
+            if (existing->info_hash == facts.info_hash.v2()) return reply(PublishOutcome::exists, "already published");
             // A torrent an older llmpt made (its files carry attributes) is
             // not the revision's torrent any more: the new one takes its place.
             const auto old = db_->torrent_data(p.repo_type, p.repo_id, p.revision);
@@ -151,7 +151,7 @@ Response Service::publish(const Request& req) {
     a.audit.repo_type = p.repo_type;
     a.audit.repo_id = p.repo_id;
     a.audit.revision = p.revision;
-    a.audit.info_hash = p.facts.info_hash;
+    if (p.facts) a.audit.info_hash = p.facts->info_hash.v2();
     if (p.error) return a.fail(400, *p.error);
     if (auto refused = check_against_hub(p, a)) return std::move(*refused);
     return store(p, a);
@@ -177,18 +177,18 @@ void Service::publish_assembled(const Request& req, const std::string& cohort_id
     p.torrent = std::move(*data);
     auto facts = torrent::inspect(p.torrent);
     if (facts) {
-        p.facts = std::move(*facts);
-        if (auto st = torrent::check_snapshot_torrent(p.facts, r.revision); !st) facts = st.error();
+        p.facts = *facts;
+        if (auto st = torrent::check_snapshot_torrent(*p.facts, r.revision); !st) facts = st.error();
     }
     if (!facts) {
         a.fail(400, "cohort torrent: " + facts.error().message);
         cohorts_.failed(cohort_id, "the assembled torrent breaks the snapshot rules: " + facts.error().message, now());
         return;
     }
-    a.audit.info_hash = p.facts.info_hash;
+    a.audit.info_hash = p.facts->info_hash.v2();
     auto answer = check_against_hub(p, a);
     if (!answer) answer = store(p, a);
-    if (answer->status == 200) cohorts_.published(cohort_id, p.facts.info_hash, now());
+    if (answer->status == 200) cohorts_.published(cohort_id, p.facts->info_hash.v2(), now());
     else cohorts_.failed(cohort_id, "publishing the assembled torrent: " + protocol::error_text(answer->status, answer->body), now());
 }
 
