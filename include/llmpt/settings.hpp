@@ -22,7 +22,7 @@ std::optional<DiskIo> parse_disk_io(std::string_view name);
 
 // Which pieces a download asks peers for first (LLMPT_P2P_PIECE_ORDER).
 enum class PieceOrder {
-    automatic,    // in file order while every connected peer is complete, rarest-first once one is not
+    automatic,    // in file order while the only downloader, rarest-first once another shows (docs/design.md, "The swarm")
     rarest_first, // libtorrent's: what the swarm has least of, so that peers have different pieces to trade
     in_order,     // file order: the Hub's hash follows the transfer, but every peer wants the same piece
 };
@@ -71,8 +71,7 @@ struct Settings {
     int p2p_upload_rate_limit = 0;
     int p2p_connections_limit = 200;
     DiskIo p2p_disk_io = DiskIo::pooled;
-    // Not automatic yet: early leechers started in file order overlap (docs/design.md, "The swarm").
-    PieceOrder p2p_piece_order = PieceOrder::rarest_first;
+    PieceOrder p2p_piece_order = PieceOrder::automatic;
     // A complete seeder hands each piece out about once and lets the swarm
     // pass it on (LLMPT_P2P_SEED_DISPATCH=0 turns it off).
     bool p2p_seed_dispatch = true;

@@ -113,7 +113,7 @@ Settings Settings::from_env() {
     s.p2p_log = env("LLMPT_P2P_LOG");
     if (auto v = env("LLMPT_P2P_PIECE_ORDER"); !v.empty()) {
         if (auto o = parse_piece_order(v)) s.p2p_piece_order = *o;
-        else s.env_problems.push_back("LLMPT_P2P_PIECE_ORDER must be rarest-first or in-order, not '" + v + "'");
+        else s.env_problems.push_back("LLMPT_P2P_PIECE_ORDER must be auto, rarest-first or in-order, not '" + v + "'");
     }
     if (auto v = env("LLMPT_LIBTORRENT_SETTINGS"); !v.empty()) {
         std::size_t start = 0;

@@ -225,7 +225,7 @@ lt::add_torrent_params PeerDownload::params() {
     p.flags &= ~lt::torrent_flags::auto_managed;
     p.flags &= ~lt::torrent_flags::paused;
     claim_staged(p);
-    in_order_ = in_file_order(job_.settings.p2p_piece_order, true, 0);
+    in_order_ = in_file_order(job_.settings.p2p_piece_order, true, {});
     if (in_order_) p.flags |= lt::torrent_flags::sequential_download;
     return p;
 }
@@ -472,7 +472,7 @@ PeerDownload::End PeerDownload::run() {
         if (done_count_ == tracks_.size()) return End::done;
         serve_waiting(pieces);
         const auto peers = watch_peers();
-        if (in_order_ && !in_file_order(job_.settings.p2p_piece_order, in_order_, peers.partial)) {
+        if (in_order_ && !in_file_order(job_.settings.p2p_piece_order, in_order_, {peers.partial, st.num_incomplete})) {
             h_.unset_flags(lt::torrent_flags::sequential_download);
             in_order_ = false;
         }
@@ -553,11 +553,11 @@ P2POutcome PeerDownload::finish(End end) {
 
 } // namespace
 
-bool in_file_order(PieceOrder order, bool in_order_now, int partial_peers) {
+bool in_file_order(PieceOrder order, bool in_order_now, const OrderSignals& s) {
     switch (order) {
     case PieceOrder::in_order: return true;
     case PieceOrder::rarest_first: return false;
-    case PieceOrder::automatic: return in_order_now && partial_peers == 0;
+    case PieceOrder::automatic: return in_order_now && s.partial_peers == 0 && s.swarm_leechers <= 1;
     }
     return false;
 }

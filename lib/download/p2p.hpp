@@ -59,12 +59,20 @@ struct PeerJob {
     const StagedShare* staged = nullptr;
 };
 
+// What says whether other machines download the snapshot too.
+struct OrderSignals {
+    int partial_peers = 0;     // connected peers with some pieces and not all
+    int swarm_leechers = -1;   // the tracker's count of incomplete peers, us included; -1: not told yet
+};
+
 // Whether a download asks for its pieces in file order now. automatic: in
-// order while every connected peer is complete (one downloader and its
-// seeders: the Hub's hash follows the bytes as they land, nothing is read
-// back), and rarest-first for good once a partial peer is connected
-// (leechers must hold different pieces to have something to trade).
-bool in_file_order(PieceOrder order, bool in_order_now, int partial_peers);
+// order while it is the only downloader (its peers are seeders: the Hub's
+// hash follows the bytes as they land, nothing is read back), and
+// rarest-first for good once another one shows, connected with some pieces
+// or counted by the tracker (leechers must hold different pieces to have
+// something to trade; the tracker's count says so before anybody has a
+// piece, so leechers that start together do not begin with the same ones).
+bool in_file_order(PieceOrder order, bool in_order_now, const OrderSignals& s);
 
 // Runs `torrent` for `todo`. Never fails the download: any problem is a
 // warning and HTTP takes over (`remaining`). Only a cancellation is an error.

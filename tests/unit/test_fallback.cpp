@@ -107,14 +107,17 @@ TEST_CASE("fallback: quiet peers that unchoke us and have what we want get longe
     CHECK(g.decide(v, why) == Action::web_seed);
 }
 
-TEST_CASE("piece order: in file order while every peer is complete, rarest-first for good after") {
+TEST_CASE("piece order: in file order while the only downloader, rarest-first for good after") {
     using llmpt::PieceOrder;
     using llmpt::fetch::in_file_order;
-    CHECK(in_file_order(PieceOrder::automatic, true, 0));        // alone with seeders (or nobody yet)
-    CHECK_FALSE(in_file_order(PieceOrder::automatic, true, 1));  // a partial peer: trade pieces
-    CHECK_FALSE(in_file_order(PieceOrder::automatic, false, 0)); // it does not come back
-    CHECK(in_file_order(PieceOrder::in_order, true, 5));
-    CHECK_FALSE(in_file_order(PieceOrder::rarest_first, true, 0));
+    using llmpt::fetch::OrderSignals;
+    CHECK(in_file_order(PieceOrder::automatic, true, {}));         // nobody yet, the tracker not asked
+    CHECK(in_file_order(PieceOrder::automatic, true, {0, 1}));     // alone with seeders: the tracker counts us
+    CHECK_FALSE(in_file_order(PieceOrder::automatic, true, {1, 1}));  // a partial peer: trade pieces
+    CHECK_FALSE(in_file_order(PieceOrder::automatic, true, {0, 2}));  // another leecher, with nothing yet
+    CHECK_FALSE(in_file_order(PieceOrder::automatic, false, {0, 1})); // it does not come back
+    CHECK(in_file_order(PieceOrder::in_order, true, {5, 9}));
+    CHECK_FALSE(in_file_order(PieceOrder::rarest_first, true, {}));
     CHECK(llmpt::parse_piece_order("auto") == PieceOrder::automatic);
-    CHECK(llmpt::Settings{}.p2p_piece_order == PieceOrder::rarest_first); // automatic is opt-in for now
+    CHECK(llmpt::Settings{}.p2p_piece_order == PieceOrder::automatic); // the default
 }
