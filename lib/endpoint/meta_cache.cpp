@@ -6,15 +6,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace llmpt::endpoint {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-MetaCache::MetaCache(fs::path dir, std::size_t max_body) : dir_(std::move(dir)), max_body_(max_body) {}
+MetaCache::MetaCache(fs::path dir, std::size_t max_body, std::uint64_t max_total)
+    : dir_(std::move(dir)), max_body_(max_body), max_total_(max_total) {}
 
 std::string MetaCache::key(const std::string& method, const std::string& target, const std::string& body,
                            const std::string& authorization) {
@@ -24,8 +27,11 @@ std::string MetaCache::key(const std::string& method, const std::string& target,
 }
 
 std::optional<MetaCache::Entry> MetaCache::get(const std::string& key) const {
-    std::ifstream in(dir_ / (key + ".json"), std::ios::binary);
+    const auto path = dir_ / (key + ".json");
+    std::ifstream in(path, std::ios::binary);
     if (!in) return std::nullopt;
+    std::error_code ec;
+    fs::last_write_time(path, fs::file_time_type::clock::now(), ec); // used now: trimmed last
     std::stringstream text;
     text << in.rdbuf();
     const json j = json::parse(text.str(), nullptr, false);
@@ -54,7 +60,46 @@ void MetaCache::put(const std::string& key, const Entry& e) const {
                     {"headers", headers},
                     {"body", util::base64_encode(e.body)},
                     {"stored", std::chrono::duration_cast<std::chrono::seconds>(e.stored.time_since_epoch()).count()}};
-    (void)util::write_file_atomic(dir_ / (key + ".json"), j.dump(-1, ' ', false, json::error_handler_t::replace));
+    const auto text = j.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (!util::write_file_atomic(dir_ / (key + ".json"), text)) return;
+    bool over = false;
+    {
+        std::lock_guard lk(mu_);
+        // A replaced entry counts twice until the next trim: the bound errs
+        // towards trimming early, never towards growing.
+        if (total_) *total_ += text.size();
+        over = !total_ || *total_ > max_total_;
+    }
+    if (over) trim();
+}
+
+void MetaCache::trim() const {
+    struct File {
+        fs::path path;
+        std::uint64_t size;
+        fs::file_time_type used;
+    };
+    std::vector<File> files;
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->path().extension() != ".json") continue;
+        std::error_code e1, e2;
+        const auto size = it->file_size(e1);
+        const auto used = it->last_write_time(e2);
+        if (e1 || e2) continue;
+        files.push_back({it->path(), size, used});
+        total += size;
+    }
+    if (total > max_total_) {
+        std::sort(files.begin(), files.end(), [](const File& a, const File& b) { return a.used < b.used; });
+        for (const auto& f : files) {
+            if (total <= max_total_) break;
+            if (fs::remove(f.path, ec)) total -= f.size;
+        }
+    }
+    std::lock_guard lk(mu_);
+    total_ = total;
 }
 
 } // namespace llmpt::endpoint

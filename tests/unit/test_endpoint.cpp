@@ -141,6 +141,44 @@ TEST_CASE("the metadata cache keeps answers by request and token, and drops what
     CHECK_FALSE(cache.get(key));
 }
 
+TEST_CASE("the metadata cache stays within its bound: the least recently used answers go first") {
+    test::TempDir dir;
+    const auto folder = dir.path / "hub-cache";
+    MetaCache::Entry e;
+    e.body = std::string(100, 'x');
+    const auto key = [](const char* name) { return MetaCache::key("GET", name, "", ""); };
+    std::uint64_t one = 0;
+    {
+        const MetaCache probe(folder);
+        probe.put(key("/probe"), e);
+        one = std::filesystem::file_size(folder / (key("/probe") + ".json"));
+        std::filesystem::remove(folder / (key("/probe") + ".json"));
+    }
+    const MetaCache cache(folder, 1024, one * 7 / 2); // room for three and a half
+    const auto now = std::filesystem::file_time_type::clock::now();
+    int age = 4;
+    for (const char* name : {"/a", "/b", "/c"}) {
+        cache.put(key(name), e);
+        std::filesystem::last_write_time(folder / (key(name) + ".json"), now - std::chrono::hours(age--));
+    }
+    REQUIRE(cache.get(key("/a"))); // /a used now: /b is the least recently used
+    cache.put(key("/d"), e);       // a fourth does not fit
+    CHECK_FALSE(cache.get(key("/b")));
+    CHECK(cache.get(key("/a")));
+    CHECK(cache.get(key("/c")));
+    CHECK(cache.get(key("/d")));
+
+    // A cache opened on a folder over its bound trims it at its first put.
+    for (const char* name : {"/a", "/c", "/d"})
+        std::filesystem::last_write_time(folder / (key(name) + ".json"), now - std::chrono::hours(1));
+    const MetaCache smaller(folder, 1024, one * 3 / 2);
+    smaller.put(key("/e"), e);
+    int left = 0;
+    for (const auto& f : std::filesystem::directory_iterator(folder)) left += f.path().extension() == ".json";
+    CHECK(left == 1);
+    CHECK(smaller.get(key("/e")));
+}
+
 namespace {
 
 // A job whose tasks are recorded, not run.
