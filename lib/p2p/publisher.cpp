@@ -10,11 +10,7 @@ namespace {
 class ClientPort final : public TrackerPort {
 public:
     ClientPort(const std::string& base_url, const std::string& token)
-        : client_(base_url, [&] {
-              TrackerOptions o;
-              o.publish_token = token;
-              return o;
-          }()) {}
+        : client_(base_url, TrackerOptions{.publish_token = token}) {}
     Result<std::optional<TorrentRecord>> lookup(RepoType type, const std::string& repo,
                                                 const std::string& revision) override {
         return client_.lookup(type, repo, revision);
