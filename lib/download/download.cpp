@@ -19,6 +19,7 @@
 #include "download/torrent_lookup.hpp"
 #include "p2p/session.hpp"
 #include "hub/hub.hpp"
+#include "hub/listed.hpp"
 #include "torrent/parts.hpp"
 #include "util/fd.hpp"
 
@@ -94,6 +95,12 @@ public:
 private:
     Status validate();
     Result<DownloadResult> offline(const std::string& why);
+    // The Hub unreachable (`why`): the snapshot from the cache alone, or the
+    // rest of it from peers when the cache keeps the commit's file list.
+    Result<DownloadResult> without_hub(const hub::HubApi& live, const std::string& why);
+    // Everything after the revision resolved; `hub_live`: a network failure
+    // may still be answered without the Hub.
+    Result<DownloadResult> fetch_commit(hub::HubApi& hub, const CommitId& commit, bool hub_live);
     Result<std::vector<hub::RemoteFile>> select(hub::HubApi& hub, const CommitId& commit);
     Status check_space(const std::vector<Wanted>& todo, const fs::path& dir);
     void remember_verified(const std::vector<Etag>& fetched) const;
@@ -528,12 +535,34 @@ Result<DownloadResult> Download::run() {
     hub::HubApi& hub = hub_ ? *hub_ : *own_hub;
     auto commit = hub.resolve_revision(*repo_, req_.revision);
     if (!commit) {
-        if (commit.error().code == errc::network) return offline(commit.error().what());
+        if (commit.error().code == errc::network) return without_hub(hub, commit.error().what());
         return commit.error();
     }
-    auto files = select(hub, *commit);
+    return fetch_commit(hub, *commit, true);
+}
+
+Result<DownloadResult> Download::without_hub(const hub::HubApi& live, const std::string& why) {
+    auto cached = offline(why);
+    if (cached || !req_.local_dir.empty() || !settings_.p2p || settings_.tracker.empty()) return cached;
+    // A commit's list may be kept before any of its files is in place.
+    auto commit = cache_->resolve_offline(req_.revision);
+    if (!commit) commit = CommitId::parse(req_.revision);
+    const auto manifest = commit ? cache::read_manifest(*cache_, *commit) : std::nullopt;
+    if (!manifest) return cached;
+    std::vector<hub::RemoteFile> files;
+    for (const auto& e : *manifest) files.push_back({e.path, e.size, e.etag, e.etag.kind() == Etag::Kind::sha256});
+    events_.push(WarningEvent{why + "; fetching what the cache lacks of " + commit->str() +
+                              " from peers, checked against the file list the Hub gave before"});
+    settings_.webseed = false;    // nothing to seed from
+    settings_.p2p_cohort = false; // a cohort's members fetch their shares from the Hub
+    hub::ListedHub listed(live, *commit, std::move(files));
+    return fetch_commit(listed, *commit, false);
+}
+
+Result<DownloadResult> Download::fetch_commit(hub::HubApi& hub, const CommitId& commit, bool hub_live) {
+    auto files = select(hub, commit);
     if (!files) {
-        if (files.error().code == errc::network) return offline(files.error().what());
+        if (hub_live && files.error().code == errc::network) return without_hub(hub, files.error().what());
         return files.error();
     }
 
@@ -551,9 +580,9 @@ Result<DownloadResult> Download::run() {
             ++files_cached;
             if (!local) {
                 if (auto st = cache_->ensure_layout(); !st) return st.error();
-                if (auto st = cache_->link_snapshot(*commit, f.path, f.etag); !st) return st.error();
+                if (auto st = cache_->link_snapshot(commit, f.path, f.etag); !st) return st.error();
             }
-            ready(f.path, local ? req_.local_dir / f.path : cache_->snapshot_dir(*commit) / f.path, f.size);
+            ready(f.path, local ? req_.local_dir / f.path : cache_->snapshot_dir(commit) / f.path, f.size);
             continue;
         }
         if (local) {
@@ -563,7 +592,7 @@ Result<DownloadResult> Download::run() {
         auto [it, inserted] = by_etag.try_emplace(f.etag.str(), Wanted{f, {}});
         it->second.paths.push_back(f.path);
     }
-    if (on_event_) on_event_(PlanEvent{*commit, files_, files_cached, bytes_total_, bytes_cached_});
+    if (on_event_) on_event_(PlanEvent{commit, files_, files_cached, bytes_total_, bytes_cached_});
     events_.drain(on_event_); // the cached files are usable now
 
     std::vector<Wanted> todo;
@@ -586,9 +615,12 @@ Result<DownloadResult> Download::run() {
     std::vector<Etag> fetched;
     for (const auto& w : todo) fetched.push_back(w.file.etag);
     Status st = ok();
-    if (local) st = fetch_into_local_dir(hub, *commit, std::move(todo));
+    if (local) st = fetch_into_local_dir(hub, commit, std::move(todo));
     else if (auto lay = cache_->ensure_layout(); !lay) st = lay;
-    else st = fetch_into_cache(hub, *commit, std::move(todo));
+    // The commit's list before its files: should the Hub go away before they
+    // are all here, the rest can still come from peers (without_hub()).
+    else if (auto m = manifest_ ? cache::write_manifest(*cache_, commit, *manifest_) : ok(); !m) st = m;
+    else st = fetch_into_cache(hub, commit, std::move(todo));
     fetch::drop_staged(staged_, staging_);
     if (!st) {
         if (st.error().code == errc::disk || st.error().code == errc::integrity) created_.remove_if_empty();
@@ -596,16 +628,14 @@ Result<DownloadResult> Download::run() {
     }
 
     events_.drain(on_event_);
-    if (local) return finish(*commit, req_.local_dir);
+    if (local) return finish(commit, req_.local_dir);
     remember_verified(fetched);
-    if (manifest_)
-        if (auto m = cache::write_manifest(*cache_, *commit, *manifest_); !m) return m.error();
     // refs/ last: only once the snapshot is there.
-    if (req_.revision != commit->str())
-        if (auto ref = cache_->write_ref(req_.revision, *commit); !ref) return ref.error();
+    if (req_.revision != commit.str())
+        if (auto ref = cache_->write_ref(req_.revision, commit); !ref) return ref.error();
     std::error_code ec2;
-    fs::create_directories(cache_->snapshot_dir(*commit), ec2);
-    return finish(*commit, cache_->snapshot_dir(*commit));
+    fs::create_directories(cache_->snapshot_dir(commit), ec2);
+    return finish(commit, cache_->snapshot_dir(commit));
 }
 
 } // namespace

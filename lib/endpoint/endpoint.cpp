@@ -154,10 +154,27 @@ private:
         return Error(errc::network, "the Hub (" + upstream_ + ") cannot be reached: " + a.error().message);
     }
 
+    // The file list of a commit the cache keeps (the download's manifest):
+    // what the Hub's answers about that commit are made of while it is down.
+    std::optional<std::vector<cache::ManifestEntry>> listed(const RepoRef& repo, const std::string& revision) const {
+        const auto commit = CommitId::parse(revision);
+        if (!commit) return std::nullopt;
+        return cache::read_manifest(cache::RepoCache(o_.cache_dir, repo), *commit);
+    }
+
     Response metadata(const Request& req, const serve::Parsed& route) {
         const bool pinned = pinned_revision(route.revision);
         auto a = cached_ask(req.method, req.target, req, pinned,
                             [&] { return ask_upstream(req.method, req.target, req, true); });
+        if (!a && a.error().code == errc::network && pinned && route.route == serve::Route::revision) {
+            const auto id = RepoId::parse(route.repo);
+            if (const auto files = id ? listed(RepoRef{route.type, *id}, route.revision) : std::nullopt) {
+                std::vector<std::string> paths;
+                for (const auto& f : *files) paths.push_back(f.path);
+                a = Answer{200, {{"content-type", "application/json"}},
+                           listed_revision_body(route.repo, *CommitId::parse(route.revision), paths), true};
+            }
+        }
         if (!a) return hub_error(502, a.error().what());
         // A client that asked for a branch downloads by the commit it names:
         // the cache's refs/ learn the branch once that snapshot is fetched.
@@ -212,6 +229,18 @@ private:
         if (!id) return hub_error(404, "Repository not found");
         const RepoRef repo{route.type, *id};
         auto a = cached_ask("HEAD", req.path, req, pinned_revision(route.revision), [&] { return head_resolve(req); });
+        if (!a && a.error().code == errc::network && pinned_revision(route.revision)) {
+            if (const auto files = listed(repo, route.revision)) {
+                const auto f = std::find_if(files->begin(), files->end(),
+                                            [&](const auto& e) { return e.path == route.path; });
+                if (f != files->end())
+                    a = Answer{200, listed_file_headers(*CommitId::parse(route.revision), f->etag, f->size), {}, true};
+                else
+                    a = Answer{404, {{"x-error-code", "EntryNotFound"},
+                                     {"x-error-message", route.path + " is not in " + route.repo + " at " + route.revision}},
+                               {}, true};
+            }
+        }
         if (!a) return hub_error(502, a.error().what());
         if (a->status >= 400) {
             // The Hub's error (401/403 gated, 404 missing) as it was sent;

@@ -2,6 +2,8 @@
 
 #include <llmpt/download.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <array>
 
 namespace llmpt::endpoint {
@@ -84,6 +86,25 @@ FileMeta file_meta(const std::map<std::string, std::string>& h) {
     for (const auto& [lower, name] : kept)
         if (const auto v = header(h, lower); !v.empty()) m.headers.emplace_back(name, v);
     return m;
+}
+
+std::map<std::string, std::string> listed_file_headers(const CommitId& commit, const Etag& etag, std::uint64_t size) {
+    const auto quoted = "\"" + etag.str() + "\"";
+    std::map<std::string, std::string> h{{"x-repo-commit", commit.str()}, {"etag", quoted}};
+    if (etag.kind() == Etag::Kind::sha256) {
+        h["x-linked-etag"] = quoted;
+        h["x-linked-size"] = std::to_string(size);
+    } else {
+        h["content-length"] = std::to_string(size);
+    }
+    return h;
+}
+
+std::string listed_revision_body(const std::string& repo_id, const CommitId& commit,
+                                 const std::vector<std::string>& paths) {
+    auto siblings = nlohmann::json::array();
+    for (const auto& p : paths) siblings.push_back({{"rfilename", p}});
+    return nlohmann::json{{"id", repo_id}, {"sha", commit.str()}, {"siblings", siblings}}.dump();
 }
 
 std::vector<std::pair<std::string, std::string>> passed_headers(const std::map<std::string, std::string>& h,

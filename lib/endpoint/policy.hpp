@@ -53,6 +53,17 @@ struct FileMeta {
 // `headers`: lower-case names (http::Headers).
 FileMeta file_meta(const std::map<std::string, std::string>& headers);
 
+// What the Hub answers, headers lower-case as http::Headers has them, to a
+// HEAD of one file of `commit`: X-Repo-Commit, and X-Linked-Etag /
+// X-Linked-Size for an LFS file (a sha256 etag) or ETag / Content-Length
+// for a git blob. For a file of a commit whose list the cache keeps, while
+// the Hub is down (file_meta() reads it back).
+std::map<std::string, std::string> listed_file_headers(const CommitId& commit, const Etag& etag, std::uint64_t size);
+// The Hub's /revision answer for `commit` as far as clients read it: id,
+// sha and the siblings' names.
+std::string listed_revision_body(const std::string& repo_id, const CommitId& commit,
+                                 const std::vector<std::string>& paths);
+
 // The Hub's response headers that are passed on to a client: content type,
 // error codes, commit and etags, pagination (with the Hub's base URL
 // replaced by ours). Never a Xet header, so that clients stay on HTTP.

@@ -152,9 +152,11 @@ class Serve:
             return f.read().splitlines()
 
     def stop(self):
+        """Idempotent: a test may stop the Hub, tearDown stops it again."""
         stop_process(self.proc)
         self.log.close()
-        os.unlink(self.log_path)
+        if os.path.exists(self.log_path):
+            os.unlink(self.log_path)
 
     def __enter__(self):
         return self

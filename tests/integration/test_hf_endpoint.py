@@ -204,6 +204,36 @@ class ProtocolTest(EndpointCase):
         self.assertIn("cannot be reached", h["X-Error-Message"])
 
 
+    def test_upstream_down_a_listed_commit_comes_from_peers(self):
+        self.start_endpoint()
+        # While the Hub is up, the daemon learns the commit's file list,
+        # fetching config.json alone.
+        body = {"repo": "org/m", "revision": self.commit, "endpoint": self.origin.url, "tracker": self.tracker.url,
+                "include": ["config.json"], "cache_dir": self.cache}
+        st, task = api(self.sock, "POST", "/v1/tasks", json.dumps(body).encode(), {"Content-Type": "application/json"})
+        self.assertIn(st, (200, 201, 202), task)
+        self.wait_tasks_ended()
+        seeder = self.seed_from_peer()
+        self.origin.stop()
+        self.origin = None
+        st, h = head(self.url("model.safetensors"))
+        self.assertEqual((st, h["X-Repo-Commit"], h["X-Linked-Size"]), (200, self.commit, str(len(BIG))))
+        st, _, got = get(self.url("model.safetensors"))
+        self.assertEqual((st, got), (200, BIG))
+        self.assertGreaterEqual(seeder.uploaded(), len(BIG))
+        st, _, got = get(self.url("sub/tok.txt"))
+        self.assertEqual((st, got), (200, FILES["sub/tok.txt"]))
+        st, _, got = get(self.hub + "/api/models/org/m/revision/" + self.commit)
+        self.assertEqual(st, 200)
+        self.assertEqual(sorted(s["rfilename"] for s in json.loads(got)["siblings"]), sorted(FILES))
+        st, h = head(self.url("no/such/file"))
+        self.assertEqual((st, h["X-Error-Code"]), (404, "EntryNotFound"))
+        # A branch is never answered from the list: the Hub's error shape.
+        st, _, got = get(self.url("model.safetensors", "main"))
+        self.assertEqual(st, 502)
+        self.assertIn("cannot be reached", json.loads(got)["error"])
+
+
 class SwarmTest(EndpointCase):
     def test_bytes_come_from_the_peer_and_arrive_steadily(self):
         seeder = self.seed_from_peer(upload_rate=1024 * 1024)

@@ -186,6 +186,32 @@ class P2PTest(TestCase):
         self.assertExit(p, 0)
         self.assertEqual(out["bytes_p2p"], 0)
 
+    def test_the_hub_down_a_listed_commit_comes_from_peers(self):
+        # While the Hub is up, a download of config.json alone: the cache
+        # learns the commit's file list.
+        p, out = self.download("--include", "config.json")
+        self.assertExit(p, 0)
+        self.assertEqual(out["files"], 1)
+        s = Seed(self.seed_cache, self.tracker.url)
+        try:
+            self.hub.stop()
+            p, out = self.download("--no-webseed", "--revision", self.commit)
+            self.assertExit(p, 0)
+            self.assertIn("checked against the file list the Hub gave before", p.stderr)
+            want = TOTAL - len(FILES["config.json"]) - len(FILES["copy.json"])  # copy.json is config.json's blob
+            self.assertEqual((out["bytes_p2p"], out["bytes_http"], out["bytes_cached"]),
+                             (want, 0, len(FILES["config.json"]) * 2))
+            snap = os.path.join(self.cache, "models--org--m", "snapshots", self.commit)
+            for path, data in FILES.items():
+                with open(os.path.join(snap, path), "rb") as f:
+                    self.assertEqual(f.read(), data, path)
+            # A commit the cache never listed cannot go on without the Hub.
+            p, _ = self.download("--revision", "f" * 40)
+            self.assertExit(p, 5)
+            self.assertIn("is not in the cache", p.stderr)
+        finally:
+            s.stop()
+
     def only_seeder_stops_mid_transfer(self, *args):
         """A download from one slow seeder that stops after 2 MiB: HTTP
         finishes it. The --json summary."""

@@ -144,6 +144,60 @@ TEST_CASE("download: the Hub down answers from the cache, and says so when the c
     CHECK(r->offline);
 }
 
+TEST_CASE("download: the Hub down, a commit whose list the cache keeps is completed without it") {
+    DownloadFixture f;
+    // The list of an earlier download that placed config.json only, and
+    // model.bin's blob from another commit's download, not linked here yet.
+    std::vector<cache::ManifestEntry> listed;
+    for (const auto& file : f.hub.files) listed.push_back({file.path, file.etag, file.size});
+    REQUIRE(f.rc.ensure_layout());
+    REQUIRE(cache::write_manifest(f.rc, kDlCommit, listed));
+    REQUIRE(f.rc.write_ref("main", kDlCommit));
+    for (const auto& file : f.hub.files) f.cache_blob(file);
+    REQUIRE(f.rc.link_snapshot(kDlCommit, "config.json", f.hub.files[0].etag));
+    f.hub.resolve_fails = Error(errc::network, "cannot reach the Hub");
+
+    // Without peers to ask, the cache alone cannot answer.
+    auto r = f.download();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == errc::network);
+    CHECK(r.error().message.find("incomplete in the cache") != std::string::npos);
+
+    // With them, the list stands in for the Hub's (no blob is missing here,
+    // so no peer is asked either).
+    f.settings.p2p = true;
+    f.settings.tracker = "http://127.0.0.1:9";
+    r = f.download();
+    REQUIRE(r);
+    CHECK_FALSE(r->offline);
+    CHECK(r->commit == kDlCommit);
+    CHECK(r->files == 2);
+    CHECK(f.rc.snapshot_has(kDlCommit, "model.bin"));
+    CHECK(f.hub.asked["list"] == 0);
+    bool said = false;
+    for (const auto& w : f.seen<WarningEvent>())
+        said = said || w.message.find("checked against the file list the Hub gave before") != std::string::npos;
+    CHECK(said);
+
+    // A file the list does not hold is missing, not the Hub being down.
+    f.req.files = {"missing.txt"};
+    r = f.download();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == errc::not_found);
+    // A revision the cache never resolved stays unknown.
+    f.req.files.clear();
+    f.req.revision = "v2";
+    r = f.download();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("is not in the cache") != std::string::npos);
+    // A commit's list is enough, before any of its files is in place.
+    std::filesystem::remove_all(f.rc.snapshot_dir(kDlCommit));
+    f.req.revision = kDlCommit.str();
+    r = f.download();
+    REQUIRE(r);
+    CHECK(f.rc.snapshot_has(kDlCommit, "config.json"));
+}
+
 TEST_CASE("download: offline mode never asks the Hub; a refusal is not taken for the Hub being down") {
     DownloadFixture f;
     f.settings.offline = true;

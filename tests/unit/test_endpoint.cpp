@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <fstream>
 
 using namespace llmpt;
@@ -93,6 +95,30 @@ TEST_CASE("a small file's metadata: the git blob id and the body's length") {
     CHECK(m.size == std::optional<std::uint64_t>(10));
     CHECK_FALSE(file_meta({{"etag", "\"x\""}, {"content-length", "-1"}}).etag);
     CHECK_FALSE(file_meta({{"content-length", "12a"}}).size);
+}
+
+TEST_CASE("a listed file's answer while the Hub is down reads back as the Hub's") {
+    const auto commit = *CommitId::parse("0123456789abcdef0123456789abcdef01234567");
+    const auto lfs = *Etag::parse(std::string(64, 'e'));
+    auto m = file_meta(listed_file_headers(commit, lfs, 123456789012));
+    CHECK(m.commit == commit.str());
+    CHECK(m.etag == lfs);
+    CHECK(m.size == std::optional<std::uint64_t>(123456789012));
+    std::map<std::string, std::string> got(m.headers.begin(), m.headers.end());
+    CHECK(got["X-Linked-Etag"] == "\"" + lfs.str() + "\"");
+    CHECK(got["X-Linked-Size"] == "123456789012");
+
+    const auto blob = *Etag::parse(std::string(40, 'a'));
+    m = file_meta(listed_file_headers(commit, blob, 10));
+    CHECK(m.etag == blob);
+    CHECK(m.size == std::optional<std::uint64_t>(10));
+    CHECK(m.headers.size() == 2); // X-Repo-Commit, ETag: a git blob has no X-Linked-*
+
+    const auto rev = nlohmann::json::parse(listed_revision_body("org/m", commit, {"a.txt", "sub/b.bin"}));
+    CHECK(rev["id"] == "org/m");
+    CHECK(rev["sha"] == commit.str());
+    REQUIRE(rev["siblings"].size() == 2);
+    CHECK(rev["siblings"][1]["rfilename"] == "sub/b.bin");
 }
 
 TEST_CASE("passed headers: pagination points at us, Xet never reaches the client") {
