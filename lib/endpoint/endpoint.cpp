@@ -176,16 +176,34 @@ private:
             }
         }
         if (!a) return hub_error(502, a.error().what());
-        // A client that asked for a branch downloads by the commit it names:
-        // the cache's refs/ learn the branch once that snapshot is fetched.
-        if (route.route == serve::Route::revision && !pinned && !a->cached && a->status == 200) {
-            const auto j = nlohmann::json::parse(a->body, nullptr, false);
-            const auto id = RepoId::parse(route.repo);
-            if (id && j.is_object() && j.contains("sha") && j["sha"].is_string())
-                if (const auto commit = CommitId::parse(j["sha"].get<std::string>()))
-                    job_for(RepoRef{route.type, *id}, *commit, bearer(req))->note_ref(route.revision);
-        }
+        if (a->status == 200) note_answer(req, route, *a, pinned);
         return respond(req, *a);
+    }
+
+    // What a metadata answer tells its snapshot's job: the commit a branch
+    // points at (the cache's refs/ learn it once that snapshot is fetched),
+    // and the snapshot's file list (what a first task takes, selection_for).
+    void note_answer(const Request& req, const serve::Parsed& route, const Answer& a, bool pinned) {
+        const auto id = RepoId::parse(route.repo);
+        if (!id) return;
+        std::optional<CommitId> commit;
+        std::optional<std::vector<std::string>> paths;
+        bool ref = false;
+        if (route.route == serve::Route::revision) {
+            const auto j = nlohmann::json::parse(a.body, nullptr, false);
+            if (pinned) commit = CommitId::parse(route.revision);
+            else if (j.is_object() && j.contains("sha") && j["sha"].is_string())
+                commit = CommitId::parse(j["sha"].get<std::string>());
+            ref = !pinned && !a.cached;
+            paths = listed_paths(true, a.body);
+        } else if (route.route == serve::Route::tree && pinned && route.path.empty() && whole_tree(req.target, a.headers)) {
+            commit = CommitId::parse(route.revision);
+            paths = listed_paths(false, a.body);
+        }
+        if (!commit || (!ref && !paths)) return;
+        const auto job = job_for(RepoRef{route.type, *id}, *commit, bearer(req));
+        if (ref) job->note_ref(route.revision);
+        if (paths) job->note_listing(*paths);
     }
 
     Response pass_through(const Request& req) {

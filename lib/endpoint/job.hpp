@@ -68,7 +68,7 @@ public:
             for (const auto& slot : slots_)
                 if (!slot.ended && slot.sel.covers(path)) return ok();
             const bool busy = std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.started && !s.ended; });
-            slots_.push_back(Slot{selection_for(path), false, !busy});
+            slots_.push_back(Slot{selection_for(path, formats_), false, !busy});
             if (!busy) now.emplace(slots_.size() - 1, slots_.back().sel);
         }
         if (now && !start_(shared_from_this(), now->first, now->second)) {
@@ -94,6 +94,13 @@ public:
         if (!refs.empty()) finish_(refs);
         if (next && !start_(shared_from_this(), next->first, next->second)) slot_ended(next->first);
     }
+    // The snapshot's file list, as a client fetched it: what a task of a
+    // file that is no weight takes with it (selection_for).
+    void note_listing(const std::vector<std::string>& paths) {
+        auto formats = weight_formats(paths);
+        std::lock_guard lk(mu_);
+        formats_ = std::move(formats);
+    }
     // A branch or tag the Hub said points at this job's commit.
     void note_ref(const std::string& revision) {
         std::lock_guard lk(mu_);
@@ -106,12 +113,12 @@ public:
             if (!slot.ended) return true;
         return false;
     }
-    // Nothing runs and nothing is left to tell: the job may be forgotten.
+    // Nothing runs and nothing is left to tell or remember: the job may be forgotten.
     bool idle() const {
         std::lock_guard lk(mu_);
         for (const auto& slot : slots_)
             if (!slot.ended) return false;
-        return refs_.empty();
+        return refs_.empty() && !formats_;
     }
 
     void progress(const std::string& path, const std::filesystem::path& file, std::uint64_t prefix) {
@@ -145,6 +152,7 @@ private:
     const Starter start_;
     const Finisher finish_;
     std::set<std::string> refs_;
+    std::optional<std::set<std::string>> formats_; // the snapshot's weight formats, once listed
     struct FileState {
         std::filesystem::path file, placed;
         std::uint64_t prefix = 0;

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 
 namespace llmpt::endpoint {
@@ -44,14 +45,47 @@ bool Selection::covers(const std::string& path) const {
     return path_selected(path, include, exclude);
 }
 
-Selection selection_for(const std::string& path) {
+Selection selection_for(const std::string& path, const std::optional<std::set<std::string>>& formats) {
     const auto ext = extension(path);
     if (ext == ".gguf") return Selection{{path}, {}, {}};
+    std::string keep(ext);
+    const bool weight = std::find(kWeightExtensions.begin(), kWeightExtensions.end(), ext) != kWeightExtensions.end();
+    if (!weight && formats) {
+        if (formats->size() == 1) keep = *formats->begin();
+        else if (formats->count(".safetensors")) keep = ".safetensors";
+    }
     Selection s;
     s.exclude.push_back("*.gguf");
     for (const auto w : kWeightExtensions)
-        if (w != ext) s.exclude.push_back("*" + std::string(w));
+        if (w != keep) s.exclude.push_back("*" + std::string(w));
     return s;
+}
+
+std::set<std::string> weight_formats(const std::vector<std::string>& paths) {
+    std::set<std::string> out;
+    for (const auto& p : paths) {
+        const auto ext = extension(p);
+        if (std::find(kWeightExtensions.begin(), kWeightExtensions.end(), ext) != kWeightExtensions.end())
+            out.emplace(ext);
+    }
+    return out;
+}
+
+std::optional<std::vector<std::string>> listed_paths(bool revision, const std::string& body) {
+    const auto j = nlohmann::json::parse(body, nullptr, false);
+    const nlohmann::json* list = nullptr;
+    if (revision && j.is_object() && j.contains("siblings")) list = &j["siblings"];
+    if (!revision) list = &j;
+    if (!list || !list->is_array()) return std::nullopt;
+    std::vector<std::string> out;
+    for (const auto& e : *list) {
+        if (!e.is_object()) return std::nullopt;
+        const char* key = revision ? "rfilename" : "path";
+        if (!revision && e.value("type", "") != "file") continue;
+        if (!e.contains(key) || !e[key].is_string()) return std::nullopt;
+        out.push_back(e[key].get<std::string>());
+    }
+    return out;
 }
 
 namespace {
@@ -86,6 +120,21 @@ FileMeta file_meta(const std::map<std::string, std::string>& h) {
     for (const auto& [lower, name] : kept)
         if (const auto v = header(h, lower); !v.empty()) m.headers.emplace_back(name, v);
     return m;
+}
+
+bool whole_tree(std::string_view target, const std::map<std::string, std::string>& headers) {
+    const auto q = target.find('?');
+    if (q == std::string_view::npos) return false;
+    bool recursive = false;
+    for (auto query = target.substr(q + 1); !query.empty();) {
+        const auto amp = query.find('&');
+        const auto param = query.substr(0, amp);
+        if (param == "recursive=true" || param == "recursive=True" || param == "recursive=1") recursive = true;
+        if (param.starts_with("cursor=")) return false;
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    }
+    const auto link = header(headers, "link");
+    return recursive && link.find("rel=\"next\"") == std::string::npos;
 }
 
 std::map<std::string, std::string> listed_file_headers(const CommitId& commit, const Etag& etag, std::uint64_t size) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,12 +35,26 @@ CacheUse cache_use(bool pinned, std::chrono::seconds age, std::chrono::seconds b
 // the task takes the whole snapshot but for the weights in formats nobody
 // asked for (a repo often carries one model as .safetensors, .bin, .onnx,
 // ...); a .gguf file is one quantisation of many and comes alone.
+// `formats`: the weight formats the snapshot holds, when a client fetched
+// its file list first (snapshot_download asks /revision/, @huggingface/hub
+// a recursive /tree/). A file that is no weight then takes the weights too:
+// the one format there is, or .safetensors of several (transformers'
+// choice), so that the snapshot is one task and one torrent.
 struct Selection {
     std::vector<std::string> files, include, exclude;
     bool covers(const std::string& path) const;
     bool operator==(const Selection&) const = default;
 };
-Selection selection_for(const std::string& path);
+Selection selection_for(const std::string& path, const std::optional<std::set<std::string>>& formats = std::nullopt);
+// The weight formats (".safetensors", ".bin", ...) among a snapshot's paths.
+std::set<std::string> weight_formats(const std::vector<std::string>& paths);
+// The paths a metadata answer lists in full: a /revision/ answer's
+// siblings (`revision`), else a /tree/ page's files (complete only when the
+// caller knows it was recursive and the last page); nullopt if it lists none.
+std::optional<std::vector<std::string>> listed_paths(bool revision, const std::string& body);
+// Whether a /tree/ answer to `target` is the whole snapshot: recursive, its
+// first page and its last (no Link rel="next"). `headers`: lower-case names.
+bool whole_tree(std::string_view target, const std::map<std::string, std::string>& headers);
 
 // What the Hub said about one file (HEAD /{repo}/resolve/{rev}/{path}
 // without following its redirect).

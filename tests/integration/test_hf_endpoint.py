@@ -259,6 +259,22 @@ class SwarmTest(EndpointCase):
         self.assertEqual(resolve_gets(self.origin, "model.safetensors"), [])
         self.assertGreaterEqual(seeder.uploaded(), len(BIG))
 
+    def test_a_snapshot_download_by_the_protocol_is_one_task(self):
+        # huggingface_hub's snapshot_download: the revision (with its
+        # siblings), then each file, config.json first.
+        self.seed_from_peer()
+        self.start_endpoint()
+        st, _, body = get(self.hub + "/api/models/org/m/revision/main")
+        self.assertEqual(st, 200)
+        for path in sorted(s["rfilename"] for s in json.loads(body)["siblings"]):
+            self.assertEqual(head(self.url(path, "main"))[0], 200)
+            self.assertEqual(get(self.url(path, "main"))[2], FILES[path], path)
+        self.wait_tasks_ended()
+        tasks = api(self.sock, "GET", "/v1/tasks")[1]
+        self.assertEqual(len(tasks), 1, tasks)
+        self.assertEqual(tasks[0]["result"]["bytes_http"], 0, tasks)
+        self.assertEqual(resolve_gets(self.origin, "model.safetensors"), [])
+
     def test_a_poisoned_torrent_never_completes_a_wrong_file(self):
         # Same names and sizes, other content, published under the real commit.
         poisoned = dict(FILES, **{"model.safetensors": bytes(len(BIG))})
@@ -327,10 +343,10 @@ class JsClientTest(EndpointCase):
         self.assertEqual(tree(js), tree(ours))
         self.wait_tasks_ended()
         self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
-        # Not a torrent per file: one task for the small files, one for the
-        # weights the client asked for (endpoint/policy.hpp), all from the peer.
+        # Not a torrent per file: the client listed the tree first, so the
+        # first file's task took the whole snapshot (endpoint/policy.hpp), from the peer.
         tasks = api(self.sock, "GET", "/v1/tasks")[1]
-        self.assertLessEqual(len(tasks), 2, tasks)
+        self.assertEqual(len(tasks), 1, tasks)
         self.assertEqual(sum(t["result"]["bytes_http"] for t in tasks), 0, tasks)
         self.assertGreaterEqual(sum(t["result"]["bytes_p2p"] for t in tasks), len(BIG), tasks)
         wait_for("the daemon seeding the snapshot",

@@ -56,6 +56,49 @@ TEST_CASE("a task takes the snapshot but for weights in formats nobody asked for
     CHECK_FALSE(bin.covers("model.safetensors"));
 }
 
+TEST_CASE("with the snapshot's list known, a file that is no weight takes the weights too") {
+    const std::set<std::string> one{".safetensors"};
+    const auto s = selection_for("config.json", one);
+    CHECK(s.covers("config.json"));
+    CHECK(s.covers("model-00001-of-00002.safetensors"));
+    CHECK_FALSE(s.covers("model-q4.gguf"));
+    // Several formats: .safetensors, as transformers picks.
+    const auto several = selection_for("config.json", std::set<std::string>{".bin", ".onnx", ".safetensors"});
+    CHECK(several.covers("model.safetensors"));
+    CHECK_FALSE(several.covers("pytorch_model.bin"));
+    CHECK_FALSE(several.covers("onnx/model.onnx"));
+    // One other format: that one.
+    CHECK(selection_for("config.json", std::set<std::string>{".bin"}).covers("pytorch_model.bin"));
+    // No weights at all (a tokenizer repo), or several without .safetensors:
+    // as without a list.
+    CHECK(selection_for("config.json", std::set<std::string>{}) == selection_for("config.json"));
+    CHECK(selection_for("config.json", std::set<std::string>{".bin", ".h5"}) == selection_for("config.json"));
+    // A weight asked for decides for itself.
+    CHECK(selection_for("pytorch_model.bin", one) == selection_for("pytorch_model.bin"));
+    CHECK(selection_for("a.gguf", one).files == std::vector<std::string>{"a.gguf"});
+
+    CHECK(weight_formats({"config.json", "a/model.safetensors", "b.safetensors", "x.bin", "q.gguf"}) ==
+          std::set<std::string>{".bin", ".safetensors"});
+}
+
+TEST_CASE("the file list of a /revision/ or a whole recursive /tree/ answer") {
+    CHECK(listed_paths(true, R"({"sha":"x","siblings":[{"rfilename":"a.json"},{"rfilename":"m/b.bin"}]})") ==
+          std::vector<std::string>{"a.json", "m/b.bin"});
+    CHECK_FALSE(listed_paths(true, R"({"id":"org/m","sha":"x"})")); // expand=sha: no siblings
+    CHECK_FALSE(listed_paths(true, R"({"siblings":[{"name":"a"}]})"));
+    CHECK_FALSE(listed_paths(true, "not json"));
+    CHECK(listed_paths(false, R"([{"type":"directory","path":"m"},{"type":"file","path":"m/b.bin","size":3}])") ==
+          std::vector<std::string>{"m/b.bin"});
+    CHECK_FALSE(listed_paths(false, R"({"error":"x"})"));
+
+    CHECK(whole_tree("/api/models/o/m/tree/c?recursive=true&expand=false", {}));
+    CHECK(whole_tree("/api/models/o/m/tree/c?expand=1&recursive=1", {}));
+    CHECK_FALSE(whole_tree("/api/models/o/m/tree/c", {}));
+    CHECK_FALSE(whole_tree("/api/models/o/m/tree/c?recursive=false", {}));
+    CHECK_FALSE(whole_tree("/api/models/o/m/tree/c?recursive=true&cursor=abc", {}));
+    CHECK_FALSE(whole_tree("/api/models/o/m/tree/c?recursive=true", {{"link", "<http://h/next>; rel=\"next\""}}));
+}
+
 TEST_CASE("a .gguf file is one quantisation of many: its task takes it alone") {
     const auto g = selection_for("q4/model-Q4_K_M.gguf");
     CHECK(g.files == std::vector<std::string>{"q4/model-Q4_K_M.gguf"});
@@ -246,6 +289,16 @@ TEST_CASE("one task of a snapshot at a time: the next starts when the running on
     job->slot_ended(1, false);
     CHECK(job->idle());
     CHECK_FALSE(job->source("model.safetensors").alive); // a stream still waiting is cut
+}
+
+TEST_CASE("a snapshot whose list a client fetched first is one task") {
+    FakeTasks t;
+    auto job = t.job();
+    job->note_listing({"config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"});
+    CHECK_FALSE(job->idle()); // it remembers the list for the first ask
+    REQUIRE(job->cover("config.json", "main"));
+    REQUIRE(job->cover("model-00002-of-00002.safetensors", "main"));
+    CHECK(t.started.size() == 1);
 }
 
 TEST_CASE("a job reports where a file's bytes are, and the verified file once placed") {
