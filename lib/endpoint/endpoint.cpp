@@ -190,10 +190,13 @@ private:
         std::optional<std::vector<std::string>> paths;
         bool ref = false;
         if (route.route == serve::Route::revision) {
-            const auto j = nlohmann::json::parse(a.body, nullptr, false);
-            if (pinned) commit = CommitId::parse(route.revision);
-            else if (j.is_object() && j.contains("sha") && j["sha"].is_string())
-                commit = CommitId::parse(j["sha"].get<std::string>());
+            if (pinned) {
+                commit = CommitId::parse(route.revision);
+            } else {
+                const auto j = nlohmann::json::parse(a.body, nullptr, false);
+                if (j.is_object() && j.contains("sha") && j["sha"].is_string())
+                    commit = CommitId::parse(j["sha"].get<std::string>());
+            }
             ref = !pinned && !a.cached;
             paths = listed_paths(true, a.body);
         } else if (route.route == serve::Route::tree && pinned && route.path.empty() && whole_tree(req.target, a.headers)) {
