@@ -6,14 +6,28 @@
 #include <libtorrent/torrent_status.hpp>
 
 #include <array>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace llmpt::p2p {
 
 namespace lt = libtorrent;
 using Clock = std::chrono::steady_clock;
+
+void DispatchLedger::on_have(int piece, Clock::time_point now) {
+    if (!serving_.erase(piece)) last_from_others_ = now;
+    refused_.erase(piece);
+}
+
+bool DispatchLedger::serve(const DispatchOptions& o, int piece, bool fast, bool elsewhere, Clock::time_point now) {
+    if (!fast || serving_.count(piece)) return true;
+    const auto it = refused_.try_emplace(piece, now).first;
+    const bool starving = now - last_from_others_ >= o.starving_after && now - last_rescue_ >= o.starving_after;
+    if (elsewhere && now - it->second < o.give_up_refusing && !starving) return false;
+    if (elsewhere && starving) last_rescue_ = now;
+    refused_.erase(it);
+    serving_.insert(piece);
+    return true;
+}
 
 namespace {
 
@@ -28,7 +42,7 @@ void put32(char* at, std::uint32_t v) {
 class PeerDispatch final : public lt::peer_plugin {
 public:
     PeerDispatch(lt::peer_connection_handle pc, std::shared_ptr<TorrentDispatch> torrent)
-        : pc_(std::move(pc)), torrent_(std::move(torrent)) {}
+        : pc_(std::move(pc)), torrent_(std::move(torrent)), ledger_(Clock::now()) {}
 
     lt::string_view type() const override { return "llmpt_dispatch"; }
     // The reserved bits of the BitTorrent handshake: 0x04 of the last byte
@@ -38,8 +52,7 @@ public:
         return true;
     }
     bool on_have(lt::piece_index_t p) override {
-        serving_.erase(static_cast<int>(p));
-        refused_.erase(static_cast<int>(p));
+        ledger_.on_have(static_cast<int>(p), Clock::now());
         return false;
     }
     bool on_request(lt::peer_request const& r) override;
@@ -61,8 +74,7 @@ private:
     lt::peer_connection_handle pc_;
     std::shared_ptr<TorrentDispatch> torrent_;
     bool fast_ = false;
-    std::unordered_set<int> serving_;                    // pieces being sent to this peer
-    std::unordered_map<int, Clock::time_point> refused_; // piece -> first refusal
+    DispatchLedger ledger_;
 };
 
 class TorrentDispatch final : public lt::torrent_plugin, public std::enable_shared_from_this<TorrentDispatch> {
@@ -92,14 +104,10 @@ public:
 
     // Whether `peer`'s request is refused (true: a reject was sent).
     bool refuse(PeerDispatch& peer, lt::peer_request const& r) {
-        if (!seeding_ || !peer.fast_) return false;
+        if (!seeding_) return false;
         const int piece = static_cast<int>(r.piece);
-        if (peer.serving_.count(piece)) return false;
         const auto now = Clock::now();
-        const auto [it, fresh] = peer.refused_.try_emplace(piece, now);
-        if (!elsewhere(peer, piece, now) || now - it->second >= o_.give_up_refusing) {
-            peer.refused_.erase(it);
-            peer.serving_.insert(piece);
+        if (peer.ledger_.serve(o_, piece, peer.fast_, elsewhere(peer, piece, now), now)) {
             last_sent_[piece] = Sent{now, &peer};
             return false;
         }

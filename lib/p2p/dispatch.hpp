@@ -9,17 +9,29 @@
 // reject_request) a request for a piece that another connected peer
 // already has, or was sent in the last moments: the requester asks a peer
 // that has it. It serves anyway when nobody else has the piece, when the
-// requester cannot take a reject (no fast extension), or after it has
-// refused the same peer that piece for a while (the holders may be choking
-// it or slow), so nobody starves.
+// requester cannot take a reject (no fast extension), after it has refused
+// the same peer that piece for a while (the holders may be choking it or
+// slow), and when the requester is starving: it has told us of no piece
+// that it got from someone else for a moment. That last rule is what a
+// libtorrent requester needs. It asks a connection for blocks only when
+// something happens on it (a block, an unchoke, a reject) or when it
+// completes a piece that this peer has too. A connection that found nothing
+// to ask for at the start (its peer had nothing yet) stays idle, and a
+// requester fed only by us completes only pieces nobody else has (the ones
+// we hand out), so nothing wakes its other connections: it takes seconds
+// from us alone. One piece that others have ends that: its completion makes
+// the requester ask their holders again.
 //
-// A libtorrent plugin: everything here runs on the session's network thread.
+// The decision is DispatchLedger::serve (pure, unit-tested); the plugin
+// (seed_dispatch) is libtorrent glue and runs on the network thread.
 #pragma once
 
 #include <libtorrent/extensions.hpp>
 
 #include <chrono>
 #include <memory>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace llmpt::p2p {
 
@@ -28,6 +40,31 @@ struct DispatchOptions {
     std::chrono::milliseconds in_flight{3000};
     // A request refused this long (per peer and piece) is served.
     std::chrono::milliseconds give_up_refusing{1500};
+    // A peer that told us of no piece it got elsewhere (a HAVE for a piece
+    // we did not send it) for this long is starving: a piece others have is
+    // served to it, one at a time.
+    std::chrono::milliseconds starving_after{250};
+};
+
+// What a seeding torrent knows of one connected peer, and its verdicts.
+class DispatchLedger {
+public:
+    using Clock = std::chrono::steady_clock;
+    explicit DispatchLedger(Clock::time_point connected) : last_from_others_(connected) {}
+
+    // The peer told us it has `piece` now.
+    void on_have(int piece, Clock::time_point now);
+
+    // Whether a request for `piece` is served. `fast`: the peer can take a
+    // reject; `elsewhere`: another peer has the piece or it is on its way
+    // to one. Serving records the piece as on its way to this peer.
+    bool serve(const DispatchOptions& o, int piece, bool fast, bool elsewhere, Clock::time_point now);
+
+private:
+    std::unordered_set<int> serving_;                    // pieces being sent to this peer
+    std::unordered_map<int, Clock::time_point> refused_; // piece -> first refusal
+    Clock::time_point last_from_others_;                 // its last piece we did not send (or the connection)
+    Clock::time_point last_rescue_{};                    // the last piece served for starving
 };
 
 std::shared_ptr<libtorrent::plugin> seed_dispatch(DispatchOptions options = {});
