@@ -99,10 +99,10 @@ class Testbed:
                    "burst", self.burst, "latency", "50ms")
             self.hosts[host] = (ip, rate, peer)
 
-    def sent(self, host):
-        """Bytes the host has sent on its link (its qdisc's own counter)."""
+    def sent(self, host, what="bytes"):
+        """Bytes (or packets) the host has sent on its link (its qdisc's own counter)."""
         out = sh("tc", "-s", "-j", "-n", self.ns(host), "qdisc", "show", "dev", "eth0").stdout
-        return sum(q.get("bytes", 0) for q in json.loads(out) if q.get("kind") == "tbf")
+        return sum(q.get(what, 0) for q in json.loads(out) if q.get("kind") == "tbf")
 
     def received(self):
         """Bytes each host has received: what its bridge port sent it."""
@@ -246,7 +246,9 @@ class Bench:
                            env=self.env(self.a.download_env)), out
 
     def counters(self):
-        return {h: self.tb.sent(h) for h in self.tb.hosts}
+        got = {h: self.tb.sent(h) for h in self.tb.hosts}
+        got.update({h + ":packets": self.tb.sent(h, "packets") for h in self.tb.hosts})
+        return got
 
     def wait_all(self, running):
         # Every node's end as it happens, from a waiter thread each: waiting
@@ -403,8 +405,10 @@ class Bench:
                 "" if r["verified"] else "  NOT VERIFIED " + r.get("error", "")))
         for s in seeders:
             cpu = getattr(self, "seed_cpu", {}).get(s)
-            print("   seeder %d uploaded %.2f copies%s" % (s, copies(sent["n%d" % s]),
-                                                       "" if cpu is None else ", %.2f cpu s in all" % cpu))
+            packets = sent["n%d:packets" % s]
+            print("   seeder %d uploaded %.2f copies in %d packets (%.0f bytes each)%s" % (
+                s, copies(sent["n%d" % s]), packets, sent["n%d" % s] / max(packets, 1),
+                "" if cpu is None else ", %.2f cpu s in all" % cpu))
         times = [r["end"] - r["start"] for r in results]
         ok = all(r["exit"] == 0 and r["verified"] for r in results)
         summary = {

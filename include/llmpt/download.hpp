@@ -59,6 +59,13 @@ struct DownloadRequest {
     const std::atomic<bool>* cancel = nullptr;
     // Told of each file's bytes as they arrive (llmpt::FileWatch); may be null.
     std::shared_ptr<FileWatch> watch;
+    // When the download ends holding every file of the snapshot's torrent,
+    // the torrent stays in the session, seeding: a Seeder of the snapshot
+    // started in the same session takes it over with its peers and their
+    // requests, instead of adding it anew (which drops every connection
+    // while the swarm still needs this machine). Nothing else touches it:
+    // it ends with the session. Off: the torrent is removed at the end.
+    bool keep_seeding = false;
 };
 
 struct DownloadResult {
@@ -78,6 +85,9 @@ struct DownloadResult {
     std::uint64_t bytes_share = 0;
     double seconds = 0;
     bool offline = false;                    // served from the cache without the Hub
+    // The snapshot's torrent stayed in the session, seeding
+    // (DownloadRequest::keep_seeding). Not part of the JSON.
+    bool seeding = false;
 };
 
 // {"repo","commit","path","files","bytes_total","bytes_p2p","bytes_webseed",

@@ -145,6 +145,7 @@ private:
     std::uint64_t bytes_share_ = 0; // of bytes_http_: this node's cohort share
     fetch::StagedShare share_; // the share's pieces and prefixes, as this node hashed them
     std::uint64_t handed_over_ = 0; // P2P (or share) bytes the HTTP fetcher finds as resume state
+    bool seeding_ = false;          // the torrent was parked in the session (DownloadResult::seeding)
     std::vector<std::pair<fs::path, fs::path>> staged_; // handed over: staging name, where HTTP places it
     fs::path staging_;
     std::deque<std::pair<Clock::time_point, std::uint64_t>> rate_window_;
@@ -349,7 +350,8 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
         e.active = std::move(active);
         on_event_(e);
     };
-    const fetch::PeerJob job{settings_, *repo_, commit, dest, hub, req_.cancel, req_.watch.get(), &share_};
+    const fetch::PeerJob job{settings_, *repo_, commit, dest, hub, req_.cancel, req_.watch.get(), &share_,
+                             req_.keep_seeding};
     auto outcome = fetch::fetch_p2p(p2p::internal(*session_), job, *torrent, std::move(todo), cb);
     events_.drain(on_event_);
     if (!outcome) return outcome.error();
@@ -359,6 +361,7 @@ Result<std::vector<Wanted>> Download::fetch_from_peers(hub::HubApi& hub, const C
     // over HTTP in this run: not cached.
     bytes_cached_ += outcome->bytes_cached - std::min(outcome->bytes_cached, bytes_share_);
     handed_over_ += outcome->handed_over;
+    seeding_ = seeding_ || outcome->parked;
     for (auto& s : outcome->staged) staged_.push_back(std::move(s));
     staging_ = dest.staging_root() / commit.str();
     return std::move(outcome->remaining);
@@ -514,6 +517,7 @@ DownloadResult Download::finish(const CommitId& commit, fs::path path) {
     r.bytes_share = bytes_share_;
     r.bytes_cached = std::min(bytes_cached_, bytes_total_);
     r.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    r.seeding = seeding_;
     return r;
 }
 

@@ -106,6 +106,7 @@ private:
     void watch(Track& t, const std::vector<bool>& have);
     void serve_waiting(const lt::typed_bitfield<lt::piece_index_t>& pieces);
     Peers watch_peers();
+    void trace_peers(const std::vector<lt::peer_info>& peers) const;
 
     p2p::Session& session_;
     const PeerJob& job_;
@@ -411,7 +412,29 @@ PeerDownload::Peers PeerDownload::watch_peers() {
         seen = std::max(seen, peer.total_download);
     }
     for (const auto& [_, v] : peer_seen_) out.received += v;
+    if (session_.tracing()) trace_peers(peers);
     return out;
+}
+
+// With LLMPT_P2P_LOG, each peer at every poll: its address, bytes received
+// from it, our requests queued at it, pieces it has; bytes sent to it, its
+// requests queued here, our send buffer to it, disk reads pending for it,
+// what the sending waits on (N network, D disk, L rate limit); and i (we
+// want some of its pieces), c (it chokes us), s (a seed), n (snubbed).
+void PeerDownload::trace_peers(const std::vector<lt::peer_info>& peers) const {
+    std::string line;
+    for (const auto& peer : peers) {
+        const auto f = peer.flags;
+        const auto w = peer.write_state;
+        line += fmt::format(" {}:{} rx={} q={} n={} tx={} uq={} sb={} rd={} w={}{}{} {}{}{}{}", peer.ip.address().to_string(),
+                            peer.ip.port(), peer.total_download, peer.download_queue_length, peer.num_pieces,
+                            peer.total_upload, peer.upload_queue_length, peer.used_send_buffer,
+                            peer.pending_disk_read_bytes, (w & lt::peer_info::bw_network) ? "N" : "",
+                            (w & lt::peer_info::bw_disk) ? "D" : "", (w & lt::peer_info::bw_limit) ? "L" : "",
+                            (f & lt::peer_info::interesting) ? "i" : "", (f & lt::peer_info::remote_choked) ? "c" : "",
+                            (f & lt::peer_info::seed) ? "s" : "", (f & lt::peer_info::snubbed) ? "n" : "");
+    }
+    session_.trace("llmpt_peers", line);
 }
 
 SwarmView PeerDownload::view(const lt::typed_bitfield<lt::piece_index_t>& pieces, const Peers& peers, bool progressed) {
@@ -513,10 +536,19 @@ P2POutcome PeerDownload::finish(End end) {
     // from a fresher status than run() counted) count too.
     last_total_ = std::max(last_total_, wanted_done(nullptr));
     watch_peers(); // what the peers still connected sent since the last poll
-    session_.remove(h_);
+    // A complete seed stays for a seeder to take over (PeerJob::keep_seeding):
+    // every file of the torrent came through it and is in place.
+    const bool seed = end == End::done && job_.keep_seeding &&
+                      tracks_.size() == torrent::snapshot_files(*ti_).size();
+    if (seed) {
+        session_.park(h_);
+        out.parked = true;
+    } else {
+        session_.remove(h_);
+    }
     for (auto& t : tracks_) t.check.stop_stream();
     // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
-    for (int i = 0; i < 1000 && h_.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    for (int i = 0; i < 1000 && !seed && h_.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 
     // A placed file's staging name goes (the rename did that, unless the
     // disk back end could not, or the file was copied into place); the

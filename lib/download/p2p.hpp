@@ -42,6 +42,7 @@ struct P2POutcome {
     // Partial files handed to HTTP: their staging name and where HTTP puts
     // them (for drop_staged() once HTTP is done).
     std::vector<std::pair<std::filesystem::path, std::filesystem::path>> staged;
+    bool parked = false;               // the torrent stays in the session, seeding (PeerJob::keep_seeding)
 };
 
 // What a P2P attempt works on.
@@ -57,6 +58,9 @@ struct PeerJob {
     // had, so it does not read staging to check them; the file check goes
     // on from the prefix hashes.
     const StagedShare* staged = nullptr;
+    // DownloadRequest::keep_seeding: a torrent that ends as a complete seed
+    // is parked in the session (p2p::Session::park) instead of removed.
+    bool keep_seeding = false;
 };
 
 // What says whether other machines download the snapshot too.

@@ -161,6 +161,13 @@ Session::Session(const SessionSettings& s) {
 }
 
 Session::~Session() {
+    // A parked torrent nobody took over: removed like any other, so that its
+    // tracker hears `stopped` after the `completed` it may still be sending.
+    for (auto& [_, h] : [&] {
+             std::lock_guard lk(mu_);
+             return std::exchange(parked_, {});
+         }())
+        remove(h);
     {
         std::lock_guard lk(wake_mu_);
         stop_ = true;
@@ -188,6 +195,16 @@ Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, EventFn o
     listener->fn = std::move(on_alert);
     {
         std::lock_guard lk(mu_);
+        // A parked torrent is taken over as it is (its files, pieces and
+        // peers); `params` describe the same torrent.
+        if (const auto it = parked_.find(key); it != parked_.end()) {
+            const auto h = it->second;
+            parked_.erase(it);
+            if (h.is_valid()) {
+                by_torrent_[key] = std::move(listener);
+                return h;
+            }
+        }
         by_torrent_[key] = std::move(listener);
     }
     // libtorrent names a storage by the torrent's best 20-byte hash (the
@@ -218,8 +235,30 @@ bool announcing(const lt::torrent_handle& h) {
 }
 } // namespace
 
+void Session::park(const lt::torrent_handle& h) {
+    if (!h.is_valid()) return;
+    const auto key = h.info_hashes().v2;
+    std::shared_ptr<Listener> listener;
+    {
+        std::lock_guard lk(mu_);
+        if (auto it = by_torrent_.find(key); it != by_torrent_.end()) {
+            listener = std::move(it->second);
+            by_torrent_.erase(it);
+        }
+        parked_[key] = h;
+    }
+    if (listener) {
+        std::lock_guard lk(listener->mu); // a call under way finishes first
+        listener->fn = nullptr;
+    }
+}
+
 void Session::remove(const lt::torrent_handle& h) {
     if (!h.is_valid()) return;
+    {
+        std::lock_guard lk(mu_);
+        parked_.erase(h.info_hashes().v2);
+    }
     // libtorrent sends no `stopped` for an endpoint whose announce (say the
     // `completed` of a download that just finished) is still in flight, and
     // the tracker would list us for two intervals: let it land first
@@ -243,6 +282,17 @@ void Session::remove(const lt::torrent_handle& h) {
 }
 
 std::uint16_t Session::listen_port() const { return ses_->listen_port(); }
+
+void Session::trace(std::string_view what, std::string_view message) {
+    if (!log_) return;
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    std::lock_guard lk(log_mu_);
+    std::fprintf(log_, "%lld.%03lld %d %.*s: %.*s\n", static_cast<long long>(ms.count() / 1000),
+                 static_cast<long long>(ms.count() % 1000), static_cast<int>(::getpid()),
+                 static_cast<int>(what.size()), what.data(), static_cast<int>(message.size()), message.data());
+    std::fflush(log_);
+}
 
 } // namespace llmpt::p2p
 
@@ -299,14 +349,7 @@ void Session::alert_loop() {
         }
         ses_->pop_alerts(&alerts);
         for (auto* a : alerts) {
-            if (log_) {
-                const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch());
-                std::fprintf(log_, "%lld.%03lld %d %s: %s\n", static_cast<long long>(ms.count() / 1000),
-                             static_cast<long long>(ms.count() % 1000), static_cast<int>(::getpid()), a->what(),
-                             a->message().c_str());
-                std::fflush(log_);
-            }
+            if (log_) trace(a->what(), a->message());
             // alert_cast matches exact alert types only; torrent_alert is a base.
             auto* ta = dynamic_cast<lt::torrent_alert*>(a);
             if (!ta) continue;

@@ -90,9 +90,19 @@ public:
     // Removes a torrent once an announce in flight has landed (bounded), so
     // its `stopped` announce is sent.
     void remove(const lt::torrent_handle& h);
+    // Leaves a torrent in the session with no listener (nothing of the
+    // caller's is called any more), for the next add() of the same torrent
+    // to take over as it is: a download that finished as a complete seed
+    // goes on seeding without dropping its peers and their requests. One
+    // that nobody takes over ends with the session, or with remove().
+    void park(const lt::torrent_handle& h);
     std::uint16_t listen_port() const override;
     // Whether writes go through llmpt's disk back end, which feeds stream hashes.
     bool streams_hashes() const { return registry_ != nullptr; }
+    // The alert log (LLMPT_P2P_LOG): whether there is one, and a line of
+    // ours in it (timestamped like the alerts).
+    bool tracing() const { return log_ != nullptr; }
+    void trace(std::string_view what, std::string_view message);
 
 private:
     void alert_loop();
@@ -104,7 +114,8 @@ private:
     };
 
     std::shared_ptr<StreamRegistry> registry_; // null unless the pooled back end
-    std::FILE* log_ = nullptr;                 // SessionSettings::log_file, written by the alert thread
+    std::FILE* log_ = nullptr;                 // SessionSettings::log_file
+    std::mutex log_mu_;                        // one line at a time in log_
     std::unique_ptr<lt::session> ses_;
     std::thread alerts_;
     std::mutex wake_mu_; // guards the two flags below
@@ -113,6 +124,7 @@ private:
     bool stop_ = false;
     std::mutex mu_; // by_torrent_
     std::map<lt::sha256_hash, std::shared_ptr<Listener>> by_torrent_; // keyed by v2 hash
+    std::map<lt::sha256_hash, lt::torrent_handle> parked_;             // park(), keyed by v2 hash
 };
 
 // The implementation behind a caller's llmpt::Session.

@@ -112,5 +112,9 @@ class SlowLeecher:
         return self.h.status().total_payload_download
 
     def stop(self):
+        """Gone (a second call does nothing)."""
+        if self.h is None:
+            return
         self.ses.pause()
         self.ses.remove_torrent(self.h)
+        self.h = None

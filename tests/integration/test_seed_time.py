@@ -32,12 +32,12 @@ class SeedTimeTest(TestCase):
         self.tracker = Tracker(self.path("t.db"))
         self.addCleanup(self.tracker.stop)
 
-    def start_download(self, cache, *extra):
+    def start_download(self, cache, *extra, env=None):
         err = tempfile.TemporaryFile(mode="w+")
         p = subprocess.Popen([LLMPT, "download", "org/m", "--endpoint", self.hub.url, "--cache-dir", cache, "--json",
                               "--tracker", self.tracker.url, "--listen", "127.0.0.1:0", "--no-webseed"] + list(extra),
                              stdout=subprocess.PIPE, stderr=err, text=True,
-                             env=dict(os.environ, HF_HOME="/nonexistent-hf-home"))
+                             env=dict(os.environ, HF_HOME="/nonexistent-hf-home", **(env or {})))
         return p, err
 
     def torrent(self):
@@ -72,6 +72,33 @@ class SeedTimeTest(TestCase):
                 if proc and proc.poll() is None:
                     proc.kill()
                     proc.wait(10)
+            s.stop()
+
+    def test_the_download_goes_on_seeding_with_its_peers_connected(self):
+        # The download's torrent is not removed and added anew when it
+        # completes: the peers that were downloading from it stay connected.
+        s = Seed(self.path("seed"), self.tracker.url)
+        slow = SlowLeecher(self.torrent(), self.path("slow"), self.tracker.url)  # still downloading
+        log = self.path("p2p.log")
+        a = None
+        try:
+            a, a_err = self.start_download(self.path("a"), "--seed-time", "120", env={"LLMPT_P2P_LOG": log})
+            self.assertEqual(json.loads(a.stdout.readline())["bytes_p2p"], TOTAL)
+            wait_for("A to seed", lambda: (a_err.seek(0), "seeding for up to" in a_err.read())[1])
+            slow.stop()
+            a.wait(30)  # nobody needs it any more
+            self.assertEqual(a.returncode, 0)
+            a_err.seek(0)
+            text = a_err.read()
+            self.assertRegex(text, r"still connected to [1-9]\d* peers", text)
+            with open(log) as f:
+                added = [line for line in f if " add_torrent: " in line]
+            self.assertEqual(len(added), 1, added)  # one torrent from the download's start to its end
+        finally:
+            if a and a.poll() is None:
+                a.kill()
+                a.wait(10)
+            slow.stop()
             s.stop()
 
     def test_seed_time_bounds_the_wait(self):

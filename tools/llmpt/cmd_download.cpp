@@ -31,6 +31,12 @@ struct DownloadArgs {
     bool json = false, quiet = false, events = false, in_process = false;
 };
 
+// The control socket of the daemon that serves `cache_dir`, if one does.
+std::optional<std::filesystem::path> daemon_socket(const std::filesystem::path& cache_dir) {
+    if (const auto h = daemon::holder(cache_dir); h && !h->socket.empty()) return h->socket;
+    return std::nullopt;
+}
+
 void emit(const std::string& line) {
     fmt::print("{}\n", line);
     std::fflush(stdout);
@@ -59,29 +65,36 @@ void show(const DownloadArgs& a, ProgressBar& bar, const Event& e) {
 // seeded for peers that still need it. A daemon serving the cache takes
 // that over at once (it is asked to scan now); else this process seeds
 // for up to --seed-time seconds, and stops once no leecher is left: at once
-// when the tracker knows none, after 5 s without a connected one otherwise. (A download nobody shared is not
-// seeded here: that would mean hashing the whole snapshot at exit; the
-// daemon, where there is one, seeds and publishes it.)
+// when the tracker knows none, after 5 s without a connected one otherwise.
+// The download's own torrent goes on seeding when it ended with every file
+// (DownloadRequest::keep_seeding): its peers stay connected. (A download
+// nobody shared is not seeded here: that would mean hashing the whole
+// snapshot at exit; the daemon, where there is one, seeds and publishes it.)
 void seed_after(const DownloadArgs& a, Session& session, const Settings& settings, const DownloadRequest& req,
                 const DownloadResult& r) {
     if (!req.local_dir.empty() || r.offline || !r.commit || settings.tracker.empty() || !settings.p2p) return;
     if (r.bytes_p2p + r.bytes_webseed + r.bytes_share == 0) return;
-    if (const auto h = daemon::holder(settings.cache_dir); h && !h->socket.empty()) {
-        (void)daemon::call(h->socket, "POST", "/v1/scan", {}, std::chrono::seconds(2));
+    if (const auto socket = daemon_socket(settings.cache_dir)) {
+        (void)daemon::call(*socket, "POST", "/v1/scan", {}, std::chrono::seconds(2));
         if (!a.quiet) fmt::print(stderr, "llmpt: the daemon serving this cache seeds it from now on\n");
         return;
     }
     if (a.seed_time <= 0 || g_interrupted.load()) return;
-    // The tracker's count first (its REST API, one small request): when no
-    // peer is downloading the snapshot (a cohort of one, the last of a
-    // swarm) there is nobody to serve, and adding the torrent only to learn
-    // that from its announce costs about 0.15 s. Our own download may still
-    // count as a leecher for a moment: then the seeding below finds out.
-    if (const auto found = TrackerClient(settings.tracker, TrackerOptions::from(settings))
-                               .lookup(req.repo_type, req.repo, r.commit->str());
-        found && *found && (*found)->leechers == 0) {
-        if (!a.quiet) fmt::print(stderr, "llmpt: no peer is downloading this snapshot: not seeding (--seed-time)\n");
-        return;
+    // A torrent the download left seeding (DownloadRequest::keep_seeding)
+    // is taken over below with its peers. Otherwise the tracker's count
+    // first (its REST API, one small request): when no peer is downloading
+    // the snapshot (a cohort of one, the last of a swarm) there is nobody
+    // to serve, and adding the torrent only to learn that from its announce
+    // costs about 0.15 s. Our own download may still count as a leecher for
+    // a moment: then the seeding below finds out.
+    if (!r.seeding) {
+        if (const auto found = TrackerClient(settings.tracker, TrackerOptions::from(settings))
+                                   .lookup(req.repo_type, req.repo, r.commit->str());
+            found && *found && (*found)->leechers == 0) {
+            if (!a.quiet)
+                fmt::print(stderr, "llmpt: no peer is downloading this snapshot: not seeding (--seed-time)\n");
+            return;
+        }
     }
     SeedRequest sr;
     sr.repo = req.repo;
@@ -94,14 +107,15 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
         if (!a.quiet) fmt::print(stderr, "llmpt: not seeding: {}\n", seeder.error().what());
         return;
     }
-    if (!a.quiet)
-        fmt::print(stderr, "llmpt: seeding for up to {} s while peers need it (--seed-time; Ctrl+C stops)\n",
-                   a.seed_time);
+    if (!a.quiet) {
+        const auto peers = r.seeding ? fmt::format(", still connected to {} peers", (*seeder)->status().peers) : "";
+        fmt::print(stderr, "llmpt: seeding for up to {} s while peers need it{} (--seed-time; Ctrl+C stops)\n",
+                   a.seed_time, peers);
+    }
     const auto start = std::chrono::steady_clock::now();
     auto last_needed = start, last_asked = start;
     auto ask_every = std::chrono::milliseconds(25);
     while (!g_interrupted.load() && std::chrono::steady_clock::now() - start < std::chrono::seconds(a.seed_time)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(25)); // status reads are cheap: leave soon after the answer
         (*seeder)->maintain();
         const auto st = (*seeder)->status();
         const auto now = std::chrono::steady_clock::now();
@@ -126,6 +140,7 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
                                                               std::chrono::seconds(2));
         }
         if (now - last_needed >= std::chrono::seconds(5)) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(25)); // status reads are cheap: leave soon after the answer
     }
     const auto st = (*seeder)->status();
     (*seeder)->stop();
@@ -145,6 +160,9 @@ int run_in_process(const DownloadArgs& a, Settings settings, DownloadRequest req
         auto s = Session::start(settings);
         if (!s) return report(s.error());
         session = std::move(*s);
+        // Into the cache, with time to seed and no daemon to hand it to: the
+        // torrent stays seeding for seed_after, peers and all.
+        req.keep_seeding = req.local_dir.empty() && a.seed_time > 0 && !daemon_socket(settings.cache_dir);
     }
     auto result = session ? download(*session, settings, req, on_event) : download(settings, req, on_event);
     bar.finish();
@@ -269,7 +287,7 @@ int run_download(DownloadArgs a) {
     if (auto st = a.task.apply(settings, req); !st) return report(st.error());
 
     if (!a.in_process && !settings.offline) {
-        if (const auto h = daemon::holder(settings.cache_dir); h && !h->socket.empty()) {
+        if (const auto socket = daemon_socket(settings.cache_dir)) {
             // Spell out what this process would use, so the daemon downloads the same thing.
             auto task = a.task;
             std::error_code ec;
@@ -278,7 +296,7 @@ int run_download(DownloadArgs a) {
             task.endpoint = settings.endpoint;
             task.token = settings.token;
             task.tracker = settings.tracker;
-            if (auto code = run_in_daemon(a, h->socket, task)) return *code;
+            if (auto code = run_in_daemon(a, *socket, task)) return *code;
         }
     }
     install_interrupt_handler();
