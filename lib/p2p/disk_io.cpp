@@ -626,7 +626,11 @@ private:
                 if (io == Io::read_cached) {
                     iovec v{p, n_want};
                     n = ::preadv2(*fd, &v, 1, at, RWF_NOWAIT);
-                    if (n < 0 && errno == EAGAIN) return done + static_cast<int>(moved);
+                    // EAGAIN: not in the page cache. A file system without
+                    // RWF_NOWAIT (tmpfs says EOPNOTSUPP, older kernels
+                    // EINVAL or ENOSYS) cannot tell: the pool reads it.
+                    if (n < 0 && (errno == EAGAIN || errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
+                        return done + static_cast<int>(moved);
                 } else {
                     n = write ? ::pwrite(*fd, p, n_want, at) : ::pread(*fd, p, n_want, at);
                 }

@@ -152,6 +152,22 @@ class P2PTest(TestCase):
         self.assertEqual([f for _, _, fs in os.walk(os.path.join(other, "huggingface", "download"))
                           for f in fs if not f.endswith((".metadata", ".lock"))], [])
 
+    def test_caches_on_tmpfs_pure_p2p(self):
+        # tmpfs has no RWF_NOWAIT reads (EOPNOTSUPP): the seeder's disk back
+        # end reads those blocks in its pool instead of failing them.
+        shm = self.other_file_system()
+        seed_cache = os.path.join(shm, "seeder")
+        import_repo(seed_cache, "org/m", FILES)
+        self.cache = os.path.join(shm, "cache")
+        s = Seed(seed_cache, self.tracker.url)
+        try:
+            p, out = self.download("--no-webseed")
+            self.assertExit(p, 0)
+            self.assertEqual((out["bytes_p2p"], out["bytes_http"], out["bytes_webseed"]), (TOTAL - len(FILES["copy.json"]), 0, 0))
+            self.assertExit(run(["verify", "org/m", "--cache-dir", self.cache]), 0)
+        finally:
+            s.stop()
+
     def test_local_dir_seeder_stops_http_keeps_p2p_bytes(self):
         local = self.path("local")
         out = self.only_seeder_stops_mid_transfer("--local-dir", local)
