@@ -18,9 +18,10 @@ Scenarios (each starts from empty node caches but the seeders'):
     cold       nobody has the repo; every node downloads at once (the
                cohort: each fetches a share from the origin, then they trade)
 
-Each run prints per node: start offset, time (until the command exited,
-seeding for the others included), ready (until it printed its result: the
-snapshot is in its cache), bytes by source, upload (from
+Each run prints per node: start offset, time (from its launch until the
+command exited, seeding for the others included), ready (from its launch
+until it printed its result: the snapshot is in its cache, as a script
+piping the result sees it), bytes by source, upload (from
 its link's own counter) and CPU seconds; then p50 / slowest and the origin's
 egress in repo copies, read from the origin link's qdisc counter, not from
 what the clients believe. Every cache is verified.
@@ -104,6 +105,12 @@ class Testbed:
         out = sh("tc", "-s", "-j", "-n", self.ns(host), "qdisc", "show", "dev", "eth0").stdout
         return sum(q.get(what, 0) for q in json.loads(out) if q.get("kind") == "tbf")
 
+    def sent_all(self):
+        """Bytes each host has sent: what its bridge port received (one call)."""
+        out = sh("ip", "-n", self.br, "-s", "-j", "link", "show").stdout
+        by_dev = {l.get("ifname"): l.get("stats64", {}).get("rx", {}).get("bytes", 0) for l in json.loads(out)}
+        return {h: by_dev.get(v[2], 0) for h, v in self.hosts.items()}
+
     def received(self):
         """Bytes each host has received: what its bridge port sent it."""
         out = sh("tc", "-s", "-j", "-n", self.br, "qdisc", "show").stdout
@@ -133,6 +140,28 @@ def make_repo(src, size_mib, shards):
                 left -= n
     with open(os.path.join(src, "config.json"), "w") as f:
         f.write('{"model_type": "bench", "shards": %d}\n' % shards)
+
+
+class Output:
+    """A download's stdout, read as it comes: the time its first line (the
+    result: the snapshot is in the cache) arrived, and the whole text."""
+
+    def __init__(self, pipe):
+        import threading
+        self.first_at = None
+        self.lines = []
+        self.thread = threading.Thread(target=self._read, args=(pipe,))
+        self.thread.start()
+
+    def _read(self, pipe):
+        for line in pipe:
+            if self.first_at is None and line.strip():
+                self.first_at = time.monotonic()
+            self.lines.append(line)
+
+    def text(self):
+        self.thread.join()
+        return "".join(self.lines)
 
 
 def cpu_of(pid):
@@ -240,10 +269,10 @@ class Bench:
         args = self.download_args(i, p2p)
         if not daemon:
             args.insert(args.index("--json"), "--in-process")
-        out = open(os.path.join(self.work, "dl%d.json" % i), "w+")
         timed = ["/usr/bin/time", "-f", "cpu %U %S", "-o", os.path.join(self.work, "cpu%d" % i)] + args
-        return self.run_in("n%d" % i, timed, stdout=out, stderr=open(os.path.join(self.work, "dl%d.err" % i), "w"),
-                           env=self.env(self.a.download_env)), out
+        p = self.run_in("n%d" % i, timed, stdout=subprocess.PIPE, text=True,
+                        stderr=open(os.path.join(self.work, "dl%d.err" % i), "w"), env=self.env(self.a.download_env))
+        return p, Output(p.stdout)
 
     def counters(self):
         got = {h: self.tb.sent(h) for h in self.tb.hosts}
@@ -273,9 +302,9 @@ class Bench:
     def collect(self, i, out, t0, started, code, end):
         # After every node ended: the caches are verified here, not while
         # others still run.
-        out.seek(0)
-        text = out.read()
-        r = {"node": i, "start": started - t0, "end": end - t0, "exit": code}
+        text = out.text()
+        r = {"node": i, "start": started - t0, "end": end - t0, "exit": code,
+             "done": (out.first_at or end) - started}
         try:
             r.update(json.loads(text.strip().splitlines()[-1]))
         except (ValueError, IndexError):
@@ -331,9 +360,10 @@ class Bench:
                 time.sleep(a.stagger)
             if name == "daemon":
                 env = daemons[i][1]
-                out = open(os.path.join(self.work, "dl%d.json" % i), "w+")
                 p = subprocess.Popen(["ip", "netns", "exec", self.tb.ns("n%d" % i)] + self.download_args(i),
-                                     stdout=out, stderr=open(os.path.join(self.work, "dl%d.err" % i), "w"), env=env)
+                                     stdout=subprocess.PIPE, text=True,
+                                     stderr=open(os.path.join(self.work, "dl%d.err" % i), "w"), env=env)
+                out = Output(p.stdout)
             else:
                 p, out = self.start_download(i, p2p=(name != "http"))
             running[i] = (p, out, time.monotonic())
@@ -345,8 +375,8 @@ class Bench:
             def sample():
                 while not stop_tl.is_set():
                     got = self.tb.received()
-                    for sd in seeders:  # what each seeder sent, as "up<i>"
-                        got["up%d" % sd] = self.tb.sent("n%d" % sd)
+                    for h, v in self.tb.sent_all().items():  # what each host sent, as "up<i>"
+                        got["up" + h[1:]] = v
                     timeline.append((time.monotonic() - t0, got))
                     stop_tl.wait(a.timeline)
             sampler = threading.Thread(target=sample)
@@ -365,7 +395,7 @@ class Bench:
         if a.timeline:
             stop_tl.set()
             sampler.join()
-            hosts = ["n%d" % i for i in leechers] + ["up%d" % i for i in seeders]
+            hosts = ["n%d" % i for i in leechers] + ["up%d" % i for i in seeders + (leechers if a.timeline_up else [])]
             print("   MB/s received, per %.2f s:  t  %s" % (a.timeline, " ".join("%5s" % h for h in hosts)))
             for (ta, ra), (tb, rb) in zip(timeline, timeline[1:]):
                 print("   %6.2f  %s" % (tb, " ".join("%5.1f" % ((rb[h] - ra[h]) / (tb - ta) / 1e6) for h in hosts)))
@@ -393,13 +423,14 @@ class Bench:
         print("\n== %s: %d nodes, LAN %s, WAN %s, %.0f MiB in %d shards + config%s" %
               (name, self.a.nodes, self.a.lan, self.a.wan, mib(self.repo_bytes), self.a.shards,
                (", killed: seeder 2 and node %d" % killed[1]) if killed else ""))
-        # time: until the command exited (seeding for others included);
-        # ready: until it printed its result (the snapshot in its cache).
+        # time: from the launch until the command exited (seeding for others
+        # included); ready: until it printed its result (the snapshot in its
+        # cache), as the bench saw the line arrive.
         print("   node  start    time  ready  exit   p2p MiB  webseed MiB  http MiB (share)  upload (copies)   cpu s")
         for r in sorted(results, key=lambda r: r["node"]):
             dur = r["end"] - r["start"]
             print("   %4d %6.2f %7.2f %6.2f %5s %9.1f %12.1f %9.1f %7.1f %16.2f %7.2f%s" % (
-                r["node"], r["start"], dur, r.get("seconds", float("nan")), r["exit"],
+                r["node"], r["start"], dur, r["done"], r["exit"],
                 mib(r.get("bytes_p2p", 0)), mib(r.get("bytes_webseed", 0)),
                 mib(r.get("bytes_http", 0)), mib(r.get("bytes_share", 0)), copies(sent["n%d" % r["node"]]), r["cpu"],
                 "" if r["verified"] else "  NOT VERIFIED " + r.get("error", "")))
@@ -414,7 +445,7 @@ class Bench:
         summary = {
             "scenario": name, "nodes": self.a.nodes, "lan": self.a.lan, "wan": self.a.wan,
             "p50": statistics.median(times), "slowest": max(times),
-            "slowest_ready": max(r.get("seconds", float("nan")) for r in results),
+            "slowest_ready": max(r["done"] for r in results),
             "origin_copies": copies(sent["origin"]),
             "seeder_copies": [copies(sent["n%d" % s]) for s in seeders],
             "leecher_upload_copies": sum(copies(sent["n%d" % r["node"]]) for r in results),
@@ -422,11 +453,14 @@ class Bench:
             "all_ok": ok,
         }
         lan_rate = rate_bytes(self.a.lan)
+        # The rate each node got from its link: its bytes over its time until
+        # exit, and until ready (the seeding after its download not counted).
         summary["link_share"] = min(self.repo_bytes / t / lan_rate for t in times)
+        summary["link_share_ready"] = min(self.repo_bytes / r["done"] / lan_rate for r in results)
         print("   p50 %.2f s, slowest %.2f s (ready %.2f s), origin egress %.2f copies, leechers uploaded %.2f copies, "
-              "slowest node at %.0f%% of its link, all verified: %s" %
+              "slowest node at %.0f%% of its link (%.0f%% until ready), all verified: %s" %
               (summary["p50"], summary["slowest"], summary["slowest_ready"], summary["origin_copies"], summary["leecher_upload_copies"],
-               100 * summary["link_share"], "yes" if ok else "NO"))
+               100 * summary["link_share"], 100 * summary["link_share_ready"], "yes" if ok else "NO"))
         if name == "cold":
             # The cold-start goal: about one copy over the WAN, then the
             # swarm: slowest <= 1.3 x (a copy over the WAN) + 2 x (the repo
@@ -470,6 +504,7 @@ def main():
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     p.add_argument("--timeline", type=float, default=0, help="print each node's receive rate every this many seconds")
+    p.add_argument("--timeline-up", action="store_true", help="and with --timeline, each leecher's send rate too")
     p.add_argument("--download-arg", dest="download_args", action="append", default=[],
                    help="extra argument for every P2P download (repeatable)")
     p.add_argument("--seed-arg", dest="seed_args", action="append", default=[],
