@@ -492,7 +492,8 @@ class Bench:
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bin", default="build/bin")
-    p.add_argument("--nodes", type=int, default=8)
+    p.add_argument("--nodes", default="8", help="hosts that download or seed; a comma list runs each in turn "
+                                               "and ends with a table of all runs")
     p.add_argument("--lan", default="200mbit", help="each node's link, both ways")
     p.add_argument("--wan", default="100mbit", help="the origin's link, both ways")
     p.add_argument("--burst", default="256kb", help="tc tbf burst")
@@ -514,17 +515,43 @@ def main():
     a = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
-    if a.nodes < 1 or a.nodes > 200:
-        raise SystemExit("--nodes must be 1..200")
-    b = Bench(a)
     try:
-        b.setup()
-        for s in a.scenario.split(","):
-            if s not in ("http", "warm", "staggered", "churn", "daemon", "cold"):
-                raise SystemExit("unknown scenario %r" % s)
-            b.run_scenario(s)
-    finally:
-        b.close()
+        counts = [int(n) for n in a.nodes.split(",")]
+    except ValueError:
+        raise SystemExit("--nodes is a number or a comma list of numbers, not %r" % a.nodes)
+    if any(n < 1 or n > 200 for n in counts):
+        raise SystemExit("--nodes must be 1..200")
+    scenarios = a.scenario.split(",")
+    for s in scenarios:
+        if s not in ("http", "warm", "staggered", "churn", "daemon", "cold"):
+            raise SystemExit("unknown scenario %r" % s)
+    runs = []
+    for n in counts:
+        a.nodes = n
+        b = Bench(a)
+        try:
+            b.setup()
+            for s in scenarios:
+                if (s in ("warm", "staggered", "daemon") and n < 2) or (s == "churn" and n < 4):
+                    print("\n== %s needs more nodes than %d: skipped" % (s, n))
+                    continue
+                runs.append(b.run_scenario(s))
+        finally:
+            b.close()
+    if len(counts) > 1 or len(scenarios) > 1:
+        print_table(runs)
+
+
+def print_table(runs):
+    """Every run of this invocation, one Markdown row each."""
+    print("\n| nodes | scenario | p50 | slowest | slowest ready | link share (ready) | origin (copies) | "
+          "seeders (copies) | all verified |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in runs:
+        print("| %d | %s | %.2f s | %.2f s | %.2f s | %.0f%% (%.0f%%) | %.2f | %s | %s |" % (
+            r["nodes"], r["scenario"], r["p50"], r["slowest"], r["slowest_ready"], 100 * r["link_share"],
+            100 * r["link_share_ready"], r["origin_copies"],
+            ", ".join("%.2f" % c for c in r["seeder_copies"]) or "-", "yes" if r["all_ok"] else "NO"))
 
 
 if __name__ == "__main__":

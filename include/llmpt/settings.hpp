@@ -75,6 +75,10 @@ struct Settings {
     // A complete seeder hands each piece out about once and lets the swarm
     // pass it on (LLMPT_P2P_SEED_DISPATCH=0 turns it off).
     bool p2p_seed_dispatch = true;
+    // A download makes libtorrent look again at connections that ask for
+    // nothing while their peer holds pieces it wants (docs/design.md, "The
+    // swarm"); LLMPT_P2P_WAKE_IDLE=0 turns it off.
+    bool p2p_wake_idle = true;
     // Nodes that start together when the tracker has no torrent share one
     // copy from the Hub (docs/design.md, "The cold start"); LLMPT_P2P_COHORT=0
     // turns it off.

@@ -91,6 +91,7 @@ Settings Settings::from_env() {
         else s.env_problems.push_back("LLMPT_P2P_DISK_IO must be pooled, queued, posix or mmap, not '" + v + "'; using pooled");
     }
     if (auto v = env("LLMPT_P2P_SEED_DISPATCH"); !v.empty()) s.p2p_seed_dispatch = truthy(v);
+    if (auto v = env("LLMPT_P2P_WAKE_IDLE"); !v.empty()) s.p2p_wake_idle = truthy(v);
     if (auto v = env("LLMPT_P2P_COHORT"); !v.empty()) s.p2p_cohort = truthy(v);
     // huggingface_hub's read timeout for file downloads: ours is a transfer
     // below 1 KiB/s for that long.

@@ -94,8 +94,12 @@ private:
         int connected = 0;
         int partial = 0;             // connected peers that hold some pieces, not all
         int sending = 0;             // SwarmView::sending
+        int idle = 0;                // leechers we want pieces of, that let us, and are asked for nothing
         std::int64_t received = 0;   // payload from BitTorrent peers, all connections so far
     };
+    // Makes libtorrent look at every connection for blocks to ask for now.
+    void wake_idle_connections(const lt::typed_bitfield<lt::piece_index_t>& pieces, int idle_leechers);
+    Clock::time_point last_wake_{};
     // What the swarm can give of what is left (for the fallback).
     SwarmView view(const lt::typed_bitfield<lt::piece_index_t>& pieces, const Peers& peers, bool progressed);
     // false: a file failed the Hub's hash (or could not be placed)
@@ -393,6 +397,28 @@ Status PeerDownload::place(const Track& t) const {
     return job_.dest.place(t.w, path, Destination::From::staging, cb_.ready);
 }
 
+// libtorrent asks a connection for blocks only when something happens on it
+// (a block, an unchoke, a reject, its peer becoming interesting) or when we
+// complete a piece that its peer has too. A connection whose last pick
+// found its peer's pieces all asked elsewhere stays idle once those blocks
+// are free again: a seeder's reject frees them but only the rejecting
+// connection picks again (usually the same piece, from the same seeder),
+// and more HAVEs from a peer we already want pieces of wake nothing. Setting
+// a piece's priority to 0 and back makes libtorrent update every peer's
+// interest, and it asks each interesting peer for blocks; a piece we hold
+// is used, so what we download does not change (docs/design.md,
+// "libtorrent facts").
+void PeerDownload::wake_idle_connections(const lt::typed_bitfield<lt::piece_index_t>& pieces, int idle_leechers) {
+    const auto now = Clock::now();
+    const int held = pieces.find_first_set();
+    if (!job_.settings.p2p_wake_idle || !wake_due(idle_leechers, held >= 0, last_wake_, now)) return;
+    const auto piece = lt::piece_index_t(held);
+    const auto prio = h_.piece_priority(piece);
+    h_.piece_priority(piece, lt::dont_download);
+    h_.piece_priority(piece, prio == lt::dont_download ? lt::default_priority : prio);
+    last_wake_ = now;
+}
+
 // Records what each BitTorrent peer sent, and which of them are still
 // expected to send.
 PeerDownload::Peers PeerDownload::watch_peers() {
@@ -408,6 +434,9 @@ PeerDownload::Peers PeerDownload::watch_peers() {
         if (!(f & lt::peer_info::seed) && peer.num_pieces > 0) ++out.partial;
         if ((f & lt::peer_info::interesting) && !(f & lt::peer_info::remote_choked) && !(f & lt::peer_info::snubbed))
             ++out.sending;
+        if ((f & lt::peer_info::interesting) && !(f & lt::peer_info::remote_choked) && !(f & lt::peer_info::seed) &&
+            peer.download_queue_length == 0)
+            ++out.idle;
         auto& seen = peer_seen_[peer.ip.address().to_string() + ":" + std::to_string(peer.ip.port())];
         seen = std::max(seen, peer.total_download);
     }
@@ -495,6 +524,7 @@ PeerDownload::End PeerDownload::run() {
         if (done_count_ == tracks_.size()) return End::done;
         serve_waiting(pieces);
         const auto peers = watch_peers();
+        wake_idle_connections(pieces, peers.idle);
         if (in_order_ && !in_file_order(job_.settings.p2p_piece_order, in_order_, {peers.partial, st.num_incomplete})) {
             h_.unset_flags(lt::torrent_flags::sequential_download);
             in_order_ = false;
@@ -584,6 +614,11 @@ P2POutcome PeerDownload::finish(End end) {
 }
 
 } // namespace
+
+bool wake_due(int idle_leechers, bool hold_a_piece, std::chrono::steady_clock::time_point last,
+              std::chrono::steady_clock::time_point now) {
+    return idle_leechers > 0 && hold_a_piece && now - last >= std::chrono::milliseconds(100);
+}
 
 bool in_file_order(PieceOrder order, bool in_order_now, const OrderSignals& s) {
     switch (order) {

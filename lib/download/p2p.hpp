@@ -15,6 +15,7 @@
 #include <llmpt/settings.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -77,6 +78,13 @@ struct OrderSignals {
 // something to trade; the tracker's count says so before anybody has a
 // piece, so leechers that start together do not begin with the same ones).
 bool in_file_order(PieceOrder order, bool in_order_now, const OrderSignals& s);
+
+// Whether a download makes libtorrent look at every connection for blocks
+// to ask for now (PeerDownload::wake_idle_connections): some connected
+// leecher we want pieces of lets us ask and is asked for nothing, we hold a
+// piece to do it with, and the last time is 100 ms ago.
+bool wake_due(int idle_leechers, bool hold_a_piece, std::chrono::steady_clock::time_point last,
+              std::chrono::steady_clock::time_point now);
 
 // Runs `torrent` for `todo`. Never fails the download: any problem is a
 // warning and HTTP takes over (`remaining`). Only a cancellation is an error.

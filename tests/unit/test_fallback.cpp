@@ -121,3 +121,13 @@ TEST_CASE("piece order: in file order while the only downloader, rarest-first fo
     CHECK(llmpt::parse_piece_order("auto") == PieceOrder::automatic);
     CHECK(llmpt::Settings{}.p2p_piece_order == PieceOrder::automatic); // the default
 }
+
+TEST_CASE("wake idle connections: only when a leecher waits unasked, at most every 100 ms, with a piece to do it") {
+    const auto t = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    const auto never = std::chrono::steady_clock::time_point{};
+    CHECK_FALSE(wake_due(0, true, never, t));  // every connection asks for something
+    CHECK_FALSE(wake_due(2, false, never, t)); // nothing held yet: no piece to do it with
+    CHECK(wake_due(1, true, never, t));
+    CHECK_FALSE(wake_due(1, true, t, t + std::chrono::milliseconds(99)));
+    CHECK(wake_due(1, true, t, t + std::chrono::milliseconds(100)));
+}
