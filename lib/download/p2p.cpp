@@ -577,8 +577,7 @@ P2POutcome PeerDownload::finish(End end) {
         session_.remove(h_);
     }
     for (auto& t : tracks_) t.check.stop_stream();
-    // Wait (bounded) until libtorrent has let go of the files we hand to HTTP.
-    for (int i = 0; i < 1000 && !seed && h_.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // (remove() returned once libtorrent let go of the files we hand to HTTP.)
 
     // A placed file's staging name goes (the rename did that, unless the
     // disk back end could not, or the file was copied into place); the

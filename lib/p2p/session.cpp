@@ -163,11 +163,11 @@ Session::Session(const SessionSettings& s) {
 Session::~Session() {
     // A parked torrent nobody took over: removed like any other, so that its
     // tracker hears `stopped` after the `completed` it may still be sending.
-    for (auto& [_, h] : [&] {
-             std::lock_guard lk(mu_);
-             return std::exchange(parked_, {});
-         }())
-        remove(h);
+    const auto parked = [&] {
+        std::lock_guard lk(mu_);
+        return std::exchange(parked_, {});
+    }();
+    for (const auto& [_, h] : parked) remove(h);
     {
         std::lock_guard lk(wake_mu_);
         stop_ = true;
@@ -225,6 +225,16 @@ Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, EventFn o
 }
 
 namespace {
+bool announcing(const lt::torrent_handle& h);
+} // namespace
+
+// Waits (bounded: the tracker answers on a LAN in milliseconds) until no
+// announce of `h` waits for the tracker's answer.
+void Session::settle_announces(const lt::torrent_handle& h) {
+    for (int i = 0; i < 100 && announcing(h); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+namespace {
 // Whether an announce of `h` is waiting for the tracker's answer.
 bool announcing(const lt::torrent_handle& h) {
     for (const auto& tracker : h.trackers())
@@ -237,6 +247,10 @@ bool announcing(const lt::torrent_handle& h) {
 
 void Session::park(const lt::torrent_handle& h) {
     if (!h.is_valid()) return;
+    // The `completed` announce of a download that just finished lands
+    // first (bounded), so that the tracker's counts no longer take this
+    // machine for a leecher when the caller asks them.
+    settle_announces(h);
     const auto key = h.info_hashes().v2;
     std::shared_ptr<Listener> listener;
     {
@@ -261,9 +275,8 @@ void Session::remove(const lt::torrent_handle& h) {
     }
     // libtorrent sends no `stopped` for an endpoint whose announce (say the
     // `completed` of a download that just finished) is still in flight, and
-    // the tracker would list us for two intervals: let it land first
-    // (bounded; the tracker answers on a LAN in milliseconds).
-    for (int i = 0; i < 100 && announcing(h); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // the tracker would list us for two intervals: let it land first.
+    settle_announces(h);
     std::shared_ptr<Listener> listener;
     {
         std::lock_guard lk(mu_);
@@ -279,6 +292,10 @@ void Session::remove(const lt::torrent_handle& h) {
         listener->fn = nullptr;
     }
     ses_->remove_torrent(h);
+    // Until libtorrent has let go of it (bounded): its files are free then,
+    // and its peer connections closed; one still closing when the session
+    // ends holds that end up to libtorrent's next internal tick (~0.1 s).
+    for (int i = 0; i < 100 && h.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 }
 
 std::uint16_t Session::listen_port() const { return ses_->listen_port(); }

@@ -88,7 +88,8 @@ public:
     Result<lt::torrent_handle> add(lt::add_torrent_params params, EventFn on_event,
                                    StreamRegistry::Streams streams = {}, bool dispatch = false);
     // Removes a torrent once an announce in flight has landed (bounded), so
-    // its `stopped` announce is sent.
+    // its `stopped` announce is sent, and returns once libtorrent has let go
+    // of it (bounded): its files are free, its connections closed.
     void remove(const lt::torrent_handle& h);
     // Leaves a torrent in the session with no listener (nothing of the
     // caller's is called any more), for the next add() of the same torrent
@@ -106,6 +107,7 @@ public:
 
 private:
     void alert_loop();
+    static void settle_announces(const lt::torrent_handle& h);
     // A torrent's callback; `mu` is held while it runs, and remove() takes it
     // to know that no call is under way.
     struct Listener {

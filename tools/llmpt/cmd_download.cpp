@@ -80,21 +80,18 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
         return;
     }
     if (a.seed_time <= 0 || g_interrupted.load()) return;
-    // A torrent the download left seeding (DownloadRequest::keep_seeding)
-    // is taken over below with its peers. Otherwise the tracker's count
-    // first (its REST API, one small request): when no peer is downloading
-    // the snapshot (a cohort of one, the last of a swarm) there is nobody
-    // to serve, and adding the torrent only to learn that from its announce
-    // costs about 0.15 s. Our own download may still count as a leecher for
-    // a moment: then the seeding below finds out.
-    if (!r.seeding) {
-        if (const auto found = TrackerClient(settings.tracker, TrackerOptions::from(settings))
-                                   .lookup(req.repo_type, req.repo, r.commit->str());
-            found && *found && (*found)->leechers == 0) {
-            if (!a.quiet)
-                fmt::print(stderr, "llmpt: no peer is downloading this snapshot: not seeding (--seed-time)\n");
-            return;
-        }
+    // The tracker's count first (its REST API, one small request): when no
+    // peer is downloading the snapshot (a cohort of one, the last of a
+    // swarm) there is nobody to serve, and seeding only to learn that from
+    // an announce costs tens of milliseconds (the torrent added again, when
+    // the download did not leave it seeding: about 0.15 s). Our own
+    // download may still count as a leecher for a moment: then the seeding
+    // below finds out.
+    if (const auto found = TrackerClient(settings.tracker, TrackerOptions::from(settings))
+                               .lookup(req.repo_type, req.repo, r.commit->str());
+        found && *found && (*found)->leechers == 0) {
+        if (!a.quiet) fmt::print(stderr, "llmpt: no peer is downloading this snapshot: not seeding (--seed-time)\n");
+        return;
     }
     SeedRequest sr;
     sr.repo = req.repo;
