@@ -7,15 +7,17 @@ The origin is a real `llmpt serve --redirect` (LFS files answer 302 with
 X-Linked-* headers, as the Hub does); peers are python3-libtorrent seeders
 announced on our tracker."""
 
+import concurrent.futures
 import http.client as httpc
 import json
 import os
+import socket
 import time
 import unittest
 import urllib.error
 import urllib.request
 
-from harness import Serve, import_repo, run, write_tree
+from harness import Serve, import_repo, raw_request, run, write_tree
 from js_harness import available, hfjs
 from p2p_harness import PySeeder
 from test_daemon import DaemonCase, api, wait_for
@@ -169,6 +171,30 @@ class ProtocolTest(EndpointCase):
         self.assertEqual(st, 400)
         st, _, _ = get(self.hub + "/org/m/resolve/main/a/%2e%2e/%2e%2e/config.json")
         self.assertEqual(st, 400)
+
+    def test_hostile_requests_meet_the_servers_limits(self):
+        # The endpoint is the same HTTP server as `llmpt serve` and the
+        # tracker: the same limits, on its own port.
+        self.start_endpoint()
+        port = int(self.hub.rsplit(":", 1)[1])
+        answer = raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
+        self.assertIn(b" 431 ", answer.split(b"\r\n")[0])
+        answer = raw_request(port, b"\x16\x03\x01garbage\r\n\r\n")
+        self.assertIn(b" 400 ", answer.split(b"\r\n")[0])
+        body = b"x" * (2 * 1024 * 1024)
+        answer = raw_request(port, b"POST /api/models/org/m/paths-info/main HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.assertIn(b" 413 ", answer.split(b"\r\n")[0])
+        # A client that stops halfway through its headers holds up nobody.
+        slow = socket.create_connection(("127.0.0.1", port))
+        self.addCleanup(slow.close)
+        slow.sendall(b"GET /api/models/org/m/revision/main HTTP/1.1\r\nHo")
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: get(self.hub + "/api/models/org/m/revision/main")[0], range(32)))
+        self.assertEqual(answers, [200] * 32)
+        self.assertLess(time.monotonic() - t0, 30)
+        # (Its idle timeout drops it later: the server's, tested with the tracker.)
 
     def test_gated_repo_gives_the_hubs_401_and_403(self):
         self.origin.stop()
