@@ -5,6 +5,7 @@
 #include <libtorrent/torrent_handle.hpp>
 #include <libtorrent/torrent_status.hpp>
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -18,14 +19,15 @@ void DispatchLedger::on_have(int piece, Clock::time_point now) {
     refused_.erase(piece);
 }
 
-bool DispatchLedger::serve(const DispatchOptions& o, int piece, bool fast, bool elsewhere, Clock::time_point now) {
-    if (!fast || serving_.count(piece)) return true;
-    const auto it = refused_.try_emplace(piece, now).first;
+bool DispatchLedger::serve(const DispatchOptions& o, const RequestFacts& r, Clock::time_point now) {
+    if (!r.fast || serving_.count(r.piece)) return true;
+    if (r.contested && static_cast<int>(serving_.size()) >= o.ahead_per_peer) return false;
+    const auto it = refused_.try_emplace(r.piece, now).first;
     const bool starving = now - last_from_others_ >= o.starving_after && now - last_rescue_ >= o.starving_after;
-    if (elsewhere && now - it->second < o.give_up_refusing && !starving) return false;
-    if (elsewhere && starving) last_rescue_ = now;
+    if (r.elsewhere && now - it->second < o.give_up_refusing && !starving) return false;
+    if (r.elsewhere && starving) last_rescue_ = now;
     refused_.erase(it);
-    serving_.insert(piece);
+    serving_.insert(r.piece);
     return true;
 }
 
@@ -58,6 +60,7 @@ public:
     bool on_request(lt::peer_request const& r) override;
 
     bool has_piece(int p) const { return !pc_.is_disconnecting() && pc_.has_piece(lt::piece_index_t(p)); }
+    bool leeching() const { return !pc_.is_disconnecting() && !pc_.is_seed(); }
 
 private:
     friend class TorrentDispatch;
@@ -90,6 +93,14 @@ public:
     }
     void on_state(lt::torrent_status::state_t s) override { seeding_ = s == lt::torrent_status::seeding; }
 
+    // Whether another connected peer wants pieces of us too.
+    bool contested(const PeerDispatch& peer) const {
+        return std::any_of(peers_.begin(), peers_.end(), [&](const auto& w) {
+            const auto other = w.lock();
+            return other && other.get() != &peer && other->leeching();
+        });
+    }
+
     // Whether another connected peer has `piece`, or it is on its way to one.
     bool elsewhere(const PeerDispatch& peer, int piece, Clock::time_point now) const {
         if (auto it = last_sent_.find(piece);
@@ -107,7 +118,8 @@ public:
         if (!seeding_) return false;
         const int piece = static_cast<int>(r.piece);
         const auto now = Clock::now();
-        if (peer.ledger_.serve(o_, piece, peer.fast_, elsewhere(peer, piece, now), now)) {
+        const RequestFacts facts{piece, peer.fast_, elsewhere(peer, piece, now), contested(peer)};
+        if (peer.ledger_.serve(o_, facts, now)) {
             last_sent_[piece] = Sent{now, &peer};
             return false;
         }

@@ -8,7 +8,8 @@
 // while their own uploads sit idle. So a seeding torrent rejects (BEP 6
 // reject_request) a request for a piece that another connected peer
 // already has, or was sent in the last moments: the requester asks a peer
-// that has it. It serves anyway when nobody else has the piece, when the
+// that has it. Nor does one leecher get more than a few pieces ahead while
+// others are connected (DispatchOptions::ahead_per_peer). It serves anyway when nobody else has the piece, when the
 // requester cannot take a reject (no fast extension), after it has refused
 // the same peer that piece for a while (the holders may be choking it or
 // slow), and when the requester is starving: it has told us of no piece
@@ -44,6 +45,21 @@ struct DispatchOptions {
     // we did not send it) for this long is starving: a piece others have is
     // served to it, one at a time.
     std::chrono::milliseconds starving_after{250};
+    // Pieces one leecher may have on their way from us at once while
+    // another leecher is connected. A requester keeps about a second of
+    // requests queued at each peer, so it used to reserve some thirty of
+    // the seeder's pieces, which then left the seeder over seconds, one
+    // leecher's queue at a time, while the others could get them nowhere;
+    // once every piece was reserved, each further request was refused.
+    int ahead_per_peer = 4;
+};
+
+// What a seeding torrent knows of one request.
+struct RequestFacts {
+    int piece = 0;
+    bool fast = true;       // the peer can take a reject (BEP 6 fast extension)
+    bool elsewhere = false; // another connected peer has the piece, or it is on its way to one
+    bool contested = false; // another leecher is connected: what one reserves, the other waits for
 };
 
 // What a seeding torrent knows of one connected peer, and its verdicts.
@@ -55,10 +71,9 @@ public:
     // The peer told us it has `piece` now.
     void on_have(int piece, Clock::time_point now);
 
-    // Whether a request for `piece` is served. `fast`: the peer can take a
-    // reject; `elsewhere`: another peer has the piece or it is on its way
-    // to one. Serving records the piece as on its way to this peer.
-    bool serve(const DispatchOptions& o, int piece, bool fast, bool elsewhere, Clock::time_point now);
+    // Whether the request is served; serving records the piece as on its
+    // way to this peer.
+    bool serve(const DispatchOptions& o, const RequestFacts& r, Clock::time_point now);
 
 private:
     std::unordered_set<int> serving_;                    // pieces being sent to this peer
