@@ -414,8 +414,8 @@ void PeerDownload::wake_idle_connections(const lt::typed_bitfield<lt::piece_inde
     if (!job_.settings.p2p_wake_idle || !wake_due(idle_leechers, held >= 0, last_wake_, now)) return;
     const auto piece = lt::piece_index_t(held);
     const auto prio = h_.piece_priority(piece);
-    h_.piece_priority(piece, lt::dont_download);
-    h_.piece_priority(piece, prio == lt::dont_download ? lt::default_priority : prio);
+    h_.piece_priority(piece, prio == lt::dont_download ? lt::default_priority : lt::dont_download); // across 0...
+    h_.piece_priority(piece, prio);                                                                   // ...and back
     last_wake_ = now;
 }
 
@@ -568,9 +568,9 @@ P2POutcome PeerDownload::finish(End end) {
     watch_peers(); // what the peers still connected sent since the last poll
     // A complete seed stays for a seeder to take over (PeerJob::keep_seeding):
     // every file of the torrent came through it and is in place.
-    const bool seed = end == End::done && job_.keep_seeding &&
+    const bool keep = end == End::done && job_.keep_seeding &&
                       tracks_.size() == torrent::snapshot_files(*ti_).size();
-    if (seed) {
+    if (keep) {
         session_.park(h_);
         out.parked = true;
     } else {

@@ -225,16 +225,6 @@ Result<lt::torrent_handle> Session::add(lt::add_torrent_params params, EventFn o
 }
 
 namespace {
-bool announcing(const lt::torrent_handle& h);
-} // namespace
-
-// Waits (bounded: the tracker answers on a LAN in milliseconds) until no
-// announce of `h` waits for the tracker's answer.
-void Session::settle_announces(const lt::torrent_handle& h) {
-    for (int i = 0; i < 100 && announcing(h); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-}
-
-namespace {
 // Whether an announce of `h` is waiting for the tracker's answer.
 bool announcing(const lt::torrent_handle& h) {
     for (const auto& tracker : h.trackers())
@@ -244,6 +234,12 @@ bool announcing(const lt::torrent_handle& h) {
     return false;
 }
 } // namespace
+
+// Waits (bounded: the tracker answers on a LAN in milliseconds) until no
+// announce of `h` waits for the tracker's answer.
+void Session::settle_announces(const lt::torrent_handle& h) {
+    for (int i = 0; i < 100 && announcing(h); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
 
 void Session::park(const lt::torrent_handle& h) {
     if (!h.is_valid()) return;
@@ -292,10 +288,11 @@ void Session::remove(const lt::torrent_handle& h) {
         listener->fn = nullptr;
     }
     ses_->remove_torrent(h);
-    // Until libtorrent has let go of it (bounded): its files are free then,
-    // and its peer connections closed; one still closing when the session
-    // ends holds that end up to libtorrent's next internal tick (~0.1 s).
-    for (int i = 0; i < 100 && h.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // Until libtorrent has let go of it (bounded): its files are free then
+    // (HTTP may take over a partial one), and its peer connections closed
+    // (one still closing when the session ends holds that end up to
+    // libtorrent's next internal tick, ~0.1 s).
+    for (int i = 0; i < 1000 && h.is_valid(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 }
 
 std::uint16_t Session::listen_port() const { return ses_->listen_port(); }

@@ -124,7 +124,7 @@ private:
     std::condition_variable wake_;
     bool alerts_pending_ = false;
     bool stop_ = false;
-    std::mutex mu_; // by_torrent_
+    std::mutex mu_; // by_torrent_, parked_
     std::map<lt::sha256_hash, std::shared_ptr<Listener>> by_torrent_; // keyed by v2 hash
     std::map<lt::sha256_hash, lt::torrent_handle> parked_;             // park(), keyed by v2 hash
 };
