@@ -9,6 +9,7 @@
 #include "endpoint/endpoint.hpp"
 #include "hub/hub.hpp"
 #include "server/http_server.hpp"
+#include "util/fd.hpp"
 #include "util/time.hpp"
 #include "util/url.hpp"
 
