@@ -6,14 +6,12 @@
 
 namespace llmpt::p2p {
 
-StreamHash::StreamHash(std::filesystem::path file, util::Hasher hasher, std::uint64_t size,
-                       std::uint64_t max_waiting)
-    : file_(std::move(file)), hasher_(std::move(hasher)), size_(size), max_waiting_(max_waiting) {}
+StreamHash::StreamHash(std::filesystem::path file, util::Hasher hasher, std::uint64_t size)
+    : file_(std::move(file)), hasher_(std::move(hasher)), size_(size) {}
 
 void StreamHash::lose() {
     lost_ = true;
     waiting_.clear();
-    waiting_bytes_ = 0;
     done_.notify_all();
 }
 
@@ -24,15 +22,9 @@ void StreamHash::absorb(std::uint64_t offset, const char* data, std::size_t len)
     // longer be what was (or will be) hashed.
     if (offset < claimed_ || waiting_.count(offset)) return lose();
     if (busy_ || offset != claimed_) {
-        // Early, or another thread is hashing: keep a copy while there is
-        // room, else only the mark (the bytes are in the file now).
-        Block b;
-        b.len = len;
-        if (waiting_bytes_ + len <= max_waiting_) {
-            b.data.assign(data, data + len);
-            waiting_bytes_ += len;
-        }
-        waiting_.emplace(offset, std::move(b));
+        // Early, or another thread is hashing: only the mark (the bytes are
+        // in the file now).
+        waiting_.emplace(offset, len);
         return;
     }
     // In order and nobody hashing: hash straight from the caller's buffer.
@@ -51,36 +43,35 @@ void StreamHash::drain(std::unique_lock<std::mutex>& lk) {
     while (!lost_) {
         auto it = waiting_.find(claimed_);
         if (it == waiting_.end()) break;
-        Block b = std::move(it->second);
+        const std::size_t len = it->second;
         waiting_.erase(it);
-        waiting_bytes_ -= b.data.size();
         const auto at = claimed_;
-        claimed_ += b.len;
+        claimed_ += len;
         lk.unlock();
-        const bool read = b.data.empty() ? read_back(at, b) : true;
-        if (read) hasher_.update(b.data.data(), b.len);
+        const bool read = read_back(at, len);
+        if (read) hasher_.update(back_.data(), len);
         lk.lock();
         if (!read) {
             lose();
             break;
         }
-        hashed_ += b.len;
+        hashed_ += len;
     }
     busy_ = false;
     done_.notify_all();
 }
 
-// A block kept only as a mark: its bytes, from the file (the page cache).
-bool StreamHash::read_back(std::uint64_t at, Block& b) {
+// A waiting block's bytes, from the file (the page cache), into back_.
+bool StreamHash::read_back(std::uint64_t at, std::size_t len) {
     if (!fd_) {
         auto fd = util::open_fd(file_, O_RDONLY);
         if (!fd) return false;
         fd_ = std::move(*fd);
     }
-    b.data.resize(b.len);
+    if (back_.size() < len) back_.resize(len);
     std::size_t got = 0;
-    while (got < b.len) {
-        const ssize_t n = ::pread(fd_.get(), b.data.data() + got, b.len - got, static_cast<off_t>(at + got));
+    while (got < len) {
+        const ssize_t n = ::pread(fd_.get(), back_.data() + got, len - got, static_cast<off_t>(at + got));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return false;
         got += static_cast<std::size_t>(n);
@@ -92,10 +83,7 @@ void StreamHash::rewrite(std::uint64_t from, std::uint64_t to) {
     std::lock_guard lk(mu_);
     if (lost_) return;
     if (from < claimed_) return lose();
-    for (auto it = waiting_.lower_bound(from); it != waiting_.end() && it->first < to;) {
-        waiting_bytes_ -= it->second.data.size();
-        it = waiting_.erase(it);
-    }
+    waiting_.erase(waiting_.lower_bound(from), waiting_.lower_bound(to));
 }
 
 void StreamHash::abandon() {

@@ -1,11 +1,14 @@
 // The Hub's hash of a file taken as its pieces are checked by the disk back
 // end (p2p/disk_io.hpp), from the buffer the piece check just read: the
-// digest is ready when the last piece passes, without reading the file again.
+// digest is ready when the last piece passes, without reading the file again
+// when the pieces come in file order.
 //
 // Blocks are hashed in file order by whichever checker finds the next one.
-// Blocks that arrive early wait: a copy while the copies stay under a bound,
-// past it only a mark, and the hasher reads those back from the file when
-// their turn comes. If a byte already hashed is written again (a piece that
+// Blocks that arrive early leave only a mark, and the hasher reads them back
+// from the file (the page cache: they were just written) when their turn
+// comes. Copies were kept before: in a swarm, where pieces come in any order,
+// their fresh pages cost a page fault per 4 KiB, a third of a download's CPU
+// (bench/README.md). If a byte already hashed is written again (a piece that
 // failed its check and is fetched anew), the stream is lost and the caller
 // reads the whole file back instead.
 #pragma once
@@ -28,8 +31,7 @@ namespace llmpt::p2p {
 
 class StreamHash {
 public:
-    StreamHash(std::filesystem::path file, util::Hasher hasher, std::uint64_t size,
-               std::uint64_t max_waiting = 8ull << 20);
+    StreamHash(std::filesystem::path file, util::Hasher hasher, std::uint64_t size);
 
     // Bytes [offset, offset + len) of the file, as written.
     void absorb(std::uint64_t offset, const char* data, std::size_t len);
@@ -43,26 +45,21 @@ public:
     std::optional<std::string> digest(std::chrono::milliseconds wait);
 
 private:
-    struct Block {
-        std::vector<char> data; // empty: read it back from the file
-        std::size_t len = 0;
-    };
     void drain(std::unique_lock<std::mutex>& lk);
-    bool read_back(std::uint64_t at, Block& b);
+    bool read_back(std::uint64_t at, std::size_t len);
     void lose();
 
     const std::filesystem::path file_;
-    util::UniqueFd fd_; // for read_back; used by the hashing thread only
+    util::UniqueFd fd_;          // for read_back; used by the hashing thread only
+    std::vector<char> back_;     // what read_back read; likewise
     std::mutex mu_;
     std::condition_variable done_;
     util::Hasher hasher_;
     const std::uint64_t size_;
-    const std::uint64_t max_waiting_;
-    std::uint64_t claimed_ = 0; // bytes taken for hashing, in order
-    std::uint64_t hashed_ = 0;  // of those, hashed
-    std::map<std::uint64_t, Block> waiting_;
-    std::uint64_t waiting_bytes_ = 0; // copies held
-    bool busy_ = false;               // a thread is hashing
+    std::uint64_t claimed_ = 0;               // bytes taken for hashing, in order
+    std::uint64_t hashed_ = 0;                // of those, hashed
+    std::map<std::uint64_t, std::size_t> waiting_; // offset → length of a block written early
+    bool busy_ = false;                       // a thread is hashing
     bool lost_ = false;
 };
 

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "p2p/stream_hash.hpp"
 #include "util/fd.hpp"
 #include "util/hash.hpp"
@@ -34,8 +37,8 @@ struct Written {
     }
     ~Written() { fs::remove(path); }
 
-    p2p::StreamHash stream(std::uint64_t max_waiting = 8 << 20) const {
-        return p2p::StreamHash(path, util::Hasher(util::Hasher::Algo::sha256), bytes.size(), max_waiting);
+    p2p::StreamHash stream() const {
+        return p2p::StreamHash(path, util::Hasher(util::Hasher::Algo::sha256), bytes.size());
     }
     void give(p2p::StreamHash& s, std::size_t block) const {
         s.absorb(block * kBlock, bytes.data() + block * kBlock, kBlock);
@@ -51,18 +54,36 @@ TEST_CASE("a stream hash of in-order writes is the file's hash") {
     CHECK(s.digest(milliseconds(1000)) == w.sha256);
 }
 
-TEST_CASE("out-of-order writes wait, as copies or, past the bound, as marks read back") {
+TEST_CASE("out-of-order writes wait as marks and are read back from the file") {
     Written w(16);
-    for (const std::uint64_t bound : {std::uint64_t(8) << 20, std::uint64_t(2 * kBlock), std::uint64_t(0)}) {
-        auto s = w.stream(bound);
-        for (std::size_t i = 16; i-- > 0;) w.give(s, i); // last block first
-        CHECK(s.digest(milliseconds(1000)) == w.sha256);
+    auto s = w.stream();
+    for (std::size_t i = 16; i-- > 0;) w.give(s, i); // last block first
+    CHECK(s.digest(milliseconds(1000)) == w.sha256);
+}
+
+TEST_CASE("a waiting block is hashed from the file, not from the buffer it came in") {
+    // What counts is what is on disk: a block the file lost after it was
+    // written early changes the digest.
+    Written w(4);
+    auto s = w.stream();
+    w.give(s, 2);
+    w.give(s, 3);
+    {
+        auto fd = util::open_fd(w.path, O_WRONLY);
+        REQUIRE(fd);
+        const char zero[1] = {0};
+        REQUIRE(::pwrite(fd->get(), zero, 1, 3 * kBlock) == 1);
     }
+    w.give(s, 0);
+    w.give(s, 1);
+    const auto got = s.digest(milliseconds(1000));
+    REQUIRE(got);
+    CHECK(*got != w.sha256);
 }
 
 TEST_CASE("writes from several threads hash in file order") {
     Written w(256);
-    auto s = w.stream(4 * kBlock);
+    auto s = w.stream();
     std::vector<std::thread> writers;
     for (std::size_t t = 0; t < 4; ++t)
         writers.emplace_back([&, t] {
