@@ -154,7 +154,7 @@ int run_in_process(const DownloadArgs& a, Settings settings, DownloadRequest req
     // this command's, ended (bounded) before the command exits.
     std::unique_ptr<Session> session;
     if (settings.p2p && !settings.tracker.empty() && !settings.offline) {
-        auto s = Session::start(settings);
+        auto s = start_session(settings, settings.tracker);
         if (!s) return report(s.error());
         session = std::move(*s);
         // Into the cache, with time to seed and no daemon to hand it to: the

@@ -44,7 +44,7 @@ int run_seed(const SeedArgs& a) {
     req.hybrid = a.hybrid;
     install_interrupt_handler();
 
-    auto session = Session::start(env);
+    auto session = start_session(env, req.tracker);
     if (!session) return report(session.error());
     auto seeder = Seeder::start(**session, req);
     if (!seeder) return report(seeder.error());

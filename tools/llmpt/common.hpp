@@ -5,6 +5,7 @@
 #include <llmpt/address.hpp>
 #include <llmpt/error.hpp>
 #include <llmpt/repo.hpp>
+#include <llmpt/session.hpp>
 #include <llmpt/settings.hpp>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace llmpt::cli {
@@ -33,6 +35,10 @@ void install_interrupt_handler();
 
 // Prints a warning for each environment variable Settings::from_env() did not understand.
 void warn_env(const Settings& s);
+
+// The command's P2P session, for peers found through `tracker`. Called while
+// the command has no other thread (see common.cpp).
+Result<std::unique_ptr<Session>> start_session(const Settings& settings, const std::string& tracker);
 
 // Prints "llmpt: error: ..." and returns the error's exit code.
 int report(const Error& e);
