@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -270,6 +271,8 @@ class Bench:
         if not daemon:
             args.insert(args.index("--json"), "--in-process")
         timed = ["/usr/bin/time", "-f", "cpu %U %S", "-o", os.path.join(self.work, "cpu%d" % i)] + args
+        if self.a.wrap and (self.a.wrap_node == 0 or self.a.wrap_node == i):
+            timed = shlex.split(self.a.wrap.replace("{node}", str(i))) + timed
         p = self.run_in("n%d" % i, timed, stdout=subprocess.PIPE, text=True,
                         stderr=open(os.path.join(self.work, "dl%d.err" % i), "w"), env=self.env(self.a.download_env))
         return p, Output(p.stdout)
@@ -511,6 +514,9 @@ def main():
     p.add_argument("--seed-arg", dest="seed_args", action="append", default=[],
                    help="extra argument for every seeder (repeatable)")
     p.add_argument("--download-env", action="append", default=[], help="NAME=VALUE for every download (repeatable)")
+    p.add_argument("--wrap", default="", help="a command the download runs under, for finding where its time goes "
+                   "(e.g. 'perf record -g -o /tmp/n{node}.data --'; {node} is the node's number)")
+    p.add_argument("--wrap-node", type=int, default=2, help="the node whose download --wrap wraps; 0: every node")
     p.add_argument("--seed-env", action="append", default=[], help="NAME=VALUE for every seeder (repeatable)")
     a = p.parse_args()
     if os.geteuid() != 0:
