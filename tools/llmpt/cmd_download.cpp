@@ -154,7 +154,9 @@ int run_in_process(const DownloadArgs& a, Settings settings, DownloadRequest req
     // this command's, ended (bounded) before the command exits.
     std::unique_ptr<Session> session;
     if (settings.p2p && !settings.tracker.empty() && !settings.offline) {
-        auto s = start_session(settings, settings.tracker);
+        std::vector<std::string> urls{settings.tracker};
+        if (settings.webseed) urls.push_back(settings.endpoint); // the Hub as a web seed
+        auto s = start_session(settings, urls);
         if (!s) return report(s.error());
         session = std::move(*s);
         // Into the cache, with time to seed and no daemon to hand it to: the

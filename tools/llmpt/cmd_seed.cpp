@@ -44,7 +44,7 @@ int run_seed(const SeedArgs& a) {
     req.hybrid = a.hybrid;
     install_interrupt_handler();
 
-    auto session = start_session(env, req.tracker);
+    auto session = start_session(env, {req.tracker}); // a complete seed has no web seeds
     if (!session) return report(session.error());
     auto seeder = Seeder::start(**session, req);
     if (!seeder) return report(seeder.error());

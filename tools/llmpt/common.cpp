@@ -30,25 +30,26 @@ void warn_env(const Settings& s) {
     for (const auto& problem : s.env_problems) fmt::print(stderr, "llmpt: warning: {}\n", problem);
 }
 
-Result<std::unique_ptr<Session>> start_session(const Settings& settings, const std::string& tracker) {
+Result<std::unique_ptr<Session>> start_session(const Settings& settings, const std::vector<std::string>& urls) {
     // libtorrent's session start has OpenSSL read the system's CA bundle
     // (about 200 KB of PEM: 25-35 ms of CPU, most of a download's start;
     // eight downloads starting together on two cores wait about 0.2 s for
-    // it, bench/README.md). libtorrent checks certificates for one thing:
-    // HTTPS trackers (validate_https_trackers); web seeds are checked by
-    // their pieces' hashes. So with a tracker that is not https the bundle
-    // is left unread: SSL_CERT_FILE names nothing while the session starts
-    // (OpenSSL's certificate directory, read on demand, still applies), and
+    // it, bench/README.md). libtorrent uses those certificates for HTTPS
+    // only: trackers and web seeds (both checked under
+    // validate_https_trackers). With none of its URLs https the bundle is
+    // left unread: SSL_CERT_FILE names nothing while the session starts, and
     // has its old value (or none) again right after. Changing the
     // environment is safe here: no other thread has started yet, and
     // neither setenv on a set variable nor unsetenv frees anything a thread
     // started since could be reading.
-    const bool https = tracker.size() >= 6 && std::equal(tracker.begin(), tracker.begin() + 6, "https:",
-                                                         [](char a, char b) { return std::tolower(a) == b; });
-    if (https) return Session::start(settings);
+    const auto https = [](const std::string& url) {
+        return url.size() >= 6 && std::equal(url.begin(), url.begin() + 6, "https:",
+                                             [](char a, char b) { return std::tolower(a) == b; });
+    };
+    if (std::any_of(urls.begin(), urls.end(), https)) return Session::start(settings);
     const char* had = std::getenv("SSL_CERT_FILE");
     const std::optional<std::string> old = had ? std::optional<std::string>(had) : std::nullopt;
-    ::setenv("SSL_CERT_FILE", "/nonexistent/llmpt: no CA bundle read for an http tracker", 1);
+    ::setenv("SSL_CERT_FILE", "/nonexistent/llmpt: no CA bundle read without https", 1);
     auto session = Session::start(settings);
     if (old) ::setenv("SSL_CERT_FILE", old->c_str(), 1);
     else ::unsetenv("SSL_CERT_FILE");

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace llmpt::cli {
 
@@ -36,9 +37,10 @@ void install_interrupt_handler();
 // Prints a warning for each environment variable Settings::from_env() did not understand.
 void warn_env(const Settings& s);
 
-// The command's P2P session, for peers found through `tracker`. Called while
-// the command has no other thread (see common.cpp).
-Result<std::unique_ptr<Session>> start_session(const Settings& settings, const std::string& tracker);
+// The command's P2P session; `urls` are all libtorrent will reach over HTTP
+// (the tracker; the Hub when it may be a web seed). Called while the command
+// has no other thread (see common.cpp).
+Result<std::unique_ptr<Session>> start_session(const Settings& settings, const std::vector<std::string>& urls);
 
 // Prints "llmpt: error: ..." and returns the error's exit code.
 int report(const Error& e);
