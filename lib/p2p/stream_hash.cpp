@@ -1,5 +1,6 @@
 #include "p2p/stream_hash.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
 #include <unordered_map>
@@ -48,8 +49,7 @@ void StreamHash::drain(std::unique_lock<std::mutex>& lk) {
         const auto at = claimed_;
         claimed_ += len;
         lk.unlock();
-        const bool read = read_back(at, len);
-        if (read) hasher_.update(back_.data(), len);
+        const bool read = hash_back(at, len);
         lk.lock();
         if (!read) {
             lose();
@@ -57,24 +57,28 @@ void StreamHash::drain(std::unique_lock<std::mutex>& lk) {
         }
         hashed_ += len;
     }
+    if (hashed_ == size_) back_ = {}; // done: the buffer goes
     busy_ = false;
     done_.notify_all();
 }
 
-// A waiting block's bytes, from the file (the page cache), into back_.
-bool StreamHash::read_back(std::uint64_t at, std::size_t len) {
+// Hashes a waiting block's bytes, read from the file (the page cache) a
+// buffer at a time.
+bool StreamHash::hash_back(std::uint64_t at, std::size_t len) {
     if (!fd_) {
         auto fd = util::open_fd(file_, O_RDONLY);
         if (!fd) return false;
         fd_ = std::move(*fd);
     }
-    if (back_.size() < len) back_.resize(len);
-    std::size_t got = 0;
-    while (got < len) {
-        const ssize_t n = ::pread(fd_.get(), back_.data() + got, len - got, static_cast<off_t>(at + got));
+    constexpr std::size_t kBuffer = 64 * 1024;
+    if (back_.empty()) back_.resize(kBuffer);
+    while (len > 0) {
+        const ssize_t n = ::pread(fd_.get(), back_.data(), std::min(len, kBuffer), static_cast<off_t>(at));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return false;
-        got += static_cast<std::size_t>(n);
+        hasher_.update(back_.data(), static_cast<std::size_t>(n));
+        at += static_cast<std::uint64_t>(n);
+        len -= static_cast<std::size_t>(n);
     }
     return true;
 }

@@ -7,7 +7,7 @@
 // Blocks that arrive early leave only a mark, and the hasher reads them back
 // from the file (the page cache: they were just written) when their turn
 // comes. Copies were kept before: in a swarm, where pieces come in any order,
-// their fresh pages cost a page fault per 4 KiB, a third of a download's CPU
+// their fresh pages cost a page fault per 4 KiB, a fifth of a download's CPU
 // (bench/README.md). If a byte already hashed is written again (a piece that
 // failed its check and is fetched anew), the stream is lost and the caller
 // reads the whole file back instead.
@@ -46,12 +46,12 @@ public:
 
 private:
     void drain(std::unique_lock<std::mutex>& lk);
-    bool read_back(std::uint64_t at, std::size_t len);
+    bool hash_back(std::uint64_t at, std::size_t len);
     void lose();
 
     const std::filesystem::path file_;
-    util::UniqueFd fd_;          // for read_back; used by the hashing thread only
-    std::vector<char> back_;     // what read_back read; likewise
+    util::UniqueFd fd_;      // for hash_back; used by the hashing thread only
+    std::vector<char> back_; // hash_back's buffer; likewise
     std::mutex mu_;
     std::condition_variable done_;
     util::Hasher hasher_;

@@ -1,11 +1,11 @@
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "p2p/stream_hash.hpp"
 #include "util/fd.hpp"
 #include "util/hash.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
