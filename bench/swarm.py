@@ -514,10 +514,10 @@ def main():
     p.add_argument("--seed-arg", dest="seed_args", action="append", default=[],
                    help="extra argument for every seeder (repeatable)")
     p.add_argument("--download-env", action="append", default=[], help="NAME=VALUE for every download (repeatable)")
+    p.add_argument("--seed-env", action="append", default=[], help="NAME=VALUE for every seeder (repeatable)")
     p.add_argument("--wrap", default="", help="a command the download runs under, for finding where its time goes "
                    "(e.g. 'perf record -g -o /tmp/n{node}.data --'; {node} is the node's number)")
     p.add_argument("--wrap-node", type=int, default=2, help="the node whose download --wrap wraps; 0: every node")
-    p.add_argument("--seed-env", action="append", default=[], help="NAME=VALUE for every seeder (repeatable)")
     a = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
