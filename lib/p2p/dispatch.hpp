@@ -4,24 +4,24 @@
 // With unlimited unchokes on a LAN every leecher keeps seconds of requests
 // queued at the seeder (it is the fastest peer), all for pieces that were
 // the rarest when they were asked for; by the time they are served other
-// leechers have them, and the seeder sends each piece to most leechers
-// while their own uploads sit idle. So a seeding torrent rejects (BEP 6
-// reject_request) a request for a piece that another connected peer
-// already has, or was sent in the last moments: the requester asks a peer
-// that has it. Nor does one leecher get more than a few pieces ahead while
-// others are connected (DispatchOptions::ahead_per_peer). It serves anyway when nobody else has the piece, when the
-// requester cannot take a reject (no fast extension), after it has refused
-// the same peer that piece for a while (the holders may be choking it or
-// slow), and when the requester is starving: it has told us of no piece
-// that it got from someone else for a moment. That last rule is what a
-// libtorrent requester needs. It asks a connection for blocks only when
-// something happens on it (a block, an unchoke, a reject) or when it
-// completes a piece that this peer has too. A connection that found nothing
-// to ask for at the start (its peer had nothing yet) stays idle, and a
-// requester fed only by us completes only pieces nobody else has (the ones
-// we hand out), so nothing wakes its other connections: it takes seconds
-// from us alone. One piece that others have ends that: its completion makes
-// the requester ask their holders again.
+// leechers have them, and the seeder sends each piece to most leechers while
+// their own uploads sit idle. So a seeding torrent rejects (BEP 6
+// reject_request) a request for a piece that another connected peer already
+// has, or was sent in the last moments: the requester asks a peer that has
+// it. Nor does one leecher get more than a few pieces ahead while others are
+// connected (DispatchOptions::ahead_per_peer). It serves anyway when nobody
+// else has the piece, when the requester cannot take a reject (no fast
+// extension), after it has refused the same peer that piece for a while (the
+// holders may be choking it or slow), and when the requester is starving: it
+// has told us of no piece that it got from someone else for a moment. That
+// last rule is what a libtorrent requester needs. It asks a connection for
+// blocks only when something happens on it (a block, an unchoke, a reject)
+// or when it completes a piece that this peer has too. A connection that
+// found nothing to ask for at the start (its peer had nothing yet) stays
+// idle, and a requester fed only by us completes only pieces nobody else has
+// (the ones we hand out), so nothing wakes its other connections: it takes
+// seconds from us alone. One piece that others have ends that: its
+// completion makes the requester ask their holders again.
 //
 // The decision is DispatchLedger::serve (pure, unit-tested); the plugin
 // (seed_dispatch) is libtorrent glue and runs on the network thread.

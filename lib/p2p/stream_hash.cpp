@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cerrno>
 
-#include <unordered_map>
-
 namespace llmpt::p2p {
 
 StreamHash::StreamHash(std::filesystem::path file, util::Hasher hasher, std::uint64_t size)
