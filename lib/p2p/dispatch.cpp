@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <vector>
 
 namespace llmpt::p2p {
@@ -19,9 +20,14 @@ void DispatchLedger::on_have(int piece, Clock::time_point now) {
     refused_.erase(piece);
 }
 
+int DispatchOptions::ahead_per_peer(int leeching) const {
+    if (leeching <= 1) return std::numeric_limits<int>::max();
+    return std::clamp((pieces_in_flight + leeching / 2) / leeching, 1, max_ahead_per_peer);
+}
+
 bool DispatchLedger::serve(const DispatchOptions& o, const RequestFacts& r, Clock::time_point now) {
     if (!r.fast || serving_.count(r.piece)) return true;
-    if (r.contested && static_cast<int>(serving_.size()) >= o.ahead_per_peer) return false;
+    if (static_cast<int>(serving_.size()) >= o.ahead_per_peer(r.leeching)) return false;
     const auto it = refused_.try_emplace(r.piece, now).first;
     const bool starving = now - last_from_others_ >= o.starving_after && now - last_rescue_ >= o.starving_after;
     if (r.elsewhere && now - it->second < o.give_up_refusing && !starving) return false;
@@ -93,12 +99,12 @@ public:
     }
     void on_state(lt::torrent_status::state_t s) override { seeding_ = s == lt::torrent_status::seeding; }
 
-    // Whether another connected peer wants pieces of us too.
-    bool contested(const PeerDispatch& peer) const {
-        return std::any_of(peers_.begin(), peers_.end(), [&](const auto& w) {
-            const auto other = w.lock();
-            return other && other.get() != &peer && other->leeching();
-        });
+    // Connected peers that want pieces of us, `peer` counted.
+    int leeching(const PeerDispatch& peer) const {
+        return 1 + static_cast<int>(std::count_if(peers_.begin(), peers_.end(), [&](const auto& w) {
+                   const auto other = w.lock();
+                   return other && other.get() != &peer && other->leeching();
+               }));
     }
 
     // Whether another connected peer has `piece`, or it is on its way to one.
@@ -118,7 +124,7 @@ public:
         if (!seeding_) return false;
         const int piece = static_cast<int>(r.piece);
         const auto now = Clock::now();
-        const RequestFacts facts{piece, peer.fast_, elsewhere(peer, piece, now), contested(peer)};
+        const RequestFacts facts{piece, peer.fast_, elsewhere(peer, piece, now), leeching(peer)};
         if (peer.ledger_.serve(o_, facts, now)) {
             last_sent_[piece] = Sent{now, &peer};
             return false;

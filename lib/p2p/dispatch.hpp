@@ -8,20 +8,21 @@
 // their own uploads sit idle. So a seeding torrent rejects (BEP 6
 // reject_request) a request for a piece that another connected peer already
 // has, or was sent in the last moments: the requester asks a peer that has
-// it. Nor does one leecher get more than a few pieces ahead while others are
-// connected (DispatchOptions::ahead_per_peer). It serves anyway when nobody
-// else has the piece, when the requester cannot take a reject (no fast
-// extension), after it has refused the same peer that piece for a while (the
-// holders may be choking it or slow), and when the requester is starving: it
-// has told us of no piece that it got from someone else for a moment. That
-// last rule is what a libtorrent requester needs. It asks a connection for
-// blocks only when something happens on it (a block, an unchoke, a reject)
-// or when it completes a piece that this peer has too. A connection that
-// found nothing to ask for at the start (its peer had nothing yet) stays
-// idle, and a requester fed only by us completes only pieces nobody else has
-// (the ones we hand out), so nothing wakes its other connections: it takes
-// seconds from us alone. One piece that others have ends that: its
-// completion makes the requester ask their holders again.
+// it. Nor does one leecher get more than its share of a few pieces on their
+// way while others are connected (DispatchOptions::ahead_per_peer). It
+// serves anyway when nobody else has the piece, when the requester cannot
+// take a reject (no fast extension), after it has refused the same peer that
+// piece for a while (the holders may be choking it or slow), and when the
+// requester is starving: it has told us of no piece that it got from
+// someone else for a moment. That last rule is what a libtorrent requester
+// needs. It asks a connection for blocks only when something happens on it
+// (a block, an unchoke, a reject) or when it completes a piece that this
+// peer has too. A connection that found nothing to ask for at the start (its
+// peer had nothing yet) stays idle, and a requester fed only by us completes
+// only pieces nobody else has (the ones we hand out), so nothing wakes its
+// other connections: it takes seconds from us alone. One piece that others
+// have ends that: its completion makes the requester ask their holders
+// again.
 //
 // The decision is DispatchLedger::serve (pure, unit-tested); the plugin
 // (seed_dispatch) is libtorrent glue and runs on the network thread.
@@ -45,13 +46,19 @@ struct DispatchOptions {
     // we did not send it) for this long is starving: a piece others have is
     // served to it, one at a time.
     std::chrono::milliseconds starving_after{250};
-    // Pieces one leecher may have on their way from us at once while
-    // another leecher is connected. A requester keeps about a second of
-    // requests queued at each peer, so it used to reserve some thirty of
-    // the seeder's pieces, which then left the seeder over seconds, one
-    // leecher's queue at a time, while the others could get them nowhere;
-    // once every piece was reserved, each further request was refused.
-    int ahead_per_peer = 4;
+    // Pieces on their way from us to the leechers together while more
+    // than one is connected, shared out evenly (at least one each, at most
+    // max_ahead_per_peer). A piece we serve waits behind every piece
+    // already on its way to that leecher, each at its share of our link:
+    // what one leecher reserves, the others cannot get anywhere, and the
+    // last pieces we hand out reach the swarm that much later. Enough to
+    // keep our link busy while a leecher's next request is on its way.
+    int pieces_in_flight = 8;
+    int max_ahead_per_peer = 4;
+
+    // The bound on one leecher's pieces on their way while `leeching`
+    // leechers (it included) are connected.
+    int ahead_per_peer(int leeching) const;
 };
 
 // What a seeding torrent knows of one request.
@@ -59,7 +66,7 @@ struct RequestFacts {
     int piece = 0;
     bool fast = true;       // the peer can take a reject (BEP 6 fast extension)
     bool elsewhere = false; // another connected peer has the piece, or it is on its way to one
-    bool contested = false; // another leecher is connected: what one reserves, the other waits for
+    int leeching = 1;       // leechers connected, the requester included: what one reserves, the others wait for
 };
 
 // What a seeding torrent knows of one connected peer, and its verdicts.
