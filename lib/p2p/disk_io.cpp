@@ -32,6 +32,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -568,17 +569,19 @@ private:
         const int size2 = v2.empty() ? 0 : st.files.piece_size2(piece);
         const int size = std::max(size1, size2);
         lt::hasher sha1;
-        thread_local std::vector<char> buf(static_cast<std::size_t>(kRunBlocks * kBlock));
+        // Not zeroed: a page is touched (and faulted in) only when a read
+        // fills it, which for small pieces is a part of the run.
+        thread_local const auto buf = std::make_unique_for_overwrite<char[]>(kRunBlocks * kBlock);
         std::vector<util::Sha256Job> jobs;
         for (int offset = 0; offset < size;) {
             const int len = std::min(kRunBlocks * kBlock, size - offset);
-            const int got = transfer(st, piece, offset, buf.data(), len, Io::read, err);
+            const int got = transfer(st, piece, offset, buf.get(), len, Io::read, err);
             if (got <= 0) break;
-            if (v1 && offset < size1) sha1.update({buf.data(), std::min(got, size1 - offset)});
+            if (v1 && offset < size1) sha1.update({buf.get(), std::min(got, size1 - offset)});
             jobs.clear();
             for (int at = 0; at < got && offset + at < size2; at += kBlock) {
                 const int n = std::min({kBlock, got - at, size2 - offset - at});
-                jobs.push_back({buf.data() + at, static_cast<std::size_t>(n),
+                jobs.push_back({buf.get() + at, static_cast<std::size_t>(n),
                                 reinterpret_cast<unsigned char*>(v2[(offset + at) / kBlock].data())});
             }
             util::sha256_each(jobs);
@@ -586,7 +589,7 @@ private:
                 int at = 0;
                 for (const auto& sl : st.files.map_block(piece, offset, got)) {
                     if (auto* stream = st.stream(sl.file_index))
-                        stream->absorb(static_cast<std::uint64_t>(sl.offset), buf.data() + at, static_cast<std::size_t>(sl.size));
+                        stream->absorb(static_cast<std::uint64_t>(sl.offset), buf.get() + at, static_cast<std::size_t>(sl.size));
                     at += static_cast<int>(sl.size);
                 }
             }

@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -108,30 +109,23 @@ Result<std::string> hash_file(const std::filesystem::path& path, Etag::Kind kind
     auto size = file_size(fd->get());
     if (!size) return size.error();
     Hasher h = hasher_for(kind, *size);
-    std::vector<char> buf(1 << 20);
-    for (;;) {
-        const ssize_t n = ::read(fd->get(), buf.data(), buf.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return errno_error(errno, "read", path.string());
-        }
-        if (n == 0) break;
-        h.update(buf.data(), static_cast<std::size_t>(n));
-    }
+    std::uint64_t at = 0;
+    if (auto st = hash_range(fd->get(), h, at, *size, path.string()); !st) return st.error();
     return h.hex_digest();
 }
 
 Status hash_range(int fd, Hasher& h, std::uint64_t& at, std::uint64_t end, const std::string& what,
                   const std::atomic<bool>* stop) {
-    thread_local std::vector<char> buf(1 << 20);
+    constexpr std::size_t kBuffer = 1 << 20;
+    thread_local const auto buf = std::make_unique_for_overwrite<char[]>(kBuffer); // not zeroed: reads fill it
     while (at < end && !(stop && stop->load())) {
-        const auto want = std::min<std::uint64_t>(buf.size(), end - at);
-        const ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(at));
+        const auto want = std::min<std::uint64_t>(kBuffer, end - at);
+        const ssize_t n = ::pread(fd, buf.get(), want, static_cast<off_t>(at));
         if (n <= 0) {
             if (n < 0 && errno == EINTR) continue;
             return errno_error(n < 0 ? errno : EIO, "read", what);
         }
-        h.update(buf.data(), static_cast<std::size_t>(n));
+        h.update(buf.get(), static_cast<std::size_t>(n));
         at += static_cast<std::uint64_t>(n);
     }
     return ok();

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <vector>
 
 #ifdef LLMPT_HAVE_IPSEC_MB
 #include <intel-ipsec-mb.h>
@@ -39,9 +41,50 @@ struct MbManager {
     bool usable() const { return mgr && arch != IMB_ARCH_NONE; }
 };
 
-MbManager& manager() {
-    thread_local MbManager m; // a manager is not thread-safe: one per thread
-    return m;
+// A manager is not thread-safe, and each costs about 200 KB zeroed and 3 ms
+// to set up (a fault per fresh page): a pool lends one per call, so only as
+// many exist as threads hash at the same moment, not one per thread that
+// ever hashed (the disk pool's four, at a download's start).
+class MbPool {
+public:
+    class Lease {
+    public:
+        Lease(MbPool& pool, std::unique_ptr<MbManager> m) : pool_(pool), m_(std::move(m)) {}
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+        ~Lease() { pool_.give_back(std::move(m_)); }
+        MbManager& operator*() const { return *m_; }
+        MbManager* operator->() const { return m_.get(); }
+
+    private:
+        MbPool& pool_;
+        std::unique_ptr<MbManager> m_;
+    };
+
+    Lease lend() {
+        {
+            std::lock_guard lk(mu_);
+            if (!idle_.empty()) {
+                auto m = std::move(idle_.back());
+                idle_.pop_back();
+                return {*this, std::move(m)};
+            }
+        }
+        return {*this, std::make_unique<MbManager>()};
+    }
+
+private:
+    void give_back(std::unique_ptr<MbManager> m) {
+        std::lock_guard lk(mu_);
+        idle_.push_back(std::move(m));
+    }
+    std::mutex mu_;
+    std::vector<std::unique_ptr<MbManager>> idle_;
+};
+
+MbPool& pool() {
+    static MbPool p;
+    return p;
 }
 
 // Fails (returns false) only if the library reports a job it did not
@@ -76,8 +119,8 @@ void sha256_each(std::span<const Sha256Job> jobs) {
 #ifdef LLMPT_HAVE_IPSEC_MB
     // One message gains nothing from lanes.
     if (jobs.size() > 1) {
-        auto& m = manager();
-        if (m.usable() && mb_each(m.mgr, jobs)) return;
+        const auto m = pool().lend();
+        if (m->usable() && mb_each(m->mgr, jobs)) return;
     }
 #endif
     openssl_each(jobs);
@@ -85,9 +128,9 @@ void sha256_each(std::span<const Sha256Job> jobs) {
 
 const char* sha256_each_engine() {
 #ifdef LLMPT_HAVE_IPSEC_MB
-    auto& m = manager();
-    if (m.usable()) {
-        switch (m.arch) {
+    const auto m = pool().lend();
+    if (m->usable()) {
+        switch (m->arch) {
         case IMB_ARCH_NOAESNI: return "ipsec-mb (no-aesni)";
         case IMB_ARCH_SSE: return "ipsec-mb (sse)";
         case IMB_ARCH_AVX: return "ipsec-mb (avx)";
