@@ -137,7 +137,10 @@ void seed_after(const DownloadArgs& a, Session& session, const Settings& setting
                                                               std::chrono::seconds(2));
         }
         if (now - last_needed >= std::chrono::seconds(5)) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(25)); // status reads are cheap: leave soon after the answer
+        // Status reads are cheap: look again soon, and within milliseconds
+        // while an answer is due (on a LAN it comes in one or two).
+        const bool answer_due = last_asked != start && now - last_asked < std::chrono::milliseconds(250);
+        std::this_thread::sleep_for(std::chrono::milliseconds(answer_due ? 5 : 25));
     }
     const auto st = (*seeder)->status();
     (*seeder)->stop();
