@@ -62,9 +62,9 @@ TEST_CASE("dispatch: pieces we send do not count as fed by others") {
 TEST_CASE("dispatch: a piece from someone else ends the starving") {
     DispatchLedger peer(t0);
     CHECK(peer.serve(opts, {1, true, true, 1}, t0 + 300ms)); // starving since the connection
-    peer.on_have(1, t0 + 320ms);                        // ours: still starving, but one rescue per 250 ms
+    peer.on_have(1, t0 + 320ms);                             // ours: still starving, but one rescue per 250 ms
     CHECK_FALSE(peer.serve(opts, {2, true, true, 1}, t0 + 400ms));
-    peer.on_have(50, t0 + 420ms);                       // from another peer
+    peer.on_have(50, t0 + 420ms);                            // from another peer
     CHECK_FALSE(peer.serve(opts, {2, true, true, 1}, t0 + 600ms));
     CHECK(peer.serve(opts, {2, true, true, 1}, t0 + 671ms));
 }
