@@ -83,8 +83,8 @@ private:
 };
 
 MbPool& pool() {
-    static MbPool p;
-    return p;
+    static MbPool* const p = new MbPool; // never destroyed: a thread still hashing at exit finds it whole
+    return *p;
 }
 
 // Fails (returns false) only if the library reports a job it did not
